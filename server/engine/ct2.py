@@ -1,0 +1,323 @@
+"""The real engine: a CTranslate2 generator with token healing and prompt-prefix caching.
+
+Only `tokenizers` and `ctranslate2` are imported here (no torch, no transformers), which keeps
+the server's start fast and its memory small.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+from repolsp.server.engine.base import GenerationRequest, GenerationResult, find_stop
+
+log = logging.getLogger(__name__)
+
+# Alternatives considered for the first token when healing the prompt's last token.
+HEAL_ALTERNATIVES = 16
+
+
+class ModelLoadError(Exception):
+    """The model folder is missing or unreadable."""
+
+
+class CT2Engine:
+    """Greedy/sampled generation from a CTranslate2 model folder plus its tokenizer.
+
+    Not thread-safe: the server calls it from one dedicated worker thread.
+    """
+
+    name = "ctranslate2"
+
+    def __init__(
+        self,
+        ct2_dir: Path,
+        tokenizer_dir: Path,
+        model_name: str = "",
+        compute_type: str = "auto",
+        threads: int = 0,
+        max_cached_prefixes: int = 2,
+    ):
+        self.ct2_dir = Path(ct2_dir)
+        self.tokenizer_dir = Path(tokenizer_dir)
+        self.model_name = model_name or self.ct2_dir.parent.name
+        self.compute_type = compute_type
+        self.threads = threads or min(os.cpu_count() or 1, 8)
+        # CTranslate2 keeps every cached static prompt forever (about 80 MB each for Gemma 3
+        # 270M at 480 tokens), so the engine bounds them and clears the cache by reloading.
+        self.max_cached_prefixes = max_cached_prefixes
+        self._cached_prefixes: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self.prefix_cache_hits = 0
+        self.prefix_cache_misses = 0
+        self.reloads = 0
+        self._load()
+
+    # --- loading -------------------------------------------------------------------------
+    def _load(self) -> None:
+        import ctranslate2
+        from tokenizers import Tokenizer
+
+        if not (self.ct2_dir / "model.bin").is_file():
+            raise ModelLoadError(f"no CTranslate2 model at {self.ct2_dir}")
+        tok_file = self.tokenizer_dir / "tokenizer.json"
+        if not tok_file.is_file():
+            raise ModelLoadError(f"no tokenizer.json in {self.tokenizer_dir}")
+        try:
+            self.tokenizer = Tokenizer.from_file(str(tok_file))
+            self.generator = ctranslate2.Generator(
+                str(self.ct2_dir),
+                device="cpu",
+                compute_type=self.compute_type,
+                intra_threads=self.threads,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelLoadError(f"cannot load model from {self.ct2_dir}: {exc}") from exc
+        self.end_tokens = self._end_tokens()
+        self._cached_prefixes.clear()
+
+    def _end_tokens(self) -> list[str]:
+        vocab = self.tokenizer.get_vocab()
+        candidates = ["<eos>", "</s>", "<|endoftext|>", "<|im_end|>", "<end_of_turn>", "<EOT>",
+                      "<|end_of_text|>", "<file_sep>", "<|file_sep|>", "<｜end▁of▁sentence｜>"]
+        config = self.tokenizer_dir / "tokenizer_config.json"
+        if config.is_file():
+            import json
+
+            try:
+                eos = json.loads(config.read_text()).get("eos_token")
+                if isinstance(eos, dict):
+                    eos = eos.get("content")
+                if isinstance(eos, str):
+                    candidates.insert(0, eos)
+            except ValueError:
+                pass
+        return [token for token in dict.fromkeys(candidates) if token in vocab]
+
+    def reload(self) -> None:
+        """Re-read the model folder (also frees the prompt cache)."""
+        self.generator.unload_model()
+        self.generator.load_model()
+        self._cached_prefixes.clear()
+        self.reloads += 1
+
+    def trim_cache(self) -> None:
+        """Free cached prompt prefixes beyond the bound; call when idle, after answering."""
+        if len(self._cached_prefixes) > self.max_cached_prefixes:
+            start = time.perf_counter()
+            self.reload()
+            log.debug("prompt cache cleared in %.0f ms", (time.perf_counter() - start) * 1000)
+
+    # --- tokens --------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _encode_prompt(self, request: GenerationRequest):
+        enc = self.tokenizer.encode(request.prompt, add_special_tokens=True)
+        tokens, offsets = list(enc.tokens), list(enc.offsets)
+        special = [bool(m) for m in enc.special_tokens_mask]
+        limit = request.max_prompt_tokens
+        if limit and len(tokens) > limit:
+            # Keep leading special tokens (BOS) and the newest text.
+            lead = 0
+            while lead < len(tokens) and special[lead]:
+                lead += 1
+            drop = len(tokens) - limit
+            tokens = tokens[:lead] + tokens[lead + drop:]
+            offsets = offsets[:lead] + offsets[lead + drop:]
+            special = special[:lead] + special[lead + drop:]
+        return tokens, offsets, special
+
+    def _split_static(self, tokens, offsets, special, static_chars: int) -> int:
+        """Number of leading tokens that lie wholly inside prompt[:static_chars]."""
+        if static_chars <= 0:
+            return 0
+        count = 0
+        for index, (start, end) in enumerate(offsets):
+            if not special[index] and end > static_chars:
+                break
+            count = index + 1
+        # Always leave a few tokens to the dynamic part (CTranslate2 needs a non-empty prompt).
+        return max(0, min(count, len(tokens) - 2))
+
+    # --- generation ----------------------------------------------------------------------
+    def generate_stream(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        result_holder: dict = {}
+        yield from self._run(request, cancel, result_holder)
+
+    def generate(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> GenerationResult:
+        holder: dict = {}
+        text = "".join(self._run(request, cancel, holder))
+        result: GenerationResult = holder["result"]
+        result.text = text
+        return result
+
+    def _piece(self, context_token: str, token: str) -> str | None:
+        """The text `token` adds after `context_token` (exact for SentencePiece and BPE)."""
+        ids = [self.tokenizer.token_to_id(context_token), self.tokenizer.token_to_id(token)]
+        if None in ids:
+            return None
+        before = self.tokenizer.decode(ids[:1], skip_special_tokens=False)
+        return self.tokenizer.decode(ids, skip_special_tokens=False)[len(before):]
+
+    def _heal(self, static, dynamic, heal_text, request) -> tuple[list[str], str]:
+        """Pick first tokens that re-produce heal_text (the removed end of the prompt).
+
+        Returns the chosen tokens and the text they decode to beyond heal_text.
+        """
+        chosen: list[str] = []
+        remaining = heal_text
+        for _ in range(3):
+            results = self.generator.generate_batch(
+                [dynamic + chosen],
+                static_prompt=static or None,
+                cache_static_prompt=bool(static),
+                max_length=1,
+                num_hypotheses=HEAL_ALTERNATIVES,
+                return_alternatives=True,
+                include_prompt_in_result=False,
+                sampling_topk=1,
+            )
+            partial = None
+            for hypothesis in results[0].sequences:
+                if not hypothesis:
+                    continue
+                token = hypothesis[0]
+                text = self._piece((dynamic + chosen)[-1], token)
+                if text is None:
+                    continue
+                if text.startswith(remaining):
+                    return chosen + [token], text[len(remaining):]
+                if partial is None and text and remaining.startswith(text):
+                    partial = (token, text)
+            if partial is None:
+                break
+            chosen.append(partial[0])
+            remaining = remaining[len(partial[1]):]
+            if not remaining:
+                return chosen, ""
+        raise LookupError("no healing token")
+
+    def _run(self, request: GenerationRequest, cancel, holder: dict) -> Iterator[str]:
+        start = time.perf_counter()
+        tokens, offsets, special = self._encode_prompt(request)
+        n_static = self._split_static(tokens, offsets, special, request.static_prefix_chars)
+        static, dynamic = tokens[:n_static], tokens[n_static:]
+        key = tuple(static)
+        if static:
+            if key in self._cached_prefixes:
+                self.prefix_cache_hits += 1
+                self._cached_prefixes.move_to_end(key)
+            else:
+                self.prefix_cache_misses += 1
+                self._cached_prefixes[key] = None
+
+        healed = ""
+        # Decoding starts from a context token so that decoders which strip a leading space
+        # from the first token (SentencePiece) still give the exact text.
+        head = [tokens[-1]]
+        if request.heal and len(dynamic) >= 2 and not special[-1]:
+            heal_text = request.prompt[offsets[-1][0]:]
+            if heal_text:
+                try:
+                    chosen, _ = self._heal(static, dynamic[:-1], heal_text, request)
+                    dynamic = dynamic[:-1] + chosen
+                    head = ([tokens[-2]] if len(tokens) >= 2 else []) + chosen
+                    healed = heal_text
+                except LookupError:
+                    pass
+        head_ids = [self.tokenizer.token_to_id(t) for t in head]
+        head_ids = [i for i in head_ids if i is not None]
+        # The head decodes to: context token + healed text (+ what the chosen tokens add).
+        context_len = len(self.tokenizer.decode(head_ids[:1], skip_special_tokens=False))
+        skip = context_len + len(healed) if healed else len(
+            self.tokenizer.decode(head_ids, skip_special_tokens=False)
+        )
+        result = GenerationResult(text="", prompt_tokens=len(tokens), healed=healed)
+        holder["result"] = result
+
+        sampling = (
+            {"sampling_topk": 1}
+            if request.temperature <= 0
+            else {"sampling_topk": 40, "sampling_temperature": request.temperature}
+        )
+        text = ""
+        emitted = 0
+        ids: list[int] = []
+        finish = "length"
+
+        def emit(new_text: str) -> Iterator[str]:
+            nonlocal emitted
+            piece = new_text[emitted:]
+            emitted = len(new_text)
+            if piece:
+                yield piece
+
+        text = self.tokenizer.decode(head_ids, skip_special_tokens=False)[skip:]
+        steps = self.generator.generate_tokens(
+            dynamic,
+            static_prompt=static or None,
+            cache_static_prompt=bool(static),
+            max_length=request.max_new_tokens,
+            end_token=self.end_tokens or None,
+            **sampling,
+        )
+        try:
+            for step in steps:
+                if not result.first_token_ms:
+                    result.first_token_ms = (time.perf_counter() - start) * 1000
+                if cancel is not None and cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if step.is_last and step.token in self.end_tokens:
+                    finish = "eos"
+                    break
+                ids.append(step.token_id)
+                decoded = self.tokenizer.decode(head_ids + ids, skip_special_tokens=False)
+                if decoded.endswith("\ufffd"):
+                    continue  # an incomplete UTF-8 sequence: wait for the next byte token
+                text = decoded[skip:]
+                cut = find_stop(text, request.stop)
+                if cut >= 0:
+                    text = text[:cut]
+                    finish = "stop"
+                    yield from emit(text)
+                    break
+                if request.should_stop is not None and request.should_stop(text):
+                    finish = "stop"
+                    yield from emit(text)
+                    break
+                yield from emit(text)
+            else:
+                if len(ids) < request.max_new_tokens:
+                    finish = "eos"
+        finally:
+            close = getattr(steps, "close", None)
+            if close is not None:
+                close()  # stops decoding in CTranslate2's thread
+        if finish == "eos" or finish == "length":
+            yield from emit(text)
+        result.new_tokens = len(ids)
+        result.finish_reason = finish
+        result.total_ms = (time.perf_counter() - start) * 1000
+
+    def stats(self) -> dict:
+        return {
+            "engine": self.name,
+            "model": self.model_name,
+            "device": "cpu",
+            "computeType": self.generator.compute_type,
+            "threads": self.threads,
+            "prefixCacheHits": self.prefix_cache_hits,
+            "prefixCacheMisses": self.prefix_cache_misses,
+            "prefixCacheEntries": len(self._cached_prefixes),
+            "cacheReloads": self.reloads,
+        }

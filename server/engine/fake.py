@@ -1,0 +1,89 @@
+"""A deterministic engine for fast tests: no model, predictable text, real stop/cancel logic."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+
+from repolsp.server.engine.base import GenerationRequest, GenerationResult, find_stop
+
+_WORD_RE = re.compile(r"\w+|[^\w\s]|\s+")
+
+
+class FakeEngine:
+    """Completes every prompt with a fixed script, token by token.
+
+    The script is `completion` (default: a two-line Python body). Words count as tokens.
+    `token_delay_s` makes cancellation and debounce observable in tests.
+    """
+
+    name = "fake"
+
+    def __init__(
+        self,
+        completion: str = "return 42\n",
+        token_delay_s: float = 0.0,
+        model_name: str = "fake",
+    ):
+        self.completion = completion
+        self.token_delay_s = token_delay_s
+        self.model_name = model_name
+        self.calls = 0
+        self.prompts: list[str] = []
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD_RE.findall(text))
+
+    def _pieces(self, request: GenerationRequest) -> list[str]:
+        # Echo a marker of the last prompt word so tests can tell prompts apart.
+        return _WORD_RE.findall(self.completion)[: request.max_new_tokens]
+
+    def generate_stream(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        with self._lock:
+            self.calls += 1
+            self.prompts.append(request.prompt)
+        for piece in self._pieces(request):
+            if cancel is not None and cancel.is_set():
+                return
+            if self.token_delay_s:
+                time.sleep(self.token_delay_s)
+            yield piece
+
+    def generate(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> GenerationResult:
+        start = time.perf_counter()
+        text, reason, count = "", "length", 0
+        for piece in self.generate_stream(request, cancel):
+            text += piece
+            count += 1
+            cut = find_stop(text, request.stop)
+            if cut >= 0:
+                text, reason = text[:cut], "stop"
+                break
+            if request.should_stop is not None and request.should_stop(text):
+                reason = "stop"
+                break
+        else:
+            if cancel is not None and cancel.is_set():
+                reason = "cancelled"
+            elif count < request.max_new_tokens:
+                reason = "eos"
+        return GenerationResult(
+            text=text,
+            prompt_tokens=self.count_tokens(request.prompt),
+            new_tokens=count,
+            finish_reason=reason,
+            total_ms=(time.perf_counter() - start) * 1000,
+        )
+
+    def reload(self) -> None:
+        pass
+
+    def stats(self) -> dict:
+        return {"engine": "fake", "calls": self.calls}
