@@ -1,0 +1,399 @@
+"""Build the prompt context around a cursor within a token budget.
+
+Priority order (written down because it decides what a small model sees):
+
+1. the prefix and suffix windows around the cursor, cut at line boundaries (except at the
+   cursor), the prefix favoured: the suffix gets at most ``max_suffix_tokens``, snippets at most
+   ``max_snippet_share`` of the budget while the prefix is still cut, and whatever the snippets
+   leave goes back to the prefix;
+2. the enclosing scopes' headers (decorators, signatures, docstrings) that lie above the window;
+3. the file's imports that lie above the window (only those naming identifiers used near the
+   cursor when all of them do not fit);
+4. signatures (and docstrings) of symbols used near the cursor that are defined in other files
+   (from the workspace index; names imported by this file first, then nearest the cursor);
+5. chunks of other files most similar to the code before the cursor (BM25, recent files boosted);
+6. the file path (always kept: its tokens are reserved up front).
+
+Each snippet is included whole or not at all; a snippet that does not fit is skipped and
+smaller, lower-priority ones may still fit. Token counts come from the model's tokenizer through
+``count_tokens`` and are cached per string. The budget invariant: ``count(prefix) +
+count(suffix) + sum(count(snippet.text)) + count(path) + reserved_tokens <= max_prompt_tokens``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from .document import Document
+from .should_complete import CompletionDecision, should_complete
+from .symbols import describe_definition, enclosing_definitions, import_nodes, scope_header_text
+from .types import PromptContext, Snippet
+
+if TYPE_CHECKING:
+    from .index import WorkspaceIndex
+
+log = logging.getLogger(__name__)
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Words that are never worth looking up as definitions (keywords and builtins of the languages).
+_NOT_SYMBOLS = frozenset(
+    """
+    and as assert async await break case catch char class const continue def default defer del do
+    double elif else enum except export extends false final finally float fn for from func function
+    go goto if impl implements import in instanceof int interface is lambda let long loop map match
+    mod mut new nil none not null or package pass private protected pub public raise return self
+    short static str string struct super switch this throw throws trait true try type typeof union
+    unsafe use var void where while with yield bool byte len print range println printf std auto
+    unsigned signed sizeof include define ifdef ifndef endif typedef namespace template typename
+    using virtual override list dict set tuple object isinstance Self None True False
+    """.split()
+)
+
+
+@dataclass
+class ContextBudget:
+    """Token budget and limits for one prompt. All ``*_tokens`` are model tokens."""
+
+    max_prompt_tokens: int = 512
+    max_suffix_tokens: int = 96
+    # While the prefix window is still cut, snippets (scope, imports, definitions, retrieved)
+    # together get at most this share of the budget.
+    max_snippet_share: float = 0.4
+    # Kept free for the prompt template: FIM sentinels, comment markers around snippets.
+    reserved_tokens: int = 24
+    max_definitions: int = 6
+    max_retrieved: int = 4
+    # Lines before (and after) the cursor whose identifiers are looked up / that form the query.
+    near_cursor_lines: int = 12
+    max_doc_lines: int = 6
+
+
+class TokenCounter:
+    """``count_tokens`` with a bounded LRU cache of counts per string (tokenizers are slow)."""
+
+    def __init__(self, count_tokens: Callable[[str], int], max_entries: int = 50_000):
+        self.count_tokens = count_tokens
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, int] = OrderedDict()
+
+    def __call__(self, text: str) -> int:
+        if not text:
+            return 0
+        found = self._cache.get(text)
+        if found is not None:
+            self._cache.move_to_end(text)
+            return found
+        count = int(self.count_tokens(text))
+        self._cache[text] = count
+        if len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+        return count
+
+
+_COUNTERS: OrderedDict[object, TokenCounter] = OrderedDict()
+
+
+def cached_counter(count_tokens: Callable[[str], int]) -> TokenCounter:
+    """A TokenCounter for ``count_tokens``, reused across calls so counts stay cached per keystroke."""
+    if isinstance(count_tokens, TokenCounter):
+        return count_tokens
+    try:
+        counter = _COUNTERS.get(count_tokens)
+    except TypeError:  # unhashable callable: cache for this call only
+        return TokenCounter(count_tokens)
+    if counter is None:
+        counter = _COUNTERS[count_tokens] = TokenCounter(count_tokens)
+        while len(_COUNTERS) > 4:
+            _COUNTERS.popitem(last=False)
+    return counter
+
+
+def approx_token_count(text: str) -> int:
+    """A tokenizer-free estimate (about 3.5 characters per token) for tests and tools."""
+    return (len(text) * 2 + 6) // 7
+
+
+# -- windows ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Window:
+    prefix: str
+    suffix: str
+    prefix_start: int  # str offset where the prefix window starts
+    suffix_end: int
+    prefix_tokens: int
+    suffix_tokens: int
+
+
+def _prefix_window(doc: Document, offset: int, budget_tokens: int, count: TokenCounter) -> tuple[str, int, int]:
+    """(text, start offset, tokens) of the longest run of whole lines before the cursor (plus the
+    cursor line's head) that fits ``budget_tokens``."""
+    lines = doc.lines
+    text = doc.text
+    line_no = lines.line_of(offset)
+    head_start = lines.line_starts[line_no]
+    head = text[head_start:offset]
+    head_tokens = count(head)
+    if head_tokens > budget_tokens:
+        return _fit_tail(head, budget_tokens, count, offset)
+    used = head_tokens
+    start = head_start
+    current = line_no - 1
+    while current >= 0:
+        line_start = lines.line_starts[current]
+        line_tokens = count(text[line_start:start])
+        if used + line_tokens > budget_tokens:
+            break
+        used += line_tokens
+        start = line_start
+        current -= 1
+    prefix = text[start:offset]
+    # Per-line counts can differ from the joined count (tokens merge across "\n"): verify.
+    exact = count(prefix)
+    while exact > budget_tokens and start < head_start:
+        start = text.index("\n", start) + 1 if "\n" in text[start:head_start] else head_start
+        prefix = text[start:offset]
+        exact = count(prefix)
+    if exact > budget_tokens:
+        return _fit_tail(head, budget_tokens, count, offset)
+    return prefix, start, exact
+
+
+def _fit_tail(head: str, budget_tokens: int, count: TokenCounter, offset: int) -> tuple[str, int, int]:
+    """Longest tail of one over-long line that fits (minified code): the only cut inside a line."""
+    keep = min(len(head), max(0, budget_tokens) * 3)
+    while keep > 0 and count(head[-keep:]) > budget_tokens:
+        keep = keep * 3 // 4
+    tail = head[-keep:] if keep else ""
+    return tail, offset - len(tail), count(tail)
+
+
+def _suffix_window(doc: Document, offset: int, budget_tokens: int, count: TokenCounter) -> tuple[str, int, int]:
+    """(text, end offset, tokens) of the cursor line's rest plus whole following lines that fit."""
+    lines = doc.lines
+    text = doc.text
+    line_no = lines.line_of(offset)
+    starts = lines.line_starts
+    first_end = starts[line_no + 1] if line_no + 1 < len(starts) else len(text)
+    first_end = max(first_end, offset)
+    tail = text[offset:first_end]
+    used = count(tail)
+    if used > budget_tokens:
+        return "", offset, 0
+    end = first_end
+    current = line_no + 1
+    while current < len(starts):
+        line_end = starts[current + 1] if current + 1 < len(starts) else len(text)
+        line_tokens = count(text[end:line_end])
+        if used + line_tokens > budget_tokens:
+            break
+        used += line_tokens
+        end = line_end
+        current += 1
+    suffix = text[offset:end]
+    exact = count(suffix)
+    while exact > budget_tokens and end > first_end:
+        end = text.rfind("\n", first_end, end - 1) + 1 or first_end
+        end = max(end, first_end)
+        suffix = text[offset:end]
+        exact = count(suffix)
+    if exact > budget_tokens:
+        return "", offset, 0
+    return suffix, end, exact
+
+
+# -- snippets ----------------------------------------------------------------------------------
+
+
+def scope_snippet(doc: Document, offset: int, window_start: int, max_doc_lines: int = 6) -> Snippet | None:
+    """Headers of the enclosing definitions whose header starts above ``window_start``."""
+    headers = []
+    for node in enclosing_definitions(doc, offset):
+        if doc.offset_of_byte(node.start_byte) >= window_start:
+            break  # this header and every inner one are visible in the prefix already
+        headers.append(scope_header_text(doc, node, max_doc_lines))
+    if not headers:
+        return None
+    return Snippet(path=doc.path, text="\n".join(headers), kind="scope")
+
+
+def imports_snippets(doc: Document, window_start: int, near_names: set[str]) -> list[Snippet]:
+    """The imports above the window as one snippet, then a smaller fallback with only the
+    imports that name an identifier used near the cursor (the caller takes the first that fits)."""
+    nodes = [n for n in import_nodes(doc) if doc.offset_of_byte(n.start_byte) < window_start]
+    if not nodes:
+        return []
+    texts = [doc.node_text(n).rstrip() for n in nodes]
+    found = [Snippet(path=doc.path, text="\n".join(texts), kind="imports")]
+    relevant = [t for t in texts if near_names & set(_IDENTIFIER.findall(t))]
+    if relevant and len(relevant) < len(texts):
+        found.append(Snippet(path=doc.path, text="\n".join(relevant), kind="imports"))
+    return found
+
+
+def names_near_cursor(doc: Document, offset: int, near_lines: int) -> list[str]:
+    """Identifiers used around the cursor, most relevant first: called names and capitalised
+    (type) names before others, nearer the cursor before farther; keywords dropped."""
+    lines = doc.lines
+    line_no = lines.line_of(offset)
+    first = max(0, line_no - near_lines)
+    last = min(lines.line_count - 1, line_no + 2)
+    start = lines.line_starts[first]
+    end = lines.line_bounds(last)[1]
+    before = doc.text[start:offset]
+    after = doc.text[offset:end]
+    scored: dict[str, tuple[int, int]] = {}
+    for distance_base, text, reverse in ((0, before, True), (len(before), after, False)):
+        for match in _IDENTIFIER.finditer(text):
+            name = match.group()
+            if name in _NOT_SYMBOLS or name.lower() in _NOT_SYMBOLS or len(name) < 2:
+                continue
+            distance = (len(text) - match.end()) if reverse else distance_base + match.start()
+            follows = text[match.end():match.end() + 1]
+            kind_rank = 0 if follows == "(" or name[:1].isupper() else 1
+            best = scored.get(name)
+            if best is None or (kind_rank, distance) < best:
+                scored[name] = (kind_rank, distance)
+    return sorted(scored, key=lambda n: scored[n])
+
+
+def imported_names(doc: Document) -> set[str]:
+    """Identifiers that appear in the file's import statements."""
+    names: set[str] = set()
+    for node in import_nodes(doc):
+        names.update(_IDENTIFIER.findall(doc.node_text(node)))
+    return names
+
+
+def _query_text(doc: Document, offset: int, near_lines: int) -> str:
+    lines = doc.lines
+    line_no = lines.line_of(offset)
+    start = lines.line_starts[max(0, line_no - near_lines)]
+    return doc.text[start:offset]
+
+
+def _workspace_snippets(doc: Document, offset: int, workspace: "WorkspaceIndex | None",
+                        budget: ContextBudget, near_names: list[str]) -> tuple[list[Snippet], list[Snippet]]:
+    """(definitions, retrieved) from the workspace index; failures degrade to nothing."""
+    if workspace is None:
+        return [], []
+    definitions: list[Snippet] = []
+    retrieved: list[Snippet] = []
+    try:
+        imported = imported_names(doc)
+        ordered = [n for n in near_names if n in imported] + [n for n in near_names if n not in imported]
+        definitions = workspace.definitions_for(ordered[: budget.max_definitions * 3], exclude_path=doc.path)
+        definitions = definitions[: budget.max_definitions]
+    except Exception:
+        log.warning("definition lookup failed for %s", doc.path, exc_info=True)
+    try:
+        query = _query_text(doc, offset, budget.near_cursor_lines)
+        if query.strip():
+            retrieved = workspace.retrieve(query, exclude_path=doc.path, limit=budget.max_retrieved)
+    except Exception:
+        log.warning("retrieval failed for %s", doc.path, exc_info=True)
+    seen = {s.text for s in definitions}
+    retrieved = [s for s in retrieved if s.text not in seen]
+    return definitions, retrieved
+
+
+# -- the stage --------------------------------------------------------------------------------
+
+
+def build_context(
+    doc: Document,
+    offset: int,
+    workspace: "WorkspaceIndex | None",
+    budget: ContextBudget,
+    count_tokens: Callable[[str], int],
+    decision: CompletionDecision | None = None,
+) -> PromptContext:
+    """The prompt context at str ``offset`` of ``doc``, cut to ``budget`` (priority order in the
+    module docstring). ``decision`` is computed with ``should_complete`` when not given."""
+    count = cached_counter(count_tokens)
+    offset = max(0, min(offset, len(doc.text)))
+    if decision is None:
+        decision = should_complete(doc, offset)
+    total = budget.max_prompt_tokens - budget.reserved_tokens - count(doc.path)
+    total = max(total, 0)
+
+    suffix, _, suffix_tokens = _suffix_window(doc, offset, min(budget.max_suffix_tokens, total // 3), count)
+    snippet_cap = int(total * budget.max_snippet_share)
+    prefix, prefix_start, prefix_tokens = _prefix_window(doc, offset, total - suffix_tokens - snippet_cap, count)
+    prefix_complete = prefix_start == 0
+
+    candidates: list[list[Snippet]] = []  # each group: alternatives, the first that fits wins
+    near = names_near_cursor(doc, offset, budget.near_cursor_lines)
+    scope = _safe(lambda: scope_snippet(doc, offset, prefix_start, budget.max_doc_lines), None)
+    if scope is not None:
+        candidates.append([scope])
+    imports = _safe(lambda: imports_snippets(doc, prefix_start, set(near)), [])
+    if imports:
+        candidates.append(imports)
+    definitions, retrieved = _workspace_snippets(doc, offset, workspace, budget, near)
+    candidates.extend([s] for s in definitions)
+    candidates.extend([s] for s in retrieved)
+
+    snippet_room = total - suffix_tokens - prefix_tokens
+    if not prefix_complete:
+        snippet_room = min(snippet_room, snippet_cap)
+    chosen: list[Snippet] = []
+    snippet_tokens = 0
+    for group in candidates:
+        for snippet in group:
+            cost = count(snippet.text)
+            if snippet_tokens + cost <= snippet_room:
+                chosen.append(snippet)
+                snippet_tokens += cost
+                break
+
+    if not prefix_complete:
+        # Give what the snippets left back to the prefix.
+        prefix, new_start, prefix_tokens = _prefix_window(doc, offset, total - suffix_tokens - snippet_tokens, count)
+        if new_start < prefix_start:
+            # Scope headers / imports that the longer prefix now shows are dropped, not repeated.
+            refreshed_scope = scope_snippet(doc, offset, new_start, budget.max_doc_lines) if scope else None
+            kept = []
+            for snippet in chosen:
+                if snippet.kind == "scope":
+                    if refreshed_scope is None:
+                        continue
+                    if refreshed_scope.text != snippet.text and count(refreshed_scope.text) <= count(snippet.text):
+                        snippet = refreshed_scope
+                elif snippet.kind == "imports" and not any(
+                    doc.offset_of_byte(n.start_byte) < new_start for n in import_nodes(doc)
+                ):
+                    continue
+                kept.append(snippet)
+            chosen = kept
+        prefix_start = new_start
+
+    return PromptContext(
+        path=doc.path,
+        language=doc.language,
+        prefix=prefix,
+        suffix=suffix,
+        mode=decision.mode,
+        snippets=chosen,
+        block_indent=decision.block_indent,
+    )
+
+
+def _safe(compute, default):
+    try:
+        return compute()
+    except Exception:  # context is best effort: a tree-sitter surprise must not lose the completion
+        log.warning("context part failed", exc_info=True)
+        return default
+
+
+def context_tokens(context: PromptContext, count_tokens: Callable[[str], int]) -> int:
+    """Tokens the budget invariant counts for ``context`` (reserved template tokens excluded)."""
+    count = cached_counter(count_tokens)
+    return (count(context.prefix) + count(context.suffix) + count(context.path)
+            + sum(count(s.text) for s in context.snippets))
