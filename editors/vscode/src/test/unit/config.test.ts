@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+
+import { expandHome, needsRestart, toServerSettings } from '../../config';
+
+const getter = (values: Record<string, unknown>) => (key: string) => values[key];
+
+describe('toServerSettings', () => {
+  const cases: { id: string; values: Record<string, unknown>; settings: unknown; problems?: RegExp[] }[] = [
+    { id: 'nothing set -> server defaults', values: {}, settings: {} },
+    {
+      id: 'every setting, camelCase nesting',
+      values: {
+        model: ' gemma-3-270m ',
+        engine: 'fake',
+        'maxNewTokens.singleLine': 32,
+        'maxNewTokens.multiLine': 96,
+        temperature: 0.2,
+        debounceMs: 75,
+        contextBudgetTokens: 512,
+        enabledLanguages: ['python', ' go ', ''],
+        logLevel: 'DEBUG',
+        logFile: '/tmp/repolsp.log',
+      },
+      settings: {
+        model: 'gemma-3-270m',
+        engine: 'fake',
+        maxNewTokens: { singleLine: 32, multiLine: 96 },
+        temperature: 0.2,
+        debounceMs: 75,
+        contextBudgetTokens: 512,
+        enabledLanguages: ['python', 'go'],
+        logLevel: 'debug',
+        logFile: '/tmp/repolsp.log',
+      },
+    },
+    { id: 'empty strings mean default', values: { model: '', logFile: '  ', engine: '' }, settings: {} },
+    {
+      id: 'bad types are dropped and named',
+      values: { debounceMs: 'fast', 'maxNewTokens.singleLine': 1.5, engine: 'gpt', temperature: -1 },
+      settings: {},
+      problems: [/repolsp\.engine/, /repolsp\.maxNewTokens\.singleLine/, /repolsp\.debounceMs/, /repolsp\.temperature/],
+    },
+    {
+      id: 'out of range is dropped',
+      values: { 'maxNewTokens.multiLine': 0, debounceMs: 20_000, contextBudgetTokens: 100 },
+      settings: { contextBudgetTokens: 100 },
+      problems: [/multiLine: 0 is outside/, /debounceMs: 20000 is outside/],
+    },
+    { id: 'empty language list disables all', values: { enabledLanguages: [] }, settings: { enabledLanguages: [] } },
+    {
+      id: 'tilde in the log path',
+      values: { logFile: '~/logs/repolsp.log' },
+      settings: { logFile: '/home/u/logs/repolsp.log' },
+    },
+  ];
+  for (const c of cases) {
+    test(c.id, () => {
+      const mapped = toServerSettings(getter(c.values), '/home/u');
+      assert.deepEqual(mapped.settings, c.settings);
+      assert.equal(mapped.problems.length, c.problems?.length ?? 0, mapped.problems.join('\n'));
+      for (const pattern of c.problems ?? []) {
+        assert.ok(mapped.problems.some((p) => pattern.test(p)), `${pattern} not in ${mapped.problems}`);
+      }
+    });
+  }
+});
+
+test('expandHome', () => {
+  assert.equal(expandHome('~', '/h'), '/h');
+  assert.equal(expandHome('~/a', '/h/'), '/h/a');
+  assert.equal(expandHome('/a/~', '/h'), '/a/~');
+});
+
+test('only repolsp.server.* needs a restart', () => {
+  assert.equal(needsRestart((s) => s === 'repolsp.server'), true);
+  assert.equal(needsRestart((s) => s === 'repolsp.model'), false);
+});
+
+test('package.json contributes exactly the settings the mapping reads', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8'));
+  const contributed = Object.keys(pkg.contributes.configuration.properties)
+    .map((k) => k.replace(/^repolsp\./, ''))
+    .filter((k) => !k.startsWith('server.') && !k.startsWith('trace.'));
+  const read: string[] = [];
+  toServerSettings((key) => {
+    read.push(key);
+    return undefined;
+  });
+  assert.deepEqual([...contributed].sort(), [...read].sort());
+  // Every contributed default must pass the mapping's own validation.
+  const defaults = Object.fromEntries(
+    Object.entries(pkg.contributes.configuration.properties).map(([k, v]) => [
+      k.replace(/^repolsp\./, ''),
+      (v as { default: unknown }).default,
+    ]),
+  );
+  assert.deepEqual(toServerSettings(getter(defaults)).problems, []);
+});

@@ -1,0 +1,328 @@
+import '../registerMock';
+
+import assert from 'node:assert/strict';
+import { beforeEach, describe, test } from 'node:test';
+
+import * as vscode from 'vscode';
+
+import { CLIENT_COMMANDS, ClientLike, ClientSpec, RepolspController } from '../../controller';
+import * as mock from '../vscodeMock';
+
+/** A language client that records traffic and answers from a script. */
+class FakeClient implements ClientLike {
+  running = false;
+  requests: { method: string; params: any }[] = [];
+  notifications: { method: string; params: any }[] = [];
+  applied: unknown[] = [];
+  startError: Error | undefined;
+  answers = new Map<string, (params: any) => unknown>();
+  status: Record<string, unknown> = { model: 'smollm2', engine: 'fake', state: 'ready', latencyMs: { p50: 40, p95: 90, count: 3 }, cacheHitRate: 0.5 };
+
+  constructor(readonly spec: ClientSpec) {
+    this.answers.set('repolsp.status', () => this.status);
+  }
+  async start() {
+    if (this.startError) throw this.startError;
+    this.running = true;
+  }
+  async stop() {
+    this.running = false;
+  }
+  isRunning() {
+    return this.running;
+  }
+  async sendRequest(method: string, params?: any) {
+    this.requests.push({ method, params });
+    const answer = method === 'workspace/executeCommand' ? this.answers.get(params.command) : undefined;
+    return answer ? answer(params) : null;
+  }
+  async sendNotification(method: string, params?: any) {
+    this.notifications.push({ method, params });
+  }
+  async applyWorkspaceEdit(edit: unknown) {
+    this.applied.push(edit);
+    return true;
+  }
+  commands() {
+    return this.requests.filter((r) => r.method === 'workspace/executeCommand').map((r) => r.params.command);
+  }
+}
+
+const files = new Set<string>();
+let clients: FakeClient[];
+let startError: Error | undefined;
+
+function makeController() {
+  return new RepolspController(
+    vscode.Uri.file('/ext'),
+    (spec) => {
+      const client = new FakeClient(spec);
+      client.startError = startError;
+      clients.push(client);
+      return client;
+    },
+    {
+      resolveEnv: () => ({
+        platform: 'linux',
+        pathEnv: '/usr/bin',
+        workspaceFolders: mock.state.workspaceFolders.map((f) => f.uri.fsPath),
+        isFile: (f) => files.has(f),
+      }),
+      statusIntervalMs: 0,
+      home: '/home/u',
+    },
+  );
+}
+
+function editorAt(path: string, line: number, character: number) {
+  return {
+    document: { uri: vscode.Uri.file(path) },
+    selection: { active: { line, character } },
+  };
+}
+
+beforeEach(() => {
+  mock.reset();
+  files.clear();
+  files.add('/usr/bin/lsp-serve');
+  clients = [];
+  startError = undefined;
+  mock.state.workspaceFolders = [{ uri: vscode.Uri.file('/ws'), name: 'ws', index: 0 }];
+});
+
+describe('start', () => {
+  test('starts the resolved server with the mapped settings as initializationOptions', async () => {
+    mock.state.settings.set('repolsp.model', 'gemma');
+    mock.state.settings.set('repolsp.maxNewTokens.singleLine', 20);
+    files.add('/ws/.venv/bin/lsp-serve');
+    const c = makeController();
+    await c.activate();
+    assert.equal(clients.length, 1);
+    assert.equal(clients[0].spec.server.command, '/ws/.venv/bin/lsp-serve');
+    assert.deepEqual(clients[0].spec.initializationOptions, { model: 'gemma', maxNewTokens: { singleLine: 20 } });
+    assert.equal(c.phase, 'running');
+    assert.equal(mock.state.statusItems[0].text, '$(sparkle) smollm2 40 ms');
+    assert.equal(mock.state.statusItems[0].command, CLIENT_COMMANDS.showStatus);
+    c.dispose();
+  });
+
+  test('registers every command the package contributes', async () => {
+    const pkg = require('../../../package.json');
+    const c = makeController();
+    await c.activate();
+    const contributed = pkg.contributes.commands.map((x: { command: string }) => x.command).sort();
+    assert.deepEqual([...mock.state.registered.keys()].sort(), contributed);
+    assert.deepEqual(Object.values(CLIENT_COMMANDS).sort(), contributed);
+    c.dispose();
+  });
+
+  test('missing server: clear error, install link, no client', async () => {
+    files.clear();
+    mock.state.messageAnswers.push('How to install');
+    const c = makeController();
+    await c.activate();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(clients.length, 0);
+    assert.equal(c.phase, 'missing');
+    const error = mock.state.messages.find((m) => m.level === 'error');
+    assert.match(error!.text, /lsp-serve` was not found/);
+    assert.deepEqual(error!.items, ['How to install', 'Open settings', 'Show log']);
+    const preview = mock.state.executed.find((e) => e.command === 'markdown.showPreview');
+    assert.equal(String(preview!.args[0]), 'file:///ext/README.md#installing-the-server');
+    assert.match(mock.state.statusItems[0].text, /no server/);
+    c.dispose();
+  });
+
+  test('a server that fails to start is reported, not thrown', async () => {
+    startError = new Error('No module named repolsp');
+    const c = makeController();
+    await c.activate();
+    assert.equal(c.phase, 'failed');
+    assert.ok(mock.state.messages.some((m) => m.level === 'error' && /failed to start: No module named repolsp/.test(m.text)));
+    c.dispose();
+  });
+
+  test('bad settings warn and fall back to defaults', async () => {
+    mock.state.settings.set('repolsp.debounceMs', -5);
+    const c = makeController();
+    await c.activate();
+    assert.deepEqual(clients[0].spec.initializationOptions, {});
+    assert.ok(mock.state.messages.some((m) => m.level === 'warning' && /repolsp\.debounceMs/.test(m.text)));
+    c.dispose();
+  });
+
+  test('workspace/configuration pull gets the mapped settings', async () => {
+    mock.state.settings.set('repolsp.debounceMs', 90);
+    const c = makeController();
+    await c.activate();
+    assert.deepEqual(clients[0].spec.configurationFor('repolsp'), { debounceMs: 90 });
+    assert.deepEqual(clients[0].spec.configurationFor(undefined), { repolsp: { debounceMs: 90 } });
+    assert.equal(clients[0].spec.configurationFor('editor'), null);
+    c.dispose();
+  });
+});
+
+describe('settings changes', () => {
+  test('reach the running server without a restart', async () => {
+    const c = makeController();
+    await c.activate();
+    await mock.changeSettings({ 'repolsp.debounceMs': 300, 'repolsp.enabledLanguages': ['python'] });
+    assert.equal(clients.length, 1, 'no restart');
+    assert.deepEqual(clients[0].notifications, [
+      { method: 'workspace/didChangeConfiguration', params: { settings: { repolsp: { debounceMs: 300, enabledLanguages: ['python'] } } } },
+    ]);
+    c.dispose();
+  });
+
+  test('server launch settings restart the server with the new command', async () => {
+    files.add('/opt/serve');
+    const c = makeController();
+    await c.activate();
+    await mock.changeSettings({ 'repolsp.server.path': '/opt/serve' });
+    assert.equal(clients.length, 2);
+    assert.equal(clients[0].running, false);
+    assert.equal(clients[1].spec.server.command, '/opt/serve');
+    c.dispose();
+  });
+
+  test('other extensions\' settings are ignored', async () => {
+    const c = makeController();
+    await c.activate();
+    await mock.changeSettings({ 'editor.fontSize': 14 });
+    assert.equal(clients[0].notifications.length, 0);
+    c.dispose();
+  });
+});
+
+describe('commands', () => {
+  test('generate docstring sends uri and cursor, applies a returned edit', async () => {
+    const edit = { changes: { 'file:///ws/a.py': [] } };
+    const c = makeController();
+    await c.activate();
+    clients[0].answers.set('repolsp.generateDocstring', () => edit);
+    mock.state.activeTextEditor = editorAt('/ws/a.py', 3, 7);
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.docstring);
+    const request = clients[0].requests.find((r) => r.params?.command === 'repolsp.generateDocstring');
+    assert.deepEqual(request!.params.arguments, ['file:///ws/a.py', { line: 3, character: 7 }]);
+    assert.deepEqual(clients[0].applied, [edit]);
+    c.dispose();
+  });
+
+  test('generate tests without an editor explains what to do', async () => {
+    const c = makeController();
+    await c.activate();
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.tests);
+    assert.ok(mock.state.messages.some((m) => m.level === 'warning' && /open a file/.test(m.text)));
+    assert.ok(!clients[0].commands().includes('repolsp.generateTests'));
+    c.dispose();
+  });
+
+  test('a server error during generation becomes a message', async () => {
+    const c = makeController();
+    await c.activate();
+    clients[0].answers.set('repolsp.generateTests', () => {
+      throw { code: -32603, message: 'no function at the cursor' };
+    });
+    mock.state.activeTextEditor = editorAt('/ws/a.py', 0, 0);
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.tests);
+    assert.ok(mock.state.messages.some((m) => m.level === 'error' && /could not generate tests: no function at the cursor/.test(m.text)));
+    c.dispose();
+  });
+
+  test('train sends the active file\'s folder and shows training in the status bar', async () => {
+    const c = makeController();
+    await c.activate();
+    let barDuringTraining = '';
+    clients[0].answers.set('repolsp.train', () => {
+      barDuringTraining = mock.state.statusItems[0].text;
+      return { message: '40 steps, adapter saved' };
+    });
+    mock.state.workspaceFolders.push({ uri: vscode.Uri.file('/other'), name: 'other', index: 1 });
+    mock.state.activeTextEditor = editorAt('/other/x.py', 0, 0);
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.train);
+    const request = clients[0].requests.find((r) => r.params?.command === 'repolsp.train');
+    assert.deepEqual(request!.params.arguments, ['file:///other']);
+    assert.match(barDuringTraining, /training/);
+    assert.match(mock.state.statusItems[0].text, /sparkle/);
+    assert.ok(mock.state.messages.some((m) => /training finished: 40 steps, adapter saved/.test(m.text)));
+    c.dispose();
+  });
+
+  test('cancelled training is not reported as a failure', async () => {
+    const c = makeController();
+    await c.activate();
+    clients[0].answers.set('repolsp.train', () => {
+      throw { code: -32800, message: 'Request cancelled' };
+    });
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.train);
+    assert.ok(mock.state.messages.some((m) => m.level === 'info' && /training cancelled/.test(m.text)));
+    assert.ok(!mock.state.messages.some((m) => m.level === 'error'));
+    c.dispose();
+  });
+
+  test('switch model from the server\'s list', async () => {
+    const c = makeController();
+    await c.activate();
+    clients[0].status = { ...clients[0].status, models: ['smollm2', 'gemma-3-270m'] };
+    mock.state.quickPickAnswers.push('gemma-3-270m');
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.switchModel);
+    const request = clients[0].requests.find((r) => r.params?.command === 'repolsp.useModel');
+    assert.deepEqual(request!.params.arguments, ['gemma-3-270m']);
+    c.dispose();
+  });
+
+  test('switch model by typing a name; cancelling sends nothing', async () => {
+    const c = makeController();
+    await c.activate();
+    mock.state.inputBoxAnswers.push('  /models/my-ct2  ', undefined);
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.switchModel);
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.switchModel);
+    const uses = clients[0].requests.filter((r) => r.params?.command === 'repolsp.useModel');
+    assert.deepEqual(uses.map((r) => r.params.arguments), [['/models/my-ct2']]);
+    c.dispose();
+  });
+
+  test('show status reports model, state and latency', async () => {
+    const c = makeController();
+    await c.activate();
+    const report = await vscode.commands.executeCommand(CLIENT_COMMANDS.showStatus);
+    assert.match(String(report), /repolsp: ready[\s\S]*model: smollm2[\s\S]*p50 40 ms, p95 90 ms over 3 completions/);
+    assert.ok(mock.state.messages.some((m) => m.level === 'info' && m.text === report));
+    c.dispose();
+  });
+
+  test('status bar follows the server state', async () => {
+    const c = makeController();
+    await c.activate();
+    clients[0].status = { ...clients[0].status, state: 'loading', model: 'gemma' };
+    await c.refreshStatus();
+    assert.equal(mock.state.statusItems[0].text, '$(loading~spin) gemma: loading');
+    clients[0].answers.set('repolsp.status', () => {
+      throw new Error('busy');
+    });
+    await c.refreshStatus();
+    assert.equal(mock.state.statusItems[0].text, '$(loading~spin) gemma: loading', 'keeps the last status');
+    c.dispose();
+  });
+
+  test('commands while the server is missing point to the install help', async () => {
+    files.clear();
+    const c = makeController();
+    await c.activate();
+    mock.state.messages = [];
+    mock.state.activeTextEditor = editorAt('/ws/a.py', 0, 0);
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.docstring);
+    assert.ok(mock.state.messages.some((m) => m.level === 'error' && m.items.includes('How to install')));
+    c.dispose();
+  });
+
+  test('an unexpected exit marks the server failed', async () => {
+    const c = makeController();
+    await c.activate();
+    clients[0].running = false;
+    clients[0].spec.onUnexpectedExit();
+    assert.equal(c.phase, 'failed');
+    assert.match(mock.state.statusItems[0].text, /\$\(error\)/);
+    c.dispose();
+  });
+});
