@@ -314,7 +314,7 @@ class CT2Engine:
             "engine": self.name,
             "model": self.model_name,
             "device": "cpu",
-            "computeType": self.generator.compute_type,
+            "computeType": self.compute_type,
             "threads": self.threads,
             "prefixCacheHits": self.prefix_cache_hits,
             "prefixCacheMisses": self.prefix_cache_misses,

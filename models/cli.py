@@ -1,0 +1,129 @@
+"""`lsp-models`: pull, import, list, inspect, choose and remove models in the local store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+
+from repolsp.models.errors import ModelError
+from repolsp.models.store import ModelStore
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def cmd_pull(store: ModelStore, args) -> int:
+    from repolsp.models.pull import pull
+
+    started = time.perf_counter()
+    entry, built = pull(args.name, store, force=args.force)
+    elapsed = time.perf_counter() - started
+    verb = "pulled" if built else "already installed:"
+    print(f"{verb} {entry.name} ({_human(entry.size_bytes())}) in {entry.dir}"
+          + (f" [{elapsed:.0f} s]" if built else ""))
+    if store.default_name() == entry.name:
+        print(f"default model: {entry.name}")
+    return 0
+
+
+def cmd_import(store: ModelStore, args) -> int:
+    from repolsp.models.convert import import_model
+
+    entry = import_model(args.source, store, name=args.name, quantization=args.quantization,
+                         force=args.force, progress=lambda msg: print(f"… {msg}", file=sys.stderr))
+    print(f"imported {entry.name} ({entry.manifest.architecture}, {entry.manifest.quantization}, "
+          f"FIM: {entry.manifest.fim_template or 'none'}) into {entry.dir}")
+    if store.default_name() is None:
+        store.use(entry.name)
+        print(f"default model: {entry.name}")
+    return 0
+
+
+def cmd_list(store: ModelStore, args) -> int:
+    from repolsp.models.pull import DEFAULT_MODEL, KNOWN_MODELS
+
+    default = store.default_name()
+    entries = store.list()
+    if not entries:
+        print(f"no models installed in {store.models_dir}; run `lsp-models pull` "
+              f"(default: {DEFAULT_MODEL})")
+    for entry in entries:
+        mark = "*" if entry.name == default else " "
+        print(f"{mark} {entry.name:24s} {entry.manifest.architecture:14s} "
+              f"{entry.manifest.quantization:8s} {_human(entry.size_bytes()):>8s}  {entry.manifest.source}")
+    missing = [k for k in KNOWN_MODELS if not store.exists(k)]
+    if missing and not args.quiet:
+        print("available to pull: " + ", ".join(f"{k} ({KNOWN_MODELS[k].description})" for k in missing))
+    return 0
+
+
+def cmd_info(store: ModelStore, args) -> int:
+    entry = store.get(args.name)
+    info = asdict(entry.manifest)
+    info.update(path=str(entry.dir), size=_human(entry.size_bytes()),
+                default=store.default_name() == entry.name)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_use(store: ModelStore, args) -> int:
+    store.use(args.name)
+    print(f"default model: {args.name} (running servers pick it up on `repolsp.reloadModel`)")
+    return 0
+
+
+def cmd_remove(store: ModelStore, args) -> int:
+    store.remove(args.name)
+    print(f"removed {args.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lsp-models", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pull", help="fetch a known model (default: the default model)")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--force", action="store_true", help="rebuild even if installed")
+    p.set_defaults(func=cmd_pull)
+    p = sub.add_parser("import", help="import a local GGUF file, HF folder, or (online) HF id")
+    p.add_argument("source")
+    p.add_argument("--name")
+    p.add_argument("--quantization", default="int8",
+                   choices=["int8", "int8_float32", "float32", "int8_float16", "float16", "bfloat16"])
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("list", help="installed models")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_list)
+    for name, func, text in (("info", cmd_info, "show a model's manifest"),
+                             ("use", cmd_use, "make a model the default"),
+                             ("remove", cmd_remove, "delete a model")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("name")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    store = ModelStore()
+    try:
+        return args.func(store, args)
+    except ModelError as exc:
+        print(f"lsp-models: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lsp-models: interrupted; nothing was registered", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+from repolsp.server.cli import main
+
+raise SystemExit(main())

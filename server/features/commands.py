@@ -1,0 +1,53 @@
+"""workspace/executeCommand: status, model reload/switch, acceptance feedback, training."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from repolsp.server.features.inline_completion import ACCEPT_COMMAND
+from repolsp.server.server import RepolspServer
+from repolsp.server.training import TrainingJob
+
+
+def register(server: RepolspServer) -> None:
+    @server.command("repolsp.status")
+    def status(ls: RepolspServer, *args) -> dict:
+        return ls.status()
+
+    @server.command("repolsp.reloadModel")
+    def reload_model(ls: RepolspServer, *args) -> dict:
+        ls.start_loading()
+        return {"state": ls.engine_state}
+
+    @server.command("repolsp.useModel")
+    def use_model(ls: RepolspServer, *args) -> dict:
+        if not args or not isinstance(args[0], str) or not args[0]:
+            ls.show("repolsp.useModel needs a model name", types.MessageType.Error)
+            return {"ok": False}
+        ls.apply_settings({"model": args[0]}, "repolsp.useModel")
+        ls.cli_config.model = args[0]
+        ls.start_loading()
+        return {"ok": True, "model": args[0]}
+
+    @server.command(ACCEPT_COMMAND)
+    def accept(ls: RepolspServer, *args) -> dict:
+        suggestion_id = args[0] if args else None
+        return {"recorded": bool(suggestion_id) and ls.record_accepted(str(suggestion_id))}
+
+    @server.command("repolsp.train")
+    def train(ls: RepolspServer, *args) -> dict:
+        if ls.training is not None and ls.training.running:
+            ls.show("training is already running", types.MessageType.Warning)
+            return {"started": False}
+        if ls.workspace_root is None:
+            ls.show("open a folder (workspace) to train on its history", types.MessageType.Error)
+            return {"started": False}
+        ls.training = TrainingJob(ls, ls.workspace_root, extra_args=[a for a in args if isinstance(a, str)])
+        ls.training.start()
+        return {"started": True}
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def cancel_progress(ls: RepolspServer, params: types.WorkDoneProgressCancelParams) -> None:
+        job = ls.training
+        if job is not None and job.token == params.token:
+            job.cancel()

@@ -1,0 +1,82 @@
+"""Initialization, configuration and document synchronization."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from lsprotocol import types
+
+from repolsp.server.context.document import uri_to_path
+from repolsp.server.server import RepolspServer
+
+log = logging.getLogger(__name__)
+
+MAX_DOCUMENT_CHARS = 50_000_000  # beyond this a document is not kept at all
+
+
+def _workspace_root(params: types.InitializeParams) -> Path | None:
+    folders = params.workspace_folders or []
+    uri = folders[0].uri if folders else params.root_uri
+    path = uri_to_path(uri) if uri else None
+    return Path(path) if path else None
+
+
+def register(server: RepolspServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: RepolspServer, params: types.InitializeParams) -> None:
+        encoding = ls.workspace.position_encoding
+        ls.position_encoding = str(getattr(encoding, "value", encoding) or "utf-16")
+        ls.set_workspace(_workspace_root(params))
+        ls.apply_settings(params.initialization_options, "initializationOptions")
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: RepolspServer, params: types.InitializedParams) -> None:
+        if ls.engine is None:
+            ls.start_loading()  # in the background: initialize has already been answered
+        ls.start_indexing()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: RepolspServer, params: types.DidChangeConfigurationParams):
+        settings = params.settings
+        if isinstance(settings, dict) and isinstance(settings.get("repolsp"), dict):
+            settings = settings["repolsp"]
+        ls.apply_settings(settings, "settings")
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: RepolspServer, params: types.DidOpenTextDocumentParams) -> None:
+        item = params.text_document
+        if len(item.text) > MAX_DOCUMENT_CHARS:
+            ls.show(f"{item.uri} is too large to assist with ({len(item.text)} characters)",
+                    types.MessageType.Warning)
+            return
+        ls.open_document(item.uri, item.text, item.language_id, item.version)
+        ls.note_document_changed(item.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: RepolspServer, params: types.DidChangeTextDocumentParams) -> None:
+        doc = ls.document(params.text_document.uri)
+        if doc is None:
+            return
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                start, end = change.range.start, change.range.end
+                doc.apply_change(change.text, ((start.line, start.character), (end.line, end.character)))
+            else:
+                doc.apply_change(change.text, None)
+        doc.version = params.text_document.version
+        ls.note_document_changed(doc.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: RepolspServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.note_document_changed(params.text_document.uri, saved=True)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: RepolspServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.documents.pop(params.text_document.uri, None)
+        ls.completions.forget(params.text_document.uri)
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: RepolspServer, params) -> None:
+        ls.stop_training()
+        ls.completions.shutdown()

@@ -1,0 +1,295 @@
+"""The language server object: state shared by the feature handlers in server/features/."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from repolsp.models.errors import ModelError
+from repolsp.models.prompt import LEFT_TO_RIGHT, PromptTemplate, template_for
+from repolsp.server.completion import CompletionService
+from repolsp.server.config import Config, config_to_wire, parse_config
+from repolsp.server.context.document import Document, uri_to_path
+from repolsp.server.engine.base import Engine
+from repolsp.server.workspace_data import EventLog, data_dir_for
+
+log = logging.getLogger("repolsp")
+
+VERSION = "0.1.0"
+
+
+def forbid_network() -> None:
+    """Nothing the server does may reach the network: switch the hub libraries offline."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ[name] = "1"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+
+class RepolspServer(LanguageServer):
+    """pygls server plus repolsp state: documents, engine, completion service, events."""
+
+    def __init__(self, config: Config | None = None, engine: Engine | None = None):
+        super().__init__("repolsp", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        forbid_network()
+        self.config = config or Config()
+        self.cli_config = self.config  # flags given on the command line; options override them
+        self.documents: dict[str, Document] = {}
+        self.position_encoding = "utf-16"
+        self.engine: Engine | None = engine
+        self.engine_state = "ready" if engine is not None else "loading"
+        self.engine_error = ""
+        self.model_name = getattr(engine, "model_name", "") if engine is not None else ""
+        self.template: PromptTemplate = LEFT_TO_RIGHT
+        self.max_prompt_tokens: int | None = None
+        self.workspace_root: Path | None = None
+        self.workspace_index = None
+        self.events: EventLog | None = None
+        self.shown: dict[str, dict] = {}  # suggestion id -> event, until accepted or replaced
+        self.training = None  # the running `lsp-train` job, if any
+        self._load_lock = threading.Lock()
+        self.completions = CompletionService(
+            self.config,
+            engine_getter=lambda: self.engine if self.engine_state == "ready" else None,
+            template_getter=lambda: (self.template, self.max_prompt_tokens),
+            workspace_getter=lambda: self.workspace_index,
+        )
+
+    # --- messages ------------------------------------------------------------------------
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """window/showMessage, also logged."""
+        log.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, message)
+        try:
+            self.window_show_message(types.ShowMessageParams(type=kind, message=f"repolsp: {message}"))
+        except Exception:  # noqa: BLE001 - no client attached (tests, shutdown)
+            pass
+
+    # --- configuration -------------------------------------------------------------------
+    def apply_settings(self, data, source: str) -> None:
+        """Apply wire settings over the CLI config; report bad fields, keep defaults."""
+        config, problems = parse_config(data, self.cli_config)
+        model_changed = (config.model, config.engine) != (self.config.model, self.config.engine)
+        for field_name in config.__dataclass_fields__:
+            setattr(self.config, field_name, getattr(config, field_name))
+        for problem in problems:
+            self.show(f"{source}: {problem}", types.MessageType.Warning)
+        logging.getLogger("repolsp").setLevel(self.config.log_level.upper())
+        if model_changed and self.engine_state != "loading":
+            self.start_loading()
+
+    def status(self) -> dict:
+        """What `repolsp.status` returns."""
+        engine_stats = {}
+        if self.engine is not None:
+            try:
+                engine_stats = self.engine.stats()
+            except Exception:  # noqa: BLE001
+                engine_stats = {}
+        return {
+            "model": self.model_name,
+            "engine": getattr(self.engine, "name", self.config.engine),
+            "state": "training" if self.training is not None and self.engine_state == "ready"
+            else self.engine_state,
+            "error": self.engine_error,
+            "template": self.template.name,
+            "maxPromptTokens": self.max_prompt_tokens,
+            **self.completions.metrics.snapshot(),
+            "engineStats": engine_stats,
+            "config": config_to_wire(self.config),
+        }
+
+    # --- documents -----------------------------------------------------------------------
+    def document(self, uri: str) -> Document | None:
+        return self.documents.get(uri)
+
+    def open_document(self, uri: str, text: str, language_id: str, version: int) -> Document:
+        path = uri_to_path(uri)
+        rel = None
+        if path and self.workspace_root is not None:
+            try:
+                rel = Path(path).resolve().relative_to(self.workspace_root).as_posix()
+            except (ValueError, OSError):
+                rel = None
+        doc = Document(uri, text, language_id, version, encoding=self.position_encoding, path=rel)
+        self.documents[uri] = doc
+        return doc
+
+    def document_for_request(self, uri: str) -> Document | None:
+        """The open document for a request, or None (logged) for an unknown URI."""
+        doc = self.documents.get(uri)
+        if doc is None:
+            log.warning("request for a document that is not open: %s", uri)
+        return doc
+
+    def checked_offset(self, doc: Document, position: types.Position) -> int:
+        """Offset of an LSP position; positions past the end are clamped (and logged)."""
+        lines = doc.text.count("\n") + 1
+        if position.line >= lines or position.line < 0 or position.character < 0:
+            log.warning("position %d:%d is outside %s (%d lines); clamped",
+                        position.line, position.character, doc.uri, lines)
+        return doc.offset_at(max(0, position.line), max(0, position.character))
+
+    # --- acceptance feedback -------------------------------------------------------------
+    def _event(self, doc: Document | None, suggestion_id: str, kind: str, **extra) -> dict:
+        return {"event": kind, "id": suggestion_id, "model": self.model_name, **extra}
+
+    def record_shown(self, doc: Document, suggestion) -> None:
+        """A suggestion was sent; the previous unaccepted one of this document is rejected."""
+        for old_id, old in list(self.shown.items()):
+            if old["uri"] == doc.uri and old_id != suggestion.id:
+                self._log_event({**old["event"], "event": "rejected"})
+                del self.shown[old_id]
+        text = doc.text
+        event = self._event(
+            doc, suggestion.id, "shown",
+            path=doc.path, language=doc.language,
+            position=list(doc.position_at(suggestion.offset)),
+            prefix=text[max(0, suggestion.offset - 4000):suggestion.offset],
+            suffix=text[suggestion.offset:suggestion.offset + 1000],
+            completion=suggestion.text, mode=suggestion.mode.value,
+            fromCache=suggestion.from_cache, latencyMs=round(suggestion.latency_ms, 1),
+        )
+        self.shown[suggestion.id] = {"uri": doc.uri, "event": event}
+        self._log_event(event)
+
+    def record_accepted(self, suggestion_id: str) -> bool:
+        entry = self.shown.pop(str(suggestion_id), None)
+        if entry is None:
+            return False
+        self._log_event({**entry["event"], "event": "accepted"})
+        return True
+
+    def _log_event(self, event: dict) -> None:
+        if self.events is not None:
+            self.events.append(event)
+
+    # --- workspace index -----------------------------------------------------------------
+    def start_indexing(self) -> None:
+        """Build the workspace index in the background (retrieval context)."""
+        if self.workspace_root is None:
+            return
+        try:
+            from repolsp.server.context.index import WorkspaceIndex
+        except ImportError:
+            return
+        root = self.workspace_root
+
+        def run() -> None:
+            token = self._progress_begin("repolsp: indexing workspace")
+            try:
+                index = WorkspaceIndex([root], data_dir=data_dir_for(root))
+
+                def progress(done: int, total: int, path: str) -> None:
+                    if token is not None and total and done % 50 == 0:
+                        self.work_done_progress.report(token, types.WorkDoneProgressReport(
+                            message=f"{done}/{total} files", percentage=int(100 * done / total)))
+
+                index.build(progress=progress)
+                self.workspace_index = index
+            except Exception as exc:  # noqa: BLE001 - retrieval degrades to no context
+                log.warning("workspace indexing failed: %s", exc)
+            finally:
+                if token is not None:
+                    try:
+                        self.work_done_progress.end(token, types.WorkDoneProgressEnd())
+                    except Exception:  # noqa: BLE001
+                        pass
+
+        threading.Thread(target=run, name="repolsp-index", daemon=True).start()
+
+    def note_document_changed(self, uri: str, saved: bool = False) -> None:
+        """Keep the index fresh for open and saved documents (cheap; debounced by the index)."""
+        index = self.workspace_index
+        doc = self.documents.get(uri)
+        path = uri_to_path(uri)
+        if index is None or doc is None or path is None:
+            return
+        try:
+            index.note_recent(path)
+            if saved or doc.version % 20 == 0:
+                index.update_file(path, doc.text)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("index update failed for %s: %s", uri, exc)
+
+    def stop_training(self) -> None:
+        job = self.training
+        if job is not None:
+            job.cancel()
+
+    # --- model loading -------------------------------------------------------------------
+    def start_loading(self) -> None:
+        """Load the configured model in the background, reporting $/progress."""
+        self.engine_state = "loading"
+        thread = threading.Thread(target=self._load_engine, name="repolsp-load", daemon=True)
+        thread.start()
+
+    def _progress_begin(self, title: str) -> str | None:
+        caps = self.client_capabilities.window
+        if not (caps and caps.work_done_progress):
+            return None
+        token = f"repolsp-{uuid.uuid4().hex[:8]}"
+        try:
+            self.work_done_progress.create(token).result(timeout=5)
+            self.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title=title, cancellable=False, percentage=0)
+            )
+            return token
+        except Exception:  # noqa: BLE001 - a client that refuses progress still gets the model
+            return None
+
+    def _load_engine(self) -> None:
+        with self._load_lock:
+            token = None
+            try:
+                if self.config.engine == "fake":
+                    from repolsp.server.engine.fake import FakeEngine
+
+                    completion = os.environ.get("REPOLSP_FAKE_COMPLETION", "return 42\n")
+                    delay_s = float(os.environ.get("REPOLSP_FAKE_DELAY_S", "0"))
+                    engine, name, template, cap = FakeEngine(completion, delay_s), "fake", LEFT_TO_RIGHT, None
+                else:
+                    from repolsp.models.pull import DEFAULT_MODEL
+                    from repolsp.models.store import ModelStore
+                    from repolsp.server.engine.ct2 import CT2Engine
+
+                    store = ModelStore()
+                    name = self.config.model or store.default_name() or DEFAULT_MODEL
+                    token = self._progress_begin(f"repolsp: loading {name}")
+                    entry = store.get(name)
+                    engine = CT2Engine(
+                        entry.ct2_dir, entry.hf_dir, model_name=name, threads=self.config.threads
+                    )
+                    template = template_for(entry.manifest.fim_template)
+                    cap = entry.manifest.max_prompt_tokens
+                old = self.engine
+                self.engine, self.model_name = engine, name
+                self.template, self.max_prompt_tokens = template, cap
+                self.engine_state, self.engine_error = "ready", ""
+                if old is not None and old is not engine:
+                    del old
+                log.info("model %s ready (%s)", name, engine.name)
+            except (ModelError, Exception) as exc:  # noqa: BLE001 - any load failure is reported
+                self.engine, self.engine_state = None, "error"
+                self.engine_error = str(exc)
+                hint = "" if "lsp-models" in str(exc) else (
+                    "; run `lsp-models pull` (or `lsp-models remove NAME` then pull) to fix it"
+                )
+                self.show(f"cannot load the model: {exc}{hint}", types.MessageType.Error)
+            finally:
+                if token is not None:
+                    try:
+                        self.work_done_progress.end(token, types.WorkDoneProgressEnd(
+                            message=self.engine_state))
+                    except Exception:  # noqa: BLE001
+                        pass
+
+    # --- workspace -----------------------------------------------------------------------
+    def set_workspace(self, root: Path | None) -> None:
+        self.workspace_root = root.resolve() if root else None
+        if root is not None:
+            self.events = EventLog(data_dir_for(root) / "events.jsonl")

@@ -1,0 +1,98 @@
+"""`repolsp.train`: run `lsp-train` on the workspace in a subprocess, with $/progress."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+from lsprotocol import types
+
+log = logging.getLogger(__name__)
+_PERCENT_RE = re.compile(r"(\d{1,3})%")
+
+
+class TrainingJob:
+    """One training run; cancel() interrupts it (the trainer keeps its checkpoint)."""
+
+    def __init__(self, server, root: Path, extra_args: list[str] | None = None):
+        self.server = server
+        self.root = root
+        self.extra_args = extra_args or []
+        self.token = f"repolsp-train-{uuid.uuid4().hex[:8]}"
+        self.process: subprocess.Popen | None = None
+        self.running = False
+        self.cancelled = False
+        self.last_line = ""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "repolsp.trainer.cli", str(self.root), *self.extra_args]
+
+    def start(self) -> None:
+        self.running = True
+        threading.Thread(target=self._run, name="repolsp-train", daemon=True).start()
+
+    def _progress(self, kind: str, message: str = "", percentage: int | None = None) -> None:
+        progress = self.server.work_done_progress
+        try:
+            if kind == "begin":
+                progress.create(self.token).result(timeout=5)
+                progress.begin(self.token, types.WorkDoneProgressBegin(
+                    title="repolsp: training on this repository", cancellable=True,
+                    message=message, percentage=0))
+            elif kind == "report":
+                progress.report(self.token, types.WorkDoneProgressReport(
+                    message=message[:200], percentage=percentage))
+            else:
+                progress.end(self.token, types.WorkDoneProgressEnd(message=message[:200]))
+        except Exception:  # noqa: BLE001 - a client without progress support still trains
+            pass
+
+    def _run(self) -> None:
+        self._progress("begin", "starting")
+        try:
+            self.process = subprocess.Popen(
+                self.command(), cwd=self.root, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            )
+        except OSError as exc:
+            self.running = False
+            self.server.show(f"cannot start lsp-train: {exc}", types.MessageType.Error)
+            self._progress("end", "failed")
+            return
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            # tqdm redraws with \r: the last segment is the current state.
+            line = raw.rstrip("\n").split("\r")[-1].strip()
+            if not line:
+                continue
+            self.last_line = line
+            match = _PERCENT_RE.search(line)
+            self._progress("report", line, int(match.group(1)) if match else None)
+        code = self.process.wait()
+        self.running = False
+        self.server.training = None
+        if self.cancelled:
+            self._progress("end", "cancelled; the checkpoint is kept (resume with lsp-train --resume)")
+            self.server.show("training cancelled; resume later with `lsp-train --resume`")
+        elif code == 0:
+            self._progress("end", "done")
+            self.server.show(f"training finished: {self.last_line}")
+            self.server.start_loading()
+        else:
+            self._progress("end", "failed")
+            self.server.show(f"training failed: {self.last_line}", types.MessageType.Error)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # the trainer saves a checkpoint and exits
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
