@@ -1,0 +1,38 @@
+# Thin wrappers; everything runs in .venv, created when missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test serve bench venv lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+## make demo: install, pull the default model, show the server answering a real file
+demo: venv
+	$(VENV)/bin/lsp-models pull
+	$(VENV)/bin/lsp-serve --demo $(FILE)
+
+## make test: the whole test suite (pulls the real default model into ./.repolsp-home once)
+test: venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+## make serve: the server on stdio (what an editor starts)
+serve: venv
+	$(VENV)/bin/lsp-serve
+
+## make bench: speed and quality benchmarks (slow; writes bench/RESULTS.md)
+bench: venv
+	@if [ -f bench/run.py ]; then $(PY) bench/run.py; else echo "nothing to benchmark yet"; fi
+
+lint: venv
+	$(VENV)/bin/ruff check server models trainer tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,86 @@
+"""Shared fixtures. No test reads or writes the user's model store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# The real default model is pulled once into the clone (CI starts from nothing), then reused.
+REAL_STORE = Path(os.environ.get("REPOLSP_TEST_STORE", REPO / ".repolsp-home"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty REPOLSP_HOME unless it asks for a store."""
+    monkeypatch.setenv("REPOLSP_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def real_store() -> Path:
+    """A store holding the real default model, pulled with `lsp-models pull` if absent."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "repolsp.models.cli", "pull"],
+        env={**os.environ, "REPOLSP_HOME": str(REAL_STORE)},
+        capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode == 0, f"pulling the default model failed:\n{proc.stderr[-3000:]}"
+    return REAL_STORE
+
+
+WORDS = """def return if else elif for while in import from class self None True False
+and or not is lambda yield with as try except finally raise pass break continue print
+range len list dict set tuple str int float value values items key keys name path data
+result total count index item items open read write append sum min max sorted x y z a b
+= == != < > <= >= + - * / % ( ) [ ] { } : , . # ' " \\n""".split()
+
+
+def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
+    """A random-weight float32 Llama with a BPE tokenizer trained here; saved as an HF folder."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    corpus = [" ".join(WORDS)] * 3 + [
+        (REPO / "server" / "demo_data" / "inventory.py").read_text(),
+        "def add(a, b):\n    return a + b\n\nclass Point:\n    def __init__(self, x, y):\n"
+        "        self.x = x\n        self.y = y\n",
+    ]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<s>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config).to(torch.float32)
+    # Larger weights than the default init give peaked, prompt-dependent greedy choices.
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(8.0)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_model(tmp_path_factory) -> Path:
+    """A tiny random Llama HF folder (built once per session)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
