@@ -270,6 +270,24 @@ def imported_names(doc: Document) -> set[str]:
     return names
 
 
+_QUOTED = re.compile(r"""["'<]([^"'<>]+)["'>]""")
+_MODULE_AFTER_KEYWORD = re.compile(r"^\s*(?:from|import|use|package|extern\s+crate)\s+(?:static\s+)?([\w.:]+)", re.M)
+
+
+def import_hints(doc: Document) -> list[str]:
+    """Module paths named by the file's imports (``a.b``, ``./util``, ``pkg/x``), for preferring
+    definitions from the files this one imports."""
+    hints: list[str] = []
+    for node in import_nodes(doc):
+        text = doc.node_text(node)
+        hints.extend(_QUOTED.findall(text))
+        for module in _MODULE_AFTER_KEYWORD.findall(text):
+            for prefix in ("crate::", "super::", "self::"):
+                module = module.removeprefix(prefix)
+            hints.append(module.rstrip(".:;"))
+    return [h for h in hints if h]
+
+
 def _query_text(doc: Document, offset: int, near_lines: int) -> str:
     lines = doc.lines
     line_no = lines.line_of(offset)
@@ -287,7 +305,8 @@ def _workspace_snippets(doc: Document, offset: int, workspace: "WorkspaceIndex |
     try:
         imported = imported_names(doc)
         ordered = [n for n in near_names if n in imported] + [n for n in near_names if n not in imported]
-        definitions = workspace.definitions_for(ordered[: budget.max_definitions * 3], exclude_path=doc.path)
+        definitions = workspace.definitions_for(ordered[: budget.max_definitions * 3], exclude_path=doc.path,
+                                                hints=import_hints(doc))
         definitions = definitions[: budget.max_definitions]
     except Exception:
         log.warning("definition lookup failed for %s", doc.path, exc_info=True)

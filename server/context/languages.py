@@ -229,6 +229,7 @@ SPECS: dict[str, LanguageSpec] = {
             ("method_declaration", "method"),
             ("type_spec", "type"),
         ),
+        wrapper_types=frozenset({"type_declaration"}),
         block_openers=("{", "(", "["),
         return_types=frozenset({"return_statement"}),
         raise_types=frozenset(),  # panic(...) is recognised by name in symbols.py

@@ -92,7 +92,7 @@ class FakeWorkspace:
         self.definitions, self.retrieved, self.fail = definitions, retrieved, fail
         self.asked_names = None
 
-    def definitions_for(self, names, exclude_path=None):
+    def definitions_for(self, names, exclude_path=None, hints=()):
         if self.fail:
             raise RuntimeError("index broken")
         self.asked_names = list(names)

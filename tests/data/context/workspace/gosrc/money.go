@@ -1,0 +1,6 @@
+package gosrc
+
+// ConvertAmount converts an amount between currencies at a rate.
+func ConvertAmount(amount float64, rate float64) float64 {
+	return amount * rate
+}
