@@ -1,0 +1,125 @@
+"""`lsp-train`: mine the repository's history, fine-tune the model on it, export and serve it.
+
+    lsp-train [REPO=.] [--model NAME] [--method lora|adalora|prefix|full] [--rank R]
+              [--epochs E] [--lr LR] [--max-commits N] [--since DATE] [--test-fraction F]
+              [--device auto|cpu|cuda] [--budget 30m] [--resume] [--mine-only --out FILE.jsonl]
+              [--no-export]
+
+Progress and results go to stdout (the server's training job reads the last line); errors are
+one line on stderr with exit status 2 (1 for an interrupted run whose checkpoint was kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from repolsp.trainer.errors import TrainerError, TrainingInterrupted
+
+log = logging.getLogger("repolsp.trainer")
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
+
+
+def parse_duration_s(text: str) -> float:
+    """'30m' -> 1800, '1h30m' -> 5400, '90s' or '90' -> 90; ValueError when unreadable."""
+    match = _DURATION.match(text or "")
+    if not match or not any(match.groups()):
+        raise ValueError(f"cannot read duration {text!r}: use e.g. 30m, 1h, 90s")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lsp-train",
+        description="Fine-tune the completion model on this repository's history and serve it.",
+    )
+    p.add_argument("repo", nargs="?", default=".", help="git repository to learn from (default: .)")
+    p.add_argument("--model", help="base model in the store (default: the served model)")
+    p.add_argument("--method", choices=("lora", "adalora", "prefix", "full"), default="lora")
+    p.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
+    p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default 2 x rank)")
+    p.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default per method)")
+    p.add_argument("--max-commits", type=int, help="mine only the newest N commits")
+    p.add_argument("--since", help="mine commits newer than this date (git --since syntax)")
+    p.add_argument("--test-fraction", type=float, default=0.1,
+                   help="newest fraction of commits held out as test (default 0.1)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--budget", help="wall-time budget for training, e.g. 30m (default: none)")
+    p.add_argument("--resume", action="store_true", help="continue the last interrupted run")
+    p.add_argument("--mine-only", action="store_true", help="only mine examples, write --out")
+    p.add_argument("--out", type=Path, help="JSONL file for --mine-only")
+    p.add_argument("--no-export", action="store_true", help="train but do not export or serve")
+    p.add_argument("--no-switch", action="store_true", help="export but keep serving the old model")
+    p.add_argument("--no-eval", action="store_true", help="skip the before/after evaluation")
+    p.add_argument("--name", help="name of the exported model (default <base>-<repo>-<date>)")
+    p.add_argument("--max-prompt-tokens", type=int, default=None,
+                   help="prompt length cap of training examples (default: model's cap or 512)")
+    p.add_argument("--seq-len", type=int, default=None, help="packed sequence length (tokens)")
+    p.add_argument("--batch-size", type=int, default=4, help="packed sequences per step")
+    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--checkpoint-every", type=int, default=20, help="steps between checkpoints")
+    p.add_argument("--eval-every", type=int, default=50, help="steps between validation runs")
+    p.add_argument("--max-eval-examples", type=int, default=200,
+                   help="test examples in the before/after evaluation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-dir", type=Path, help="checkpoints and metrics (default: data folder)")
+    p.add_argument("--events", type=Path, help="completion events JSONL (default: the server's)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"lsp-train: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `lsp-train`; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("REPOLSP_LOG_LEVEL", "WARNING"), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.mine_only and args.out is None:
+        return _fail("--mine-only needs --out FILE.jsonl")
+    if not 0 <= args.test_fraction < 0.5:
+        return _fail("--test-fraction must be in [0, 0.5)")
+    try:
+        budget_s = parse_duration_s(args.budget) if args.budget else None
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        from repolsp.trainer.pipeline import run
+
+        return run(args, budget_s)
+    except TrainingInterrupted as exc:
+        print(f"lsp-train: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lsp-train: interrupted", file=sys.stderr)
+        return 1
+    except TrainerError as exc:
+        return _fail(str(exc))
+    except Exception as exc:  # the model store's errors and anything unforeseen: one clear line
+        from repolsp.models.errors import ModelError
+
+        if isinstance(exc, ModelError):
+            return _fail(str(exc))
+        log.debug("unexpected failure", exc_info=True)
+        return _fail(f"{exc.__class__.__name__}: {exc} (set REPOLSP_LOG_LEVEL=DEBUG for details)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

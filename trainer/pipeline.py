@@ -1,0 +1,171 @@
+"""The `lsp-train` run, top to bottom: resolve repo and model -> mine -> train -> export -> report.
+
+Each stage lives in its own module (`mine`, `train`, `export`, `evaluate`, `report`); this one
+only wires them together and prints what a user wants to see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+from pathlib import Path
+
+from repolsp.trainer import gitlog
+from repolsp.trainer.errors import TrainerError
+
+DEFAULT_MAX_PROMPT_TOKENS = 512
+
+
+def say(message: str) -> None:
+    """One progress line on stdout (flushed: the server's training job reads it live)."""
+    print(message, flush=True)
+
+
+def resolve_base_model(model_name: str | None, required: bool):
+    """The store entry of the base model (explicit, else the served one), or None if not
+    `required` and none is installed."""
+    from repolsp.models.store import ModelStore
+
+    store = ModelStore()
+    name = model_name or store.default_name()
+    if name is None:
+        if required:
+            raise TrainerError(
+                "no model is installed: run `lsp-models pull` first, or pass --model NAME"
+            )
+        return store, None
+    return store, store.get(name)
+
+
+def make_renderer(entry, max_prompt_tokens: int | None, tokenizer=None):
+    """An ExampleRenderer for the tuned model's template and tokenizer (a character estimate
+    when no model is installed, for --mine-only)."""
+    from repolsp.server.context.build import approx_token_count
+    from repolsp.trainer.prompts import ExampleRenderer, tuned_template_name
+
+    if entry is None:
+        return ExampleRenderer.for_template("repolsp-smollm2", approx_token_count,
+                                            max_prompt_tokens or DEFAULT_MAX_PROMPT_TOKENS)
+    manifest = entry.manifest
+    cap = max_prompt_tokens or min(manifest.max_prompt_tokens or DEFAULT_MAX_PROMPT_TOKENS,
+                                   DEFAULT_MAX_PROMPT_TOKENS)
+    template = tuned_template_name(manifest.family, manifest.fim_template)
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return ExampleRenderer.for_template(template, count_tokens if tokenizer else approx_token_count, cap)
+
+
+def mine_with_progress(repo: Path, renderer, args: argparse.Namespace):
+    from repolsp.trainer.mine import MineConfig, mine_repository
+
+    events = args.events
+    if events is None:
+        from repolsp.server.workspace_data import data_dir_for
+
+        events = data_dir_for(repo) / "events.jsonl"
+    config = MineConfig(max_commits=args.max_commits, since=args.since,
+                        test_fraction=args.test_fraction, events_path=events)
+    bar = _bar(args, "mining", unit="commit")
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.update(done - last[0])
+            last[0] = done
+
+    try:
+        return mine_repository(repo, renderer, config, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _bar(args: argparse.Namespace, desc: str, **kw):
+    if args.quiet:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc=desc, file=sys.stdout, dynamic_ncols=True, mininterval=0.5, **kw)
+
+
+def default_run_dir(repo: Path) -> Path:
+    """Checkpoints and metrics live in the workspace's data folder, never in the repository."""
+    from repolsp.server.workspace_data import data_dir_for
+
+    return data_dir_for(repo) / "train"
+
+
+def tuned_model_name(base: str, repo: Path, when: dt.datetime | None = None) -> str:
+    """`<base>-<repo>-<date>` made safe as a store name (time added to stay unique)."""
+    when = when or dt.datetime.now()
+    repo_part = re.sub(r"[^A-Za-z0-9._-]+", "-", repo.name).strip("-.") or "repo"
+    return f"{base}-{repo_part}-{when:%Y%m%d-%H%M}"[:100]
+
+
+def run(args: argparse.Namespace, budget_s: float | None) -> int:
+    """The whole `lsp-train` run; returns the exit status."""
+    repo = gitlog.repo_root(Path(args.repo).expanduser().resolve())
+    store, entry = resolve_base_model(args.model, required=not args.mine_only)
+    tokenizer = None
+    if entry is not None:
+        from repolsp.trainer.train import load_tokenizer
+        from repolsp.trainer.prompts import tuned_template_name
+        from repolsp.models.prompt import template_for
+
+        template = template_for(tuned_template_name(entry.manifest.family, entry.manifest.fim_template))
+        tokenizer = load_tokenizer(entry.hf_dir, template)
+    renderer = make_renderer(entry, args.max_prompt_tokens, tokenizer)
+
+    say(f"mining {repo} ...")
+    mined = mine_with_progress(repo, renderer, args)
+    say("mined " + mined.stats.summary())
+    if args.mine_only:
+        from repolsp.trainer.mine import write_jsonl
+
+        count = write_jsonl(mined.examples, args.out)
+        if mined.negatives:
+            negatives_path = args.out.with_name(args.out.stem + ".negatives.jsonl")
+            with open(negatives_path, "w", encoding="utf-8") as handle:
+                for item in mined.negatives:
+                    handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+        say(f"wrote {count} examples to {args.out}")
+        return 0
+    if not any(e.split == "train" for e in mined.examples):
+        raise TrainerError("the history gave no training examples (all filtered out); "
+                           "try a longer history (--since / --max-commits) or another repository")
+
+    from repolsp.trainer.train import TrainConfig, train
+
+    run_dir = args.run_dir or default_run_dir(repo)
+    config = TrainConfig.from_args(args, budget_s, renderer.max_prompt_tokens)
+    result = train(entry, mined.examples, run_dir, config, tokenizer=tokenizer,
+                   show_progress=not args.quiet)
+    say(result.summary())
+    if args.no_export:
+        say(f"adapter saved in {result.adapter_dir} (--no-export: the served model is unchanged)")
+        return 0
+
+    from repolsp.trainer.export import export_tuned_model
+
+    name = args.name or tuned_model_name(entry.name, repo)
+    tuned = export_tuned_model(store, entry, result.adapter_dir, name, repo=repo,
+                               switch=not args.no_switch, stats=result.stats_for_manifest(), say=say)
+    if args.no_switch:
+        say(f"exported {tuned.name}; serve it with `lsp-models use {tuned.name}`")
+    else:
+        say(f"now serving {tuned.name} (roll back with `lsp-models use {entry.name}`)")
+
+    if not args.no_eval:
+        from repolsp.trainer.report import before_after_report
+
+        report = before_after_report(entry, tuned, mined.examples, run_dir,
+                                     max_examples=args.max_eval_examples, say=say,
+                                     training=result)
+        say(report.summary_line())
+    return 0
