@@ -162,6 +162,9 @@ class CompletionService:
     async def complete(self, doc: Document, offset: int, debounce: bool = True) -> Suggestion | None:
         """The suggestion at offset, or None; newer requests for the same document win."""
         started = time.perf_counter()
+        language_id = getattr(doc, "language_id", None) or doc.language
+        if not (self.config.language_enabled(language_id) or self.config.language_enabled(doc.language)):
+            return None
         self.metrics.requests += 1
         cached = self._cache_lookup(doc, offset)
         if cached is not None:

@@ -37,9 +37,7 @@ def register(server: RepolspServer) -> None:
             label=label,
             kind=types.CompletionItemKind.Snippet,
             detail=f"repolsp · {ls.model_name}",
-            documentation=types.MarkupContent(
-                kind=types.MarkupKind.Markdown, value=f"```\n{word + suggestion.text}\n```"
-            ),
+            documentation=word + suggestion.text,
             filter_text=word + suggestion.text,
             # Sort after language-server items of the same prefix: ours is a long guess.
             sort_text="~repolsp",
