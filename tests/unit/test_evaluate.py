@@ -1,0 +1,483 @@
+"""lsp-eval: metrics, bootstrap, hole cutting, sandbox, cache, and end-to-end runs with fakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from repolsp.models import eval_cli
+from repolsp.models.evaluate import (
+    EvalError,
+    EvalOptions,
+    LoadedModel,
+    OutputCache,
+    added_line_ranges,
+    bootstrap_mean_ci,
+    check_repository,
+    cut_columns,
+    edit_distance,
+    edit_similarity,
+    first_line,
+    history_items,
+    humaneval_line_tasks,
+    line_hole,
+    load_humaneval,
+    load_store_model,
+    newest_commits,
+    normalize,
+    paired_bootstrap_ci,
+    percentile,
+    python_parses,
+    render_report,
+    run_evaluation,
+    run_sandboxed,
+    score_item,
+    span_hole,
+    write_json,
+    write_report,
+)
+from repolsp.models.prompt import LEFT_TO_RIGHT
+from repolsp.server.engine.base import GenerationRequest
+from repolsp.server.engine.fake import FakeEngine
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "a, b, distance",
+    [("", "", 0), ("abc", "abc", 0), ("abc", "", 3), ("kitten", "sitting", 3),
+     ("flaw", "lawn", 2), ("x = 1", "x = 10", 1)],
+    ids=["empty", "same", "delete-all", "kitten", "flaw", "append"],
+)
+def test_edit_distance(a, b, distance):
+    assert edit_distance(a, b) == distance
+    assert edit_distance(b, a) == distance
+
+
+@pytest.mark.parametrize(
+    "prediction, target, expected",
+    [("return x", "return x", 1.0), ("", "", 1.0), ("", "abcd", 0.0), ("abcd", "abce", 0.75),
+     ("return x  \n", "return x", 1.0), ("zzzzzzzz", "return x", 0.0)],
+    ids=["same", "both-empty", "empty-prediction", "one-off", "trailing-space", "disjoint"],
+)
+def test_edit_similarity(prediction, target, expected):
+    assert edit_similarity(prediction, target) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "text, expected_normal, expected_first",
+    [("a  \n  b \n\n", "a\n  b", "a"), ("\n\n  x = 1\ny", "x = 1\ny", "x = 1"), ("", "", "")],
+    ids=["trailing", "leading-blank", "empty"],
+)
+def test_normalize_and_first_line(text, expected_normal, expected_first):
+    assert normalize(text) == expected_normal
+    assert first_line(text) == expected_first
+
+
+@pytest.mark.parametrize(
+    "values, q, expected",
+    [([1, 2, 3, 4, 5], 50, 3), ([1, 2, 3, 4], 50, 2.5), ([10], 95, 10), ([], 50, None),
+     ([0, 100], 95, 95)],
+    ids=["odd", "even", "single", "empty", "interpolated"],
+)
+def test_percentile(values, q, expected):
+    assert percentile(values, q) == expected
+
+
+def test_python_parses_tells_valid_from_broken_code():
+    assert python_parses("def f(x):\n    return x\n")
+    assert not python_parses("def f(x):\n    return (x\n")
+
+
+# --- bootstrap -----------------------------------------------------------------------------
+
+
+def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_items():
+    few = [1.0, 0.0] * 5
+    many = [1.0, 0.0] * 200
+    low_few, high_few = bootstrap_mean_ci(few, seed=1)
+    low_many, high_many = bootstrap_mean_ci(many, seed=1)
+    assert low_few <= 0.5 <= high_few and low_many <= 0.5 <= high_many
+    assert high_many - low_many < high_few - low_few
+    assert bootstrap_mean_ci([], seed=1) is None
+
+
+@pytest.mark.parametrize(
+    "a, b, sign",
+    [([0.0, 1.0, 0.0, 1.0] * 10, [0.0, 1.0, 0.0, 1.0] * 10, 0),
+     ([0.0, 0.0, 1.0, 0.0] * 10, [1.0, 1.0, 1.0, 0.0] * 10, 1),
+     ([1.0, 1.0, 1.0, 0.0] * 10, [0.0, 1.0, 0.0, 0.0] * 10, -1)],
+    ids=["equal", "b-better", "b-worse"],
+)
+def test_paired_bootstrap_ci_sign(a, b, sign):
+    result = paired_bootstrap_ci(a, b, seed=3)
+    low, high = result["ci95"]
+    assert result["n"] == len(a)
+    if sign == 0:
+        assert result["mean_diff"] == 0 and low == high == 0
+    elif sign > 0:
+        assert result["mean_diff"] > 0 and low > 0
+    else:
+        assert result["mean_diff"] < 0 and high < 0
+
+
+def test_paired_bootstrap_needs_the_same_items():
+    with pytest.raises(ValueError):
+        paired_bootstrap_ci([1.0], [1.0, 0.0])
+
+
+# --- hole cutting --------------------------------------------------------------------------
+
+SOURCE = "def f(a, b):\n    total = a + b\n    return total * 2\n\nx = f(1, 2)\n"
+
+
+@pytest.mark.parametrize(
+    "line_index, column, target",
+    [(1, 4, "total = a + b"), (2, 11, "total * 2"),
+     (4, 4, "f(1, 2)")],
+    ids=["code-start", "after-keyword", "call"],
+)
+def test_line_hole_removes_the_rest_of_the_line(line_index, column, target):
+    text, offset, cut_target = line_hole(SOURCE, line_index, column)
+    assert cut_target == target
+    assert text[:offset] + cut_target + text[offset:] == SOURCE
+    assert text[offset] == "\n"
+
+
+def test_span_hole_removes_whole_lines_and_keeps_the_indentation():
+    text, offset, target = span_hole(SOURCE, 1, 2)
+    assert target == "total = a + b\n    return total * 2"
+    assert text[:offset] + target + text[offset:] == SOURCE
+    assert text[:offset].endswith("\n    ")
+
+
+@pytest.mark.parametrize(
+    "line, columns",
+    [("    x = foo(a, b)", [4, 8, 11]), ("return values", [0, 7]), ("return x", [0]), ("x", [0])],
+    ids=["assignment", "return", "short-rest", "tiny"],
+)
+def test_cut_columns_are_word_boundaries(line, columns):
+    assert cut_columns(line) == columns
+
+
+# --- a throw-away repository ---------------------------------------------------------------
+
+OLD_CODE = '''\
+import os
+
+
+def load(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def shared_helper(items):
+    return sorted(set(items))
+'''
+
+NEW_FUNCTION = '''
+
+def count_words(text):
+    words = text.split()
+    counts = {}
+    for word in words:
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+'''
+
+UTIL_CODE = '''\
+def shared_helper(items):
+    return sorted(set(items))
+
+
+def scale_vector(vector, factor):
+    scaled = [value * factor for value in vector]
+    return tuple(scaled)
+'''
+
+
+def _git(repo: Path, *args: str, stamp: int = 1_700_000_000) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+           "GIT_AUTHOR_DATE": f"{stamp} +0000", "GIT_COMMITTER_DATE": f"{stamp} +0000"}
+    done = subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True,
+                          text=True, check=True)
+    return done.stdout
+
+
+def _commit(repo: Path, files: dict[str, str], message: str, stamp: int) -> str:
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+        _git(repo, "add", name)
+    _git(repo, "commit", "-q", "-m", message, stamp=stamp)
+    return _git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture(scope="module")
+def history_repo(tmp_path_factory) -> dict:
+    repo = tmp_path_factory.mktemp("history-repo")
+    _git(repo, "init", "-q", "-b", "main")
+    old = _commit(repo, {"app.py": OLD_CODE, "README.md": "notes\n"}, "old code", 1_700_000_000)
+    grow = _commit(repo, {"app.py": OLD_CODE + NEW_FUNCTION}, "count words", 1_700_100_000)
+    util = _commit(repo, {"util.py": UTIL_CODE}, "util", 1_700_200_000)
+    return {"repo": repo, "old": old, "grow": grow, "util": util}
+
+
+def _file_at(repo: Path, commit: str, path: str) -> str:
+    return _git(repo, "show", f"{commit}:{path}")
+
+
+def test_added_line_ranges_are_the_lines_the_commit_added(history_repo):
+    repo = history_repo["repo"]
+    commits = newest_commits(repo, 10)
+    assert [c.sha for c in commits] == [history_repo["util"], history_repo["grow"], history_repo["old"]]
+    grow = commits[1]
+    start = OLD_CODE.count("\n") + 1
+    assert added_line_ranges(repo, grow) == {"app.py": [(start, start + NEW_FUNCTION.count("\n") - 1)]}
+    assert added_line_ranges(repo, commits[2]) == {"README.md": [(1, 1)], "app.py": [(1, 10)]}
+
+
+def test_history_holes_are_where_the_commits_changed_code(history_repo):
+    repo = history_repo["repo"]
+    items, facts = history_items(repo, holes=30, seed=5, max_commits=2, span_share=0.3)
+    assert items, "expected holes"
+    assert facts["training_split_rev"] == history_repo["old"]
+    new_lines = {line.strip() for line in (NEW_FUNCTION + UTIL_CODE).split("\n") if line.strip()}
+    for item in items:
+        original = _file_at(repo, item.commit, item.path)
+        # The target is exact: putting it back gives the file as it was at that commit.
+        assert item.text[: item.offset] + item.target + item.text[item.offset:] == original
+        assert item.commit in (history_repo["grow"], history_repo["util"])
+        line_no = original[: item.offset].count("\n")
+        assert original.split("\n")[line_no].strip() in new_lines
+        # Lines that already existed before the held-out commits are never targets.
+        assert "sorted(set(items))" not in item.target
+        assert item.path.endswith(".py") and item.kind in ("line", "span")
+    assert facts["dropped_seen_in_training"] >= 1
+    assert {item.kind for item in items} == {"line", "span"}
+
+
+def test_history_holes_are_reproducible_for_a_seed(history_repo):
+    first, _ = history_items(history_repo["repo"], holes=6, seed=11, max_commits=2)
+    again, _ = history_items(history_repo["repo"], holes=6, seed=11, max_commits=2)
+    assert [(i.id, i.target) for i in first] == [(i.id, i.target) for i in again]
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def test_not_a_repository(tmp_path):
+    with pytest.raises(EvalError, match="not inside a git repository"):
+        check_repository(tmp_path)
+
+
+def test_repository_without_history(tmp_path):
+    _git(tmp_path, "init", "-q")
+    with pytest.raises(EvalError, match="no commits"):
+        check_repository(tmp_path)
+
+
+def test_shallow_clone(history_repo, tmp_path):
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", history_repo["repo"].as_uri(), str(clone)],
+                   check=True, capture_output=True)
+    with pytest.raises(EvalError, match="shallow clone.*unshallow"):
+        check_repository(clone)
+
+
+def test_no_supported_files(tmp_path):
+    _git(tmp_path, "init", "-q")
+    _commit(tmp_path, {"README.md": "# docs\nsome words here\n", "data.csv": "a,b\n1,2\n"}, "docs", 1_700_000_000)
+    with pytest.raises(EvalError, match="no files in a supported language"):
+        history_items(tmp_path, holes=5)
+
+
+def test_unregistered_model(tmp_path):
+    with pytest.raises(EvalError, match="not installed.*lsp-models pull"):
+        load_store_model("no-such-model", home=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "make_repo, message",
+    [("plain", "not inside a git repository"), ("empty", "no commits"),
+     ("docs", "no files in a supported language")],
+    ids=["no-repo", "no-history", "no-supported-files"],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make_repo, message):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    if make_repo != "plain":
+        _git(repo, "init", "-q")
+    if make_repo == "docs":
+        _commit(repo, {"notes.txt": "hello\n"}, "docs", 1_700_000_000)
+    code = eval_cli.main([str(repo), "--models", "fake", "--tasks", "history", "--no-progress",
+                          "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_cli_unregistered_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("REPOLSP_HOME", str(tmp_path / "home"))
+    code = eval_cli.main(["--models", "missing-model", "--tasks", "humaneval", "--holes", "1",
+                          "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "missing-model" in err and "lsp-models pull" in err
+    assert len(err.splitlines()) == 1
+
+
+# --- humaneval and the sandbox -------------------------------------------------------------
+
+
+def test_humaneval_builder_yields_the_1033_single_line_tasks():
+    problems = load_humaneval()
+    tasks = humaneval_line_tasks(problems)
+    assert len(problems) == 164 and len(tasks) == 1033
+    first = tasks[0]
+    assert first.id == "HumanEval/0/L0" and first.target == "for idx, elem in enumerate(numbers):"
+    assert first.text[: first.offset].endswith('"""\n    ')
+
+
+def test_canonical_fill_passes_where_the_null_fill_fails():
+    task = humaneval_line_tasks(load_humaneval()[:1])[0]
+    assert score_item(task, task.target)["pass_at_1"] == 1.0
+    null = score_item(task, "pass")
+    assert null["pass_at_1"] == 0.0 and null["exact_match"] == 0.0
+
+
+def test_sandbox_kills_an_infinite_loop():
+    result = run_sandboxed("while True:\n    pass\n", timeout_s=1.0)
+    assert result.status == "timeout" and not result.passed
+
+
+def test_sandbox_blocks_network_calls():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        program = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+        result = run_sandboxed(program, timeout_s=5)
+        raw = f"import _socket\ns = _socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', {port}))\n"
+        raw_result = run_sandboxed(raw, timeout_s=5)
+    finally:
+        listener.close()
+    assert result.status == "failed" and "blocked" in result.detail
+    assert not raw_result.passed
+
+
+def test_sandbox_passes_a_good_program():
+    assert run_sandboxed("assert sum([1, 2]) == 3\n").passed
+
+
+# --- cache ---------------------------------------------------------------------------------
+
+
+def test_output_cache_survives_a_reload_and_a_cut_last_line(tmp_path):
+    cache = OutputCache(tmp_path, "abc123")
+    key = OutputCache.key("prompt", 48, 0.0)
+    assert cache.get(key) is None
+    cache.put(key, {"text": "return 1", "engine_ms": 5.0})
+    with cache.path.open("a") as handle:
+        handle.write('{"key": "half-writ')  # an interrupted write
+    again = OutputCache(tmp_path, "abc123")
+    assert again.get(key)["text"] == "return 1"
+    assert OutputCache(tmp_path, "other").get(key) is None
+    assert OutputCache.key("prompt", 48, 0.0) != OutputCache.key("prompt", 49, 0.0)
+
+
+# --- end to end with fake engines ----------------------------------------------------------
+
+
+class OracleEngine(FakeEngine):
+    """Answers each hole with its real target (found by the end of the prompt), or a fixed
+    wrong answer when `wrong` is set."""
+
+    def __init__(self, items, wrong: str | None = None):
+        super().__init__(model_name="oracle")
+        self.items = items
+        self.wrong = wrong
+
+    def _pieces(self, request: GenerationRequest) -> list[str]:
+        if self.wrong is not None:
+            return [self.wrong]
+        for item in self.items:
+            if request.prompt.endswith(item.text[: item.offset][-300:]):
+                return [item.target]
+        return ["no_idea()"]
+
+
+def _loader(engine_for):
+    def load(name: str) -> LoadedModel:
+        return LoadedModel(name, engine_for(name), LEFT_TO_RIGHT, None, f"hash-{name}",
+                           {"compute_type": "fake", "threads": 1})
+    return load
+
+
+def test_lsp_eval_end_to_end_right_answers_score_1_and_wrong_answers_0(history_repo, tmp_path):
+    from repolsp.models.evaluate import build_items
+
+    options = EvalOptions(repo=history_repo["repo"], models=["right", "wrong"], holes=4,
+                          tasks=["history", "humaneval"], seed=2, cache_dir=tmp_path / "cache",
+                          max_commits=2, progress=False, span_share=0.0, bootstrap_resamples=200)
+    items, _ = build_items(options)
+    every = items["history"] + items["humaneval"]
+    engines = {"right": OracleEngine(every), "wrong": OracleEngine(every, wrong="zzz_qqq(9)")}
+    results = run_evaluation(options, _loader(engines.__getitem__))
+
+    right, wrong = results["models"]["right"], results["models"]["wrong"]
+    assert right["tasks"]["history"]["exact_match"]["mean"] == 1.0
+    assert right["tasks"]["history"]["edit_similarity"]["mean"] == 1.0
+    assert right["tasks"]["humaneval"]["pass_at_1"]["mean"] == 1.0
+    assert wrong["tasks"]["history"]["exact_match"]["mean"] == 0.0
+    assert wrong["tasks"]["humaneval"]["pass_at_1"]["mean"] == 0.0
+    assert wrong["edit_similarity"] < 0.5
+    assert results["humaneval_null_fill"]["pass_at_1"]["mean"] < 1.0
+    diff = next(c for c in results["comparisons"]
+            if c["task"] == "history" and c["metric"] == "exact_match")
+    assert diff["mean_diff"] == -1.0 and diff["ci95"] == [-1.0, -1.0]
+
+    # The documented JSON keys.
+    out = tmp_path / "out.json"
+    write_json(results, out)
+    data = json.loads(out.read_text())
+    for name in ("right", "wrong"):
+        assert {"exact_match", "edit_similarity", "p50_ms", "hash", "compute_type"} <= set(
+            data["models"][name])
+    assert data["ctranslate2"] and data["items"]
+
+    # The report, with charts when matplotlib is there.
+    written = write_report(results, tmp_path / "report.md")
+    report = written[0].read_text()
+    assert "## history" in report and "null fill" in report and "Paired differences" in report
+
+    # A repeat run reads every output from the cache and calls no model.
+    again = {"right": OracleEngine(every), "wrong": OracleEngine(every, wrong="zzz_qqq(9)")}
+    repeat = run_evaluation(options, _loader(again.__getitem__))
+    assert again["right"].calls == 0 and again["wrong"].calls == 0
+    assert repeat["models"]["right"]["cached_items"] == repeat["models"]["right"]["n"]
+    assert repeat["models"]["right"]["exact_match"] == 1.0
+
+
+def test_render_report_without_charts_names_every_model():
+    results = {
+        "created": "now", "ctranslate2": "4.8.5", "facts": {}, "comparisons": [],
+        "humaneval_null_fill": None,
+        "options": {"seed": 0, "holes": 1, "tasks": ["history"]},
+        "models": {"m": {"hash": "ab" * 32, "compute_type": "int8", "threads": 2,
+                         "tasks": {"history": {
+                             "n": 1, "exact_match": {"mean": 1.0, "ci95": [1.0, 1.0], "n": 1},
+                             "first_line_exact": {"mean": 1.0, "ci95": None, "n": 1},
+                             "edit_similarity": {"mean": 1.0, "ci95": None, "n": 1},
+                             "first_line_edit_similarity": {"mean": 1.0, "ci95": None, "n": 1},
+                             "parse_rate": {"mean": None, "ci95": None, "n": 0},
+                             "pass_at_1": {"mean": None, "ci95": None, "n": 0},
+                             "p50_ms": 12.0, "p95_ms": 20.0, "by_kind": {}}}}},
+    }
+    text = render_report(results)
+    assert "| m | 1 | 100.0% [100.0, 100.0]" in text and "abababababababab" in text
