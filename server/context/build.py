@@ -8,7 +8,7 @@ Priority order (written down because it decides what a small model sees):
    leave goes back to the prefix;
 2. the enclosing scopes' headers (decorators, signatures, docstrings) that lie above the window;
 3. the file's imports that lie above the window (only those naming identifiers used near the
-   cursor when all of them do not fit);
+   cursor when all of them would take more than a quarter of the snippet room);
 4. signatures (and docstrings) of symbols used near the cursor that are defined in other files
    (from the workspace index; names imported by this file first, then nearest the cursor);
 5. chunks of other files most similar to the code before the cursor (BM25, recent files boosted);
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CALLED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(|::<|<[A-Za-z_][\w, ]*>\()")
 # Words that are never worth looking up as definitions (keywords and builtins of the languages).
 _NOT_SYMBOLS = frozenset(
     """
@@ -69,7 +70,7 @@ class ContextBudget:
     max_retrieved: int = 4
     # Lines before (and after) the cursor whose identifiers are looked up / that form the query.
     near_cursor_lines: int = 12
-    max_doc_lines: int = 6
+    max_doc_lines: int = 3
 
 
 class TokenCounter:
@@ -262,6 +263,15 @@ def names_near_cursor(doc: Document, offset: int, near_lines: int) -> list[str]:
     return sorted(scored, key=lambda n: scored[n])
 
 
+def called_names(doc: Document, offset: int, near_lines: int) -> set[str]:
+    """Names called (``name(``) or accessed as attributes' calls around the cursor."""
+    lines = doc.lines
+    line_no = lines.line_of(offset)
+    start = lines.line_starts[max(0, line_no - near_lines)]
+    end = lines.line_bounds(min(lines.line_count - 1, line_no + 2))[1]
+    return set(_CALLED.findall(doc.text[start:end]))
+
+
 def imported_names(doc: Document) -> set[str]:
     """Identifiers that appear in the file's import statements."""
     names: set[str] = set()
@@ -304,7 +314,11 @@ def _workspace_snippets(doc: Document, offset: int, workspace: "WorkspaceIndex |
     retrieved: list[Snippet] = []
     try:
         imported = imported_names(doc)
-        ordered = [n for n in near_names if n in imported] + [n for n in near_names if n not in imported]
+        # Plain lower-case variables rarely have a definition elsewhere; calls, types and
+        # imported names do, so only those are looked up (fewer, better definition snippets).
+        called = called_names(doc, offset, budget.near_cursor_lines)
+        wanted = [n for n in near_names if n in imported or n in called or n[:1].isupper()]
+        ordered = [n for n in wanted if n in imported] + [n for n in wanted if n not in imported]
         definitions = workspace.definitions_for(ordered[: budget.max_definitions * 3], exclude_path=doc.path,
                                                 hints=import_hints(doc))
         definitions = definitions[: budget.max_definitions]
@@ -364,6 +378,8 @@ def build_context(
     chosen: list[Snippet] = []
     snippet_tokens = 0
     for group in candidates:
+        if group is imports and len(group) > 1 and count(group[0].text) > snippet_room // 4:
+            group = group[1:]  # all imports would crowd out definitions: keep the relevant ones
         for snippet in group:
             cost = count(snippet.text)
             if snippet_tokens + cost <= snippet_room:
