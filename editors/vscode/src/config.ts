@@ -1,6 +1,7 @@
 // Settings mapping: VS Code `repolsp.*` settings -> the server's configuration object
 // (camelCase, the shape of initializationOptions and of didChangeConfiguration's `repolsp` key).
 // Pure: no `vscode` import, so the mapping is unit-tested without an editor.
+// Ranges mirror the server's (server/config.py) so a bad value is caught where the user typed it.
 
 /** The server's configuration, exactly as it goes on the wire. Absent keys mean "server default". */
 export interface ServerSettings {
@@ -43,10 +44,10 @@ const LOG_LEVELS = ['debug', 'info', 'warning', 'error'];
 
 /** Integer settings: name below `repolsp.`, where it goes in ServerSettings, inclusive bounds. */
 const INTEGER_SETTINGS: ReadonlyArray<{ key: string; min: number; max: number }> = [
-  { key: 'maxNewTokens.singleLine', min: 1, max: 4096 },
-  { key: 'maxNewTokens.multiLine', min: 1, max: 4096 },
-  { key: 'debounceMs', min: 0, max: 10_000 },
-  { key: 'contextBudgetTokens', min: 64, max: 131_072 },
+  { key: 'maxNewTokens.singleLine', min: 1, max: 512 },
+  { key: 'maxNewTokens.multiLine', min: 1, max: 2048 },
+  { key: 'debounceMs', min: 0, max: 5000 },
+  { key: 'contextBudgetTokens', min: 64, max: 32_768 },
 ];
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {

@@ -99,6 +99,14 @@ function isCancellation(error: unknown): boolean {
   return code === -32800 || /cancel/i.test(errorMessage(error));
 }
 
+/**
+ * Arguments of `repolsp.train`: none for the server's own workspace root (the first folder);
+ * the folder's URI only when the user picked another folder of a multi-root workspace.
+ */
+export function trainArguments(folderUri: string, firstFolderUri: string): string[] {
+  return folderUri === firstFolderUri ? [] : [folderUri];
+}
+
 function looksLikeWorkspaceEdit(value: unknown): boolean {
   return typeof value === 'object' && value !== null && ('changes' in value || 'documentChanges' in value);
 }
@@ -313,26 +321,43 @@ export class RepolspController implements vscode.Disposable {
     return picked?.folder;
   }
 
-  /** Train on this repository. The server reports progress ($/progress, cancellable). */
+  /**
+   * Train on this repository. The server starts `lsp-train` in the background and reports
+   * progress with $/progress (vscode-languageclient shows it as a cancellable notification);
+   * the request itself returns at once with `{started}`.
+   */
   async train(): Promise<unknown> {
     const client = this.requireClient();
     if (!client) return undefined;
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    if (folders.length === 0) {
+      void vscode.window.showWarningMessage('repolsp: open a folder (a git repository) to train on its history.');
+      return undefined;
+    }
     const folder = await this.pickTrainingFolder();
-    if (!folder && (vscode.workspace.workspaceFolders ?? []).length > 1) return undefined;
+    if (!folder) return undefined;
     this.training = true;
     this.render();
     try {
       const result = await client.sendRequest('workspace/executeCommand', {
         command: SERVER_COMMANDS.train,
-        arguments: folder ? [folder.uri.toString()] : [],
+        arguments: trainArguments(folder.uri.toString(), folders[0].uri.toString()),
       });
-      const detail = typeof result === 'string' ? result
-        : (result as { message?: unknown } | null)?.message;
-      void vscode.window.showInformationMessage(
-        `repolsp: training finished${typeof detail === 'string' && detail ? `: ${detail}` : '.'}`,
-      );
+      const started = (result as { started?: unknown } | null)?.started;
+      if (started === false) {
+        // The server says why in its own window/showMessage (already training, no workspace...).
+        this.training = false;
+      } else if (started !== true) {
+        // An older server that trains inside the request: it has finished by now.
+        this.training = false;
+        const detail = typeof result === 'string' ? result : (result as { message?: unknown } | null)?.message;
+        void vscode.window.showInformationMessage(
+          `repolsp: training finished${typeof detail === 'string' && detail ? `: ${detail}` : '.'}`,
+        );
+      }
       return result;
     } catch (error) {
+      this.training = false;
       if (isCancellation(error)) {
         void vscode.window.showInformationMessage('repolsp: training cancelled.');
       } else {
@@ -340,6 +365,7 @@ export class RepolspController implements vscode.Disposable {
       }
       return undefined;
     } finally {
+      // While the server trains, its status says so; the local flag only bridges the request.
       this.training = false;
       await this.refreshStatus();
     }

@@ -45,7 +45,9 @@ export function parseStatus(raw: unknown): ServerStatus | undefined {
     },
     cacheHitRate: numberOrNull(r.cacheHitRate),
   };
-  if (typeof r.message === 'string' && r.message) status.message = r.message;
+  // The server reports a failure in `error`; `message` is free text (a training step).
+  if (typeof r.error === 'string' && r.error) status.message = r.error;
+  else if (typeof r.message === 'string' && r.message) status.message = r.message;
   if (Array.isArray(r.models)) status.models = r.models.filter((m): m is string => typeof m === 'string');
   return status;
 }

@@ -1,7 +1,9 @@
 -- A tiny test harness for `nvim --headless -l`: test(), eq(), wait_for(), run() exits 0/1.
+-- Result lines start on a fresh line: Neovim itself prints messages without a newline.
 local H = { cases = {} }
 
-local root = vim.fs.normalize(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/../../..')
+-- Absolute: the live tests change directory.
+local root = vim.fs.normalize(vim.fn.fnamemodify(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/../../..', ':p'))
 H.repo_root = root
 vim.opt.runtimepath:prepend(root .. '/editors/nvim')
 vim.opt.swapfile = false
@@ -38,22 +40,35 @@ function H.wait_for(cond, timeout_ms, what)
   return value
 end
 
+--- Marks the running test as skipped (with a reason shown by the pytest wrapper).
+function H.skip(reason)
+  error({ skip = reason }, 2)
+end
+
+--- Called once after all tests (stop servers here so none outlives the run).
+H.teardown = nil
+
 function H.run()
   local failed = 0
   local only = os.getenv('REPOLSP_TEST_ONLY')
   for _, case in ipairs(H.cases) do
     if not only or case.name:find(only, 1, true) then
       local started = vim.uv.hrtime()
-      local ok, err = xpcall(case.fn, debug.traceback)
+      local ok, err = xpcall(case.fn, function(e)
+        return type(e) == 'table' and e or debug.traceback(e, 2)
+      end)
       local ms = (vim.uv.hrtime() - started) / 1e6
       if ok then
-        io.stdout:write(('ok - %s (%.0f ms)\n'):format(case.name, ms))
+        io.stdout:write(('\nok - %s (%.0f ms)\n'):format(case.name, ms))
+      elseif type(err) == 'table' and err.skip then
+        io.stdout:write(('\nskip - %s: %s\n'):format(case.name, err.skip))
       else
         failed = failed + 1
-        io.stdout:write(('not ok - %s\n%s\n'):format(case.name, err))
+        io.stdout:write(('\nnot ok - %s\n%s\n'):format(case.name, err))
       end
     end
   end
+  if H.teardown then pcall(H.teardown) end
   io.stdout:write(('%d tests, %d failed\n'):format(#H.cases, failed))
   io.stdout:flush()
   os.exit(failed == 0 and 0 or 1)

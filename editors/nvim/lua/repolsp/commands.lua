@@ -158,7 +158,8 @@ function M.on_progress(ev, show)
   end
   if show then
     local pct = value.percentage and (' %d%%'):format(value.percentage) or ''
-    local text = ('repolsp: %s%s %s'):format(value.title or '', pct, value.message or ''):gsub('%s+$', '')
+    local title = (value.title or ''):gsub('^repolsp: ', '')
+    local text = ('repolsp: %s%s %s'):format(title, pct, value.message or ''):gsub('%s+$', '')
     vim.api.nvim_echo({ { text } }, false, {})
   end
 end

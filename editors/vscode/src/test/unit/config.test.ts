@@ -45,9 +45,9 @@ describe('toServerSettings', () => {
     },
     {
       id: 'out of range is dropped',
-      values: { 'maxNewTokens.multiLine': 0, debounceMs: 20_000, contextBudgetTokens: 100 },
+      values: { 'maxNewTokens.multiLine': 0, debounceMs: 20_000, contextBudgetTokens: 100, 'maxNewTokens.singleLine': 513 },
       settings: { contextBudgetTokens: 100 },
-      problems: [/multiLine: 0 is outside/, /debounceMs: 20000 is outside/],
+      problems: [/multiLine: 0 is outside/, /singleLine: 513 is outside/, /debounceMs: 20000 is outside/],
     },
     { id: 'empty language list disables all', values: { enabledLanguages: [] }, settings: { enabledLanguages: [] } },
     {

@@ -229,22 +229,40 @@ describe('commands', () => {
     c.dispose();
   });
 
-  test('train sends the active file\'s folder and shows training in the status bar', async () => {
+  test('train starts server-side training on the active file\'s folder', async () => {
     const c = makeController();
     await c.activate();
-    let barDuringTraining = '';
     clients[0].answers.set('repolsp.train', () => {
-      barDuringTraining = mock.state.statusItems[0].text;
-      return { message: '40 steps, adapter saved' };
+      clients[0].status = { ...clients[0].status, state: 'training' };
+      return { started: true };
     });
     mock.state.workspaceFolders.push({ uri: vscode.Uri.file('/other'), name: 'other', index: 1 });
     mock.state.activeTextEditor = editorAt('/other/x.py', 0, 0);
     await vscode.commands.executeCommand(CLIENT_COMMANDS.train);
     const request = clients[0].requests.find((r) => r.params?.command === 'repolsp.train');
     assert.deepEqual(request!.params.arguments, ['file:///other']);
-    assert.match(barDuringTraining, /training/);
-    assert.match(mock.state.statusItems[0].text, /sparkle/);
-    assert.ok(mock.state.messages.some((m) => /training finished: 40 steps, adapter saved/.test(m.text)));
+    assert.match(mock.state.statusItems[0].text, /smollm2: training/);
+    assert.ok(!mock.state.messages.some((m) => m.level === 'error'));
+    c.dispose();
+  });
+
+  test('train on the only folder sends no arguments (the server trains its workspace root)', async () => {
+    const c = makeController();
+    await c.activate();
+    clients[0].answers.set('repolsp.train', () => ({ started: true }));
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.train);
+    const request = clients[0].requests.find((r) => r.params?.command === 'repolsp.train');
+    assert.deepEqual(request!.params.arguments, []);
+    c.dispose();
+  });
+
+  test('train without a folder explains why', async () => {
+    mock.state.workspaceFolders = [];
+    const c = makeController();
+    await c.activate();
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.train);
+    assert.ok(!clients[0].commands().includes('repolsp.train'));
+    assert.ok(mock.state.messages.some((m) => m.level === 'warning' && /open a folder/.test(m.text)));
     c.dispose();
   });
 

