@@ -33,8 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", dest="json_out", type=Path, help="write results as JSON")
     parser.add_argument("--report", type=Path, help="write a markdown report (+ PNG charts)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    parser.add_argument("--max-commits", type=int, default=200,
-                        help="walk back at most this many commits for held-out holes")
+    parser.add_argument("--max-commits", type=int, default=None,
+                        help="consider only the newest N commits (as `lsp-train --max-commits`)")
+    parser.add_argument("--test-fraction", type=float, default=0.1,
+                        help="newest share of commits held out, as `lsp-train --test-fraction` "
+                             "(default 0.1)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for the model")
     parser.add_argument("--timeout-s", type=float, default=10.0,
                         help="time limit for executing one generated program")
@@ -72,12 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         from repolsp.models.pull import DEFAULT_MODEL
 
         models = [ModelStore(home).default_name() or DEFAULT_MODEL]
+    if not 0 < args.test_fraction < 1:
+        print("lsp-eval: --test-fraction must be between 0 and 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if len(set(models)) != len(models):
         print("lsp-eval: a model is listed twice in --models", file=sys.stderr)
         return EXIT_BAD_INPUT
     options = EvalOptions(
         repo=Path(args.repo), models=models, holes=args.holes, tasks=_split(args.tasks),
         seed=args.seed, cache_dir=cache_dir, max_commits=args.max_commits,
+        test_fraction=args.test_fraction,
         timeout_s=args.timeout_s, progress=not args.no_progress,
     )
 

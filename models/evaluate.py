@@ -274,44 +274,18 @@ def check_repository(repo: Path) -> Path:
     return root
 
 
-@dataclass(frozen=True)
-class CommitInfo:
-    """One commit of the first-parent history, newest first."""
+def added_line_ranges(repo: Path, commit) -> dict[str, list[tuple[int, int]]]:
+    """path -> 1-based inclusive line ranges a commit (trainer `gitlog.Commit`) added or changed
+    against its first parent; the trainer's own diff parser, so both see the same lines."""
+    from repolsp.trainer import gitlog
+    from repolsp.trainer.errors import TrainerError
 
-    sha: str
-    parent: str | None
-    time: int
-
-
-def newest_commits(repo: Path, limit: int) -> list[CommitInfo]:
-    """Up to `limit` commits of HEAD's first-parent history, newest first."""
-    out = git(repo, "log", "--first-parent", f"-n{limit}", "--format=%H %P%x00%ct").decode()
-    commits = []
-    for row in out.splitlines():
-        ids, _, stamp = row.partition("\0")
-        sha, *parents = ids.split()
-        commits.append(CommitInfo(sha, parents[0] if parents else None, int(stamp or 0)))
-    return commits
-
-
-def added_line_ranges(repo: Path, commit: CommitInfo) -> dict[str, list[tuple[int, int]]]:
-    """path -> 1-based inclusive line ranges the commit added (against its first parent)."""
-    base = [commit.parent] if commit.parent else ["--root"]
-    out = git(repo, "diff-tree", "-r", "-p", "-U0", "-M", "--no-color", "--no-ext-diff",
-              "--diff-filter=AMR", *base, commit.sha)
-    ranges: dict[str, list[tuple[int, int]]] = {}
-    path = None
-    for raw in out.split(b"\n"):
-        if raw.startswith(b"+++ "):
-            name = raw[4:].decode("utf-8", "replace")
-            path = name[2:] if name.startswith("b/") else None  # quoted odd names are skipped
-        elif raw.startswith(b"@@ ") and path is not None:
-            new = raw.split(b" ")[2][1:]  # "+start,count"
-            start, _, count = new.partition(b",")
-            length = int(count) if count else 1
-            if length:
-                ranges.setdefault(path, []).append((int(start), int(start) + length - 1))
-    return ranges
+    try:
+        changes = gitlog.changed_files(repo, commit)
+    except TrainerError as exc:
+        raise EvalError(str(exc)) from exc
+    return {change.path: list(change.added_lines) for change in changes
+            if change.status != "D" and not change.binary and change.added_lines}
 
 
 def read_blobs(repo: Path, specs: Sequence[str]) -> list[bytes | None]:
@@ -393,27 +367,61 @@ def load_training_split(repo: Path, rev: str | None, extensions: frozenset[str])
     return split
 
 
-def history_split(repo: Path, wanted_candidates: int, max_commits: int
-                  ) -> tuple[list[CommitInfo], str | None]:
-    """The held-out (test) commits, newest first, and the newest commit before them.
+@dataclass
+class HistorySplit:
+    """The trainer's time split, seen from the evaluator."""
 
-    Walks back from HEAD until the commits added `wanted_candidates` code lines in supported
-    languages, or max_commits. (When the trainer's miner exposes its time split this is the
-    seam to call it instead, so that both use the same boundary.)
+    held_out: list  # trainer `gitlog.Commit`s of the test split, newest first
+    training_rev: str | None  # the newest commit before them (its tree = the training code)
+    commits: int  # commits walked (first-parent)
+    commits_with_code: int  # of those, commits that changed a supported, non-vendored file
+    note: str = ""
+
+
+def commits_with_code(repo: Path, commits: Sequence, extensions: frozenset[str]) -> list:
+    """The commits (oldest first) that changed a supported source file the trainer may mine."""
+    from repolsp.trainer.filters import path_excluded
+
+    if not commits:
+        return []
+    out = git(repo, "log", "--first-parent", "--diff-merges=first-parent", "--name-only",
+              "--format=%x00%H", f"--max-count={len(commits)}", "HEAD").decode("utf-8", "replace")
+    touched: set[str] = set()
+    for block in out.split("\0")[1:]:
+        sha, *paths = block.strip("\n").split("\n")
+        if any(Path(p).suffix.lower() in extensions and path_excluded(p) is None
+               for p in paths if p):
+            touched.add(sha.strip())
+    return [c for c in commits if c.sha in touched]
+
+
+def history_split(repo: Path, test_fraction: float = 0.1, max_commits: int | None = None
+                  ) -> HistorySplit:
+    """The held-out commits by the trainer's rule (`split_for_commits`: the newest
+    `test_fraction` of the commits, the slice before them is validation, the rest training).
+
+    The trainer counts commits that yielded examples; here commits that changed supported code
+    stand in for them (mining the whole history just to count would take minutes). With fewer
+    than 3 such commits the trainer holds nothing out: the newest one is evaluated anyway.
     """
-    extensions = supported_extensions()
-    commits = newest_commits(repo, max_commits + 1)
-    held_out: list[CommitInfo] = []
-    lines = 0
-    for commit in commits[:max_commits]:
-        held_out.append(commit)
-        for path, ranges in added_line_ranges(repo, commit).items():
-            if Path(path).suffix.lower() in extensions:
-                lines += sum(end - start + 1 for start, end in ranges)
-        if lines >= wanted_candidates:
-            break
-    oldest = held_out[-1] if held_out else None
-    return held_out, oldest.parent if oldest else None
+    from repolsp.trainer import gitlog
+    from repolsp.trainer.errors import TrainerError
+    from repolsp.trainer.mine import split_for_commits
+
+    try:
+        commits = gitlog.list_commits(repo, max_commits)
+    except TrainerError as exc:
+        raise EvalError(str(exc)) from exc
+    coded = commits_with_code(repo, commits, supported_extensions())
+    names = split_for_commits(len(coded), test_fraction, test_fraction)
+    held_out = [c for c, name in zip(coded, names) if name == "test"]
+    note = ""
+    if not held_out and coded:
+        held_out = coded[-1:]
+        note = "fewer than 3 commits with code: the trainer holds none out; evaluating the newest"
+    held_out.reverse()
+    training_rev = held_out[-1].parent if held_out else None
+    return HistorySplit(held_out, training_rev, len(commits), len(coded), note)
 
 
 def supported_extensions() -> frozenset[str]:
@@ -423,8 +431,9 @@ def supported_extensions() -> frozenset[str]:
     return source_extensions()
 
 
-def history_items(repo: Path, holes: int, seed: int = 0, max_commits: int = 200,
-                  span_share: float = 0.25, max_span_lines: int = 6) -> tuple[list[EvalItem], dict]:
+def history_items(repo: Path, holes: int, seed: int = 0, max_commits: int | None = None,
+                  span_share: float = 0.25, max_span_lines: int = 6,
+                  test_fraction: float = 0.1) -> tuple[list[EvalItem], dict]:
     """Holes from lines the newest commits added, in the file as of that commit.
 
     Returns the items (sorted by id) and facts about the split for the report. EvalError when
@@ -432,23 +441,33 @@ def history_items(repo: Path, holes: int, seed: int = 0, max_commits: int = 200,
     """
     root = check_repository(repo)
     extensions = supported_extensions()
-    held_out, split_rev = history_split(root, max(4 * holes, 40), max_commits)
+    split = history_split(root, test_fraction, max_commits)
+    held_out, split_rev = split.held_out, split.training_rev
+    if not held_out:
+        raise EvalError(
+            f"no files in a supported language changed in the {split.commits} commit(s) of "
+            f"{root}; supported: {', '.join(sorted(extensions))}"
+        )
+    from repolsp.trainer.filters import path_excluded
+
     rng = random.Random(seed)
     candidates: list[tuple[str, str, int, int]] = []  # (commit, path, first, last) 0-based
-    changed_paths: set[str] = set()
+    scanned = 0
     for commit in held_out:
+        # Enough candidates to sample from; big splits need not be diffed to the end.
+        if len(candidates) >= max(20 * holes, 400):
+            break
+        scanned += 1
         for path, ranges in sorted(added_line_ranges(root, commit).items()):
-            changed_paths.add(path)
-            if Path(path).suffix.lower() not in extensions:
+            if Path(path).suffix.lower() not in extensions or path_excluded(path):
                 continue
             for start, end in ranges:
                 candidates.extend((commit.sha, path, line - 1, end - 1)
                                   for line in range(start, end + 1))
     if not candidates:
-        shown = ", ".join(sorted({Path(p).suffix or p for p in changed_paths})[:8]) or "nothing"
         raise EvalError(
-            f"no files in a supported language changed in the newest {len(held_out)} commit(s) of "
-            f"{root} (changed: {shown}); supported: {', '.join(sorted(extensions))}"
+            f"nothing to evaluate: the {len(held_out)} held-out commit(s) of {root} added no "
+            "lines of supported code (only deletions?)"
         )
     training = load_training_split(root, split_rev, extensions)
     sources: dict[tuple[str, str], str | None] = {}
@@ -485,15 +504,20 @@ def history_items(repo: Path, holes: int, seed: int = 0, max_commits: int = 200,
         items.append(item)
     if not items:
         raise EvalError(
-            f"nothing to evaluate in the newest {len(held_out)} commit(s) of {root}: "
+            f"nothing to evaluate in the {len(held_out)} held-out commit(s) of {root}: "
             f"{len(candidates)} added lines, {dropped_seen} already in the older code, "
             f"{dropped_none} where the server would not complete"
         )
     facts = {
         "repo": str(root),
         "head": held_out[0].sha,
+        "commits": split.commits,
+        "commits_with_code": split.commits_with_code,
+        "test_fraction": test_fraction,
         "held_out_commits": len(held_out),
-        "oldest_held_out": held_out[-1].sha,
+        "held_out_commits_scanned": scanned,
+        "oldest_held_out": held_out[scanned - 1].sha,
+        "split_note": split.note,
         "training_split_rev": split_rev,
         "candidate_lines": len(candidates),
         "dropped_seen_in_training": dropped_seen,
@@ -874,7 +898,8 @@ class EvalOptions:
     tasks: list[str] = field(default_factory=lambda: ["history", "humaneval"])
     seed: int = 0
     cache_dir: Path | None = None
-    max_commits: int = 200
+    max_commits: int | None = None
+    test_fraction: float = 0.1  # the trainer's default time split
     timeout_s: float = 10.0
     progress: bool = True
     bootstrap_resamples: int = 2000
@@ -894,7 +919,7 @@ def build_items(options: EvalOptions) -> tuple[dict[str, list[EvalItem]], dict]:
         if task == "history":
             items[task], facts["history"] = history_items(
                 Path(options.repo), options.holes, options.seed, options.max_commits,
-                options.span_share)
+                options.span_share, test_fraction=options.test_fraction)
         elif task == "humaneval":
             items[task] = humaneval_items(options.holes, options.seed)
             facts["humaneval"] = {"tasks_total": 1033, "sampled": len(items[task])}

@@ -23,11 +23,11 @@ from repolsp.models.evaluate import (
     edit_similarity,
     first_line,
     history_items,
+    history_split,
     humaneval_line_tasks,
     line_hole,
     load_humaneval,
     load_store_model,
-    newest_commits,
     normalize,
     paired_bootstrap_ci,
     percentile,
@@ -189,6 +189,12 @@ def count_words(text):
     return counts
 '''
 
+MID_CODE = '''\
+def middle_value(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+'''
+
 UTIL_CODE = '''\
 def shared_helper(items):
     return sorted(set(items))
@@ -223,30 +229,34 @@ def history_repo(tmp_path_factory) -> dict:
     repo = tmp_path_factory.mktemp("history-repo")
     _git(repo, "init", "-q", "-b", "main")
     old = _commit(repo, {"app.py": OLD_CODE, "README.md": "notes\n"}, "old code", 1_700_000_000)
+    docs = _commit(repo, {"README.md": "more notes\n"}, "docs only", 1_700_050_000)
+    mid = _commit(repo, {"mid.py": MID_CODE}, "validation slice", 1_700_060_000)
     grow = _commit(repo, {"app.py": OLD_CODE + NEW_FUNCTION}, "count words", 1_700_100_000)
     util = _commit(repo, {"util.py": UTIL_CODE}, "util", 1_700_200_000)
-    return {"repo": repo, "old": old, "grow": grow, "util": util}
+    return {"repo": repo, "old": old, "docs": docs, "mid": mid, "grow": grow, "util": util}
 
 
 def _file_at(repo: Path, commit: str, path: str) -> str:
     return _git(repo, "show", f"{commit}:{path}")
 
 
-def test_added_line_ranges_are_the_lines_the_commit_added(history_repo):
-    repo = history_repo["repo"]
-    commits = newest_commits(repo, 10)
-    assert [c.sha for c in commits] == [history_repo["util"], history_repo["grow"], history_repo["old"]]
-    grow = commits[1]
+def test_held_out_commits_follow_the_trainers_time_split(history_repo):
+    split = history_split(history_repo["repo"], test_fraction=0.4)
+    # Four commits changed code (the docs-only one does not count): 1 train, 1 valid, 2 test.
+    assert split.commits == 5 and split.commits_with_code == 4
+    assert [c.sha for c in split.held_out] == [history_repo["util"], history_repo["grow"]]
+    assert split.training_rev == history_repo["mid"]
+    grow = split.held_out[1]
     start = OLD_CODE.count("\n") + 1
-    assert added_line_ranges(repo, grow) == {"app.py": [(start, start + NEW_FUNCTION.count("\n") - 1)]}
-    assert added_line_ranges(repo, commits[2]) == {"README.md": [(1, 1)], "app.py": [(1, 10)]}
+    assert added_line_ranges(history_repo["repo"], grow) == {
+        "app.py": [(start, start + NEW_FUNCTION.count("\n") - 1)]}
 
 
 def test_history_holes_are_where_the_commits_changed_code(history_repo):
     repo = history_repo["repo"]
-    items, facts = history_items(repo, holes=30, seed=5, max_commits=2, span_share=0.3)
+    items, facts = history_items(repo, holes=30, seed=5, span_share=0.3, test_fraction=0.4)
     assert items, "expected holes"
-    assert facts["training_split_rev"] == history_repo["old"]
+    assert facts["training_split_rev"] == history_repo["mid"]
     new_lines = {line.strip() for line in (NEW_FUNCTION + UTIL_CODE).split("\n") if line.strip()}
     for item in items:
         original = _file_at(repo, item.commit, item.path)
@@ -263,8 +273,8 @@ def test_history_holes_are_where_the_commits_changed_code(history_repo):
 
 
 def test_history_holes_are_reproducible_for_a_seed(history_repo):
-    first, _ = history_items(history_repo["repo"], holes=6, seed=11, max_commits=2)
-    again, _ = history_items(history_repo["repo"], holes=6, seed=11, max_commits=2)
+    first, _ = history_items(history_repo["repo"], holes=6, seed=11, test_fraction=0.4)
+    again, _ = history_items(history_repo["repo"], holes=6, seed=11, test_fraction=0.4)
     assert [(i.id, i.target) for i in first] == [(i.id, i.target) for i in again]
 
 
@@ -424,7 +434,8 @@ def test_lsp_eval_end_to_end_right_answers_score_1_and_wrong_answers_0(history_r
 
     options = EvalOptions(repo=history_repo["repo"], models=["right", "wrong"], holes=4,
                           tasks=["history", "humaneval"], seed=2, cache_dir=tmp_path / "cache",
-                          max_commits=2, progress=False, span_share=0.0, bootstrap_resamples=200)
+                          test_fraction=0.4, progress=False, span_share=0.0,
+                          bootstrap_resamples=200)
     items, _ = build_items(options)
     every = items["history"] + items["humaneval"]
     engines = {"right": OracleEngine(every), "wrong": OracleEngine(every, wrong="zzz_qqq(9)")}
