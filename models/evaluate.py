@@ -261,9 +261,12 @@ def check_repository(repo: Path) -> Path:
                            capture_output=True, text=True, check=False) if shutil.which("git") else None
     if probe is None:
         raise EvalError("git is not installed or not on PATH; the history task needs it")
-    if probe.returncode != 0:
+    if probe.returncode == 0:
+        root = Path(probe.stdout.strip())
+    elif git(repo, "rev-parse", "--is-bare-repository", check=False).strip() == b"true":
+        root = repo.resolve()  # a bare mirror: history is all the task reads
+    else:
         raise EvalError(f"{repo} is not inside a git repository (the history task needs one)")
-    root = Path(probe.stdout.strip())
     if not git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip():
         raise EvalError(f"{root} has no commits yet: the history task needs some history")
     if git(root, "rev-parse", "--is-shallow-repository").strip() == b"true":
@@ -510,7 +513,7 @@ def history_items(repo: Path, holes: int, seed: int = 0, max_commits: int | None
         )
     facts = {
         "repo": str(root),
-        "head": held_out[0].sha,
+        "newest_held_out": held_out[0].sha,
         "commits": split.commits,
         "commits_with_code": split.commits_with_code,
         "test_fraction": test_fraction,
@@ -1125,12 +1128,16 @@ def render_report(results: dict, charts: dict[str, str] | None = None) -> str:
                      f"| {info.get('threads', '—')} | {info.get('template', '—')} |")
     history = results["facts"].get("history")
     if history:
-        lines += ["", (f"History: {history['repo']} at `{history['head'][:12]}`; held-out commits: "
-                  f"{history['held_out_commits']} (oldest `{history['oldest_held_out'][:12]}`); "
+        lines += ["", (
+                  f"History: {history['repo']}: {history['held_out_commits']} held-out commits "
+                  f"(the newest {history['test_fraction']:g} of {history['commits_with_code']} "
+                  f"commits with code; `{history['oldest_held_out'][:12]}`.."
+                  f"`{history['newest_held_out'][:12]}`); "
                   f"training split = tree at `{(history['training_split_rev'] or 'none')[:12]}`; "
                   f"{history['candidate_lines']} added lines, "
                   f"{history['dropped_seen_in_training']} holes dropped as seen in training, "
-                  f"{history['dropped_not_completable']} where the server would not complete.")]
+                  f"{history['dropped_not_completable']} where the server would not complete."
+                  + (f" Note: {history['split_note']}." if history.get("split_note") else ""))]
     for task in options["tasks"]:
         lines += ["", f"## {task}", ""]
         header = "| model | n | exact | first-line exact | edit sim. | first-line edit sim. | parses |"

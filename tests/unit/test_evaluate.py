@@ -300,6 +300,15 @@ def test_shallow_clone(history_repo, tmp_path):
         check_repository(clone)
 
 
+def test_a_bare_mirror_is_a_repository(history_repo, tmp_path):
+    bare = tmp_path / "mirror.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(history_repo["repo"]), str(bare)],
+                   check=True, capture_output=True)
+    assert check_repository(bare) == bare.resolve()
+    items, _ = history_items(bare, holes=3, seed=1, test_fraction=0.4)
+    assert items
+
+
 def test_no_supported_files(tmp_path):
     _git(tmp_path, "init", "-q")
     _commit(tmp_path, {"README.md": "# docs\nsome words here\n", "data.csv": "a,b\n1,2\n"}, "docs", 1_700_000_000)
