@@ -211,30 +211,55 @@ def _suffix_window(doc: Document, offset: int, budget_tokens: int, count: TokenC
 # -- snippets ----------------------------------------------------------------------------------
 
 
-def scope_snippet(doc: Document, offset: int, window_start: int, max_doc_lines: int = 6) -> Snippet | None:
-    """Headers of the enclosing definitions whose header starts above ``window_start``."""
-    headers = []
+def scope_snippet(doc: Document, offset: int, window_start: int, max_doc_lines: int = 3) -> Snippet | None:
+    """Headers of the enclosing definitions whose header starts above ``window_start``; outer
+    scopes (a method's class) give only their header lines, the innermost its docstring too."""
+    nodes = []
     for node in enclosing_definitions(doc, offset):
         if doc.offset_of_byte(node.start_byte) >= window_start:
             break  # this header and every inner one are visible in the prefix already
-        headers.append(scope_header_text(doc, node, max_doc_lines))
-    if not headers:
+        nodes.append(node)
+    if not nodes:
         return None
+    headers = [scope_header_text(doc, node, max_doc_lines if i == len(nodes) - 1 else 0)
+               for i, node in enumerate(nodes)]
     return Snippet(path=doc.path, text="\n".join(headers), kind="scope")
 
 
 def imports_snippets(doc: Document, window_start: int, near_names: set[str]) -> list[Snippet]:
     """The imports above the window as one snippet, then a smaller fallback with only the
-    imports that name an identifier used near the cursor (the caller takes the first that fits)."""
+    imports that name an identifier used near the cursor (the caller takes the first that fits).
+    In the fallback a Python ``from m import a, b, c`` keeps only the names used."""
     nodes = [n for n in import_nodes(doc) if doc.offset_of_byte(n.start_byte) < window_start]
     if not nodes:
         return []
     texts = [doc.node_text(n).rstrip() for n in nodes]
     found = [Snippet(path=doc.path, text="\n".join(texts), kind="imports")]
-    relevant = [t for t in texts if near_names & set(_IDENTIFIER.findall(t))]
-    if relevant and len(relevant) < len(texts):
+    relevant = []
+    for node, text in zip(nodes, texts):
+        if near_names & set(_IDENTIFIER.findall(text)):
+            relevant.append(_reduced_import(doc, node, near_names) or text)
+    if relevant and relevant != texts:
         found.append(Snippet(path=doc.path, text="\n".join(relevant), kind="imports"))
     return found
+
+
+def _reduced_import(doc: Document, node, near_names: set[str]) -> str | None:
+    """``from m import x, y`` with only the names in ``near_names`` (Python), else None."""
+    if node.type != "import_from_statement":
+        return None
+    module = node.child_by_field_name("module_name")
+    names = node.children_by_field_name("name")
+    if module is None or len(names) < 2:
+        return None
+    kept = []
+    for name in names:
+        bound = name.child_by_field_name("alias") if name.type == "aliased_import" else name
+        if bound is not None and doc.node_text(bound).split(".")[-1] in near_names:
+            kept.append(doc.node_text(name))
+    if not kept or len(kept) == len(names):
+        return None
+    return f"from {doc.node_text(module)} import {', '.join(kept)}"
 
 
 def names_near_cursor(doc: Document, offset: int, near_lines: int) -> list[str]:

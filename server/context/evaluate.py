@@ -24,7 +24,9 @@ from .document import Document
 from .index import WorkspaceIndex
 
 _BUILTINS = frozenset(dir(builtins))
-_CALL = re.compile(r"(?<![\w.])(?:[A-Za-z_][\w]*\.)?([A-Za-z_]\w*)\(")
+_IMPORTED = re.compile(r"(?:^|\n)\s*(?:from\s+\S+\s+)?import\s+(?:\S+\s+as\s+)?([A-Za-z_]\w*)")
+# A bare call `name(` or a call through one qualifier `module.name(` / `Type::name(`.
+_CALL = re.compile(r"(?<![\w.:])(?:([A-Za-z_]\w*)(?:\.|::))?([A-Za-z_]\w*)\(")
 
 
 @dataclass
@@ -72,9 +74,14 @@ def definition_recall(index: WorkspaceIndex, root: pathlib.Path, sample: int = 2
         except OSError:
             continue
         local_names = {s.name for s in index.symbols_in(key)}
+        imported = set(_IMPORTED.findall(text))
         for match in _CALL.finditer(text):
-            callee = match.group(1)
+            qualifier, callee = match.group(1), match.group(2)
             if callee in local_names or callee in _BUILTINS:
+                continue
+            # `obj.method(` on a local object says nothing about which definition is meant;
+            # only bare calls and calls through an imported module or a type name count.
+            if qualifier and qualifier not in imported and not qualifier[:1].isupper():
                 continue
             elsewhere = [s for s in index.symbols(callee) if s.path != key and s.kind in ("function", "method", "class")]
             if not elsewhere:

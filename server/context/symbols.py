@@ -532,7 +532,7 @@ def _depth(node: tree_sitter.Node) -> int:
 def scope_header_text(doc: Document, node: tree_sitter.Node, max_doc_lines: int = 6) -> str:
     """Source lines of a definition's header as written: decorators and signature (up to and
     including ``{`` in brace languages), with its docstring (Python) or doc comment above (others)
-    trimmed to ``max_doc_lines`` lines."""
+    trimmed to ``max_doc_lines`` lines (0: without it)."""
     info = describe_definition(doc, node)
     lines_start = doc.lines.line_bounds(doc.lines.line_of(info.start))[0]
     if info.body_start is None:
@@ -542,7 +542,7 @@ def scope_header_text(doc: Document, node: tree_sitter.Node, max_doc_lines: int 
     else:
         end = info.body_start
     text = doc.text[lines_start:end].rstrip()
-    docstring = _trim_doc(info.docstring, info.language, max_doc_lines) if info.docstring else None
+    docstring = _trim_doc(info.docstring, info.language, max_doc_lines) if info.docstring and max_doc_lines > 0 else None
     if docstring is None:
         return text
     if doc.language == "python":

@@ -63,7 +63,8 @@ def test_scope_header_and_imports_are_added_when_out_of_window_in_priority_order
     assert kinds == ["scope", "imports"]
     scope = ctx.snippets[0].text
     assert scope.startswith("class Store:") and "def save(self, name, record):" in scope
-    assert '"""Write one record."""' in scope
+    assert '"""Write one record."""' in scope  # the innermost scope keeps its docstring
+    assert "Keeps records on disk" not in scope  # outer scopes give their header line only
     assert ctx.snippets[1].text == "import os\nimport json\nfrom pathlib import Path"
     assert ctx.mode.value == "single-line" or ctx.mode.value == "multi-line"
 
@@ -83,6 +84,14 @@ def test_imports_fallback_keeps_only_relevant_imports_when_all_do_not_fit():
     ctx = build_context(doc, offset, None, ContextBudget(max_prompt_tokens=160, max_snippet_share=0.3), words)
     imports_snippets = [s for s in ctx.snippets if s.kind == "imports"]
     assert [s.text for s in imports_snippets] == ["import json"]
+
+
+def test_imports_fallback_reduces_python_from_imports_to_used_names():
+    names = ", ".join(f"name_{i}" for i in range(80))
+    source = f"from big.module import ({names}, wanted)\n" + "x = 1\n" * 200 + "value = wanted(<|>)\n"
+    doc, offset = _doc(source, "a.py")
+    ctx = build_context(doc, offset, None, ContextBudget(max_prompt_tokens=200), words)
+    assert [s.text for s in ctx.snippets if s.kind == "imports"] == ["from big.module import wanted"]
 
 
 class FakeWorkspace:
