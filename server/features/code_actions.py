@@ -1,9 +1,214 @@
-"""Code actions "Generate docstring" and "Generate tests" (filled in by the docstring work)."""
+"""Code actions and commands "Generate docstring" and "Generate tests".
+
+The actions are cheap to list (tree-sitter only); the edit is computed lazily in
+`codeAction/resolve` (model in the engine executor). Clients without resolve support get the
+same work through the commands, which apply the edit with `workspace/applyEdit`.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+from pathlib import Path
+
+from lsprotocol import types
+
+from repolsp.server.context import coords
+from repolsp.server.context.document import Document, path_to_uri, uri_to_path
+from repolsp.server.docgen import DocstringEdit, GenerationSettings, docstring_target, generate_docstring
 from repolsp.server.server import RepolspServer
+from repolsp.server.testgen import TestEdit, generate_tests, test_target
+
+log = logging.getLogger(__name__)
+
+DOCSTRING_COMMAND = "repolsp.generateDocstring"
+TESTS_COMMAND = "repolsp.generateTests"
+DOCSTRING_KIND = "refactor.rewrite.repolsp.docstring"
+TESTS_KIND = "refactor.repolsp.tests"
+_KINDS = {"docstring": (DOCSTRING_KIND, DOCSTRING_COMMAND), "tests": (TESTS_KIND, TESTS_COMMAND)}
 
 
 def register(server: RepolspServer) -> None:
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[types.CodeActionKind.RefactorRewrite, types.CodeActionKind.Refactor],
+            resolve_provider=True,
+        ),
+    )
+    def code_action(ls: RepolspServer, params: types.CodeActionParams):
+        doc = ls.document_for_request(params.text_document.uri)
+        if doc is None:
+            return []
+        offset = ls.checked_offset(doc, params.range.start)
+        position = {"line": params.range.start.line, "character": params.range.start.character}
+        return [_action(ls, kind, title, doc.uri, position)
+                for kind, title in available_actions(doc, offset)
+                if _kind_wanted(_KINDS[kind][0], params.context.only)]
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(ls: RepolspServer, action: types.CodeAction) -> types.CodeAction:
+        data = action.data if isinstance(action.data, dict) else {}
+        result = await compute_edit(ls, data.get("action"), data.get("uri"), data.get("position"))
+        if isinstance(result, str):
+            ls.show(result, types.MessageType.Warning)
+            action.disabled = types.CodeActionDisabledType(reason=result)
+        else:
+            action.edit = result
+        return action
+
+    @server.command(DOCSTRING_COMMAND)
+    async def docstring_command(ls: RepolspServer, *args) -> dict:
+        return await _apply(ls, "docstring", args)
+
+    @server.command(TESTS_COMMAND)
+    async def tests_command(ls: RepolspServer, *args) -> dict:
+        return await _apply(ls, "tests", args)
+
+
+def available_actions(doc: Document, offset: int) -> list[tuple[str, str]]:
+    """(action, title) pairs offered at ``offset``: docstring for an undocumented definition,
+    tests for a callable a test can reach."""
+    found = []
+    target = docstring_target(doc, offset)
+    if target is not None and not target.has_docstring:
+        found.append(("docstring", f"Generate docstring for '{target.name}'"))
+    callable_ = test_target(doc, offset)
+    if callable_ is not None:
+        found.append(("tests", f"Generate tests for '{callable_.name}'"))
+    return found
+
+
+def _kind_wanted(kind: str, only: list[str] | None) -> bool:
+    return not only or any(kind == o or kind.startswith(f"{o}.") for o in only)
+
+
+def _action(ls: RepolspServer, kind: str, title: str, uri: str, position: dict):
+    code_kind, command = _KINDS[kind]
+    text_caps = ls.client_capabilities.text_document
+    caps = text_caps.code_action if text_caps else None
+    resolvable = bool(caps and caps.resolve_support and "edit" in caps.resolve_support.properties)
+    if caps is None or caps.code_action_literal_support is None:
+        return types.Command(title=title, command=command, arguments=[uri, position])
+    if resolvable:
+        return types.CodeAction(title=title, kind=code_kind,
+                                data={"action": kind, "uri": uri, "position": position})
+    return types.CodeAction(title=title, kind=code_kind,
+                            command=types.Command(title=title, command=command, arguments=[uri, position]))
+
+
+def parse_position(value) -> tuple[int, int] | None:
+    """(line, character) from a wire position: {"line", "character"}, [line, character] or a
+    Position; None when malformed."""
+    if isinstance(value, types.Position):
+        return value.line, value.character
+    if isinstance(value, dict):
+        value = (value.get("line"), value.get("character"))
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return value[0], value[1]
     return None
+
+
+async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.WorkspaceEdit | str:
+    """The WorkspaceEdit for a docstring/tests request, or a message for the user."""
+    parsed = parse_position(position)
+    if kind not in _KINDS or not isinstance(uri, str) or parsed is None:
+        return "malformed request: expected (uri, position)"
+    doc = ls.document_for_request(uri)
+    if doc is None:
+        return f"{uri} is not open"
+    offset = ls.checked_offset(doc, types.Position(*parsed))
+    engine = ls.engine if ls.engine_state == "ready" else None
+    settings = GenerationSettings(
+        engine=engine, executor=ls.completions.executor,
+        timeout_s=ls.config.request_timeout_ms / 1000, max_prompt_tokens=ls.max_prompt_tokens,
+    )
+    cancel = threading.Event()
+    try:
+        if kind == "docstring":
+            result = await generate_docstring(doc, offset, settings, cancel)
+        else:
+            open_texts = {str(Path(p).resolve()): d.text for u, d in ls.documents.items()
+                          if (p := uri_to_path(u)) is not None}
+            result = await generate_tests(doc, offset, ls.workspace_root, settings, open_texts, cancel)
+    except Exception as exc:  # noqa: BLE001 - a bug here must not take the server down
+        log.exception("%s generation failed", kind)
+        return f"generating the {kind} failed: {exc}"
+    if isinstance(result, str):
+        return result
+    if engine is None:
+        ls.show(f"the model is {ls.engine_state}: inserted a template with TODOs", types.MessageType.Info)
+    if isinstance(result, DocstringEdit):
+        return _docstring_workspace_edit(ls, doc, result)
+    return _tests_workspace_edit(ls, result)
+
+
+def _supports_document_changes(ls: RepolspServer) -> tuple[bool, bool]:
+    """(documentChanges, create-file operations) from the client's capabilities."""
+    workspace = ls.client_capabilities.workspace
+    caps = workspace.workspace_edit if workspace else None
+    if caps is None:
+        return False, False
+    operations = [str(getattr(op, "value", op)) for op in (caps.resource_operations or [])]
+    create = "create" in operations
+    return bool(caps.document_changes) or create, create
+
+
+def _text_edits(ls: RepolspServer, uri: str, version: int | None, edits: list[types.TextEdit],
+                document_changes: bool) -> types.WorkspaceEdit:
+    if document_changes:
+        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
+        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(identifier, edits)])
+    return types.WorkspaceEdit(changes={uri: edits})
+
+
+def _docstring_workspace_edit(ls: RepolspServer, doc: Document, edit: DocstringEdit) -> types.WorkspaceEdit:
+    ins = edit.insertion
+    text_edit = types.TextEdit(
+        types.Range(types.Position(*doc.position_at(ins.start)), types.Position(*doc.position_at(ins.end))),
+        ins.new_text,
+    )
+    document_changes, _ = _supports_document_changes(ls)
+    return _text_edits(ls, doc.uri, doc.version, [text_edit], document_changes)
+
+
+def _tests_workspace_edit(ls: RepolspServer, edit: TestEdit) -> types.WorkspaceEdit:
+    uri = path_to_uri(edit.path)
+    open_doc = ls.documents.get(uri)
+    encoding = open_doc.encoding if open_doc is not None else ls.position_encoding
+
+    def position(offset: int) -> types.Position:
+        return types.Position(*coords.offset_to_lsp_position(edit.existing, offset, encoding))
+
+    edits = [types.TextEdit(types.Range(position(i.start), position(i.end)), i.new_text)
+             for i in edit.insertions]
+    version = open_doc.version if open_doc is not None else None
+    document_changes, can_create = _supports_document_changes(ls)
+    if not edit.create:
+        return _text_edits(ls, uri, version, edits, document_changes)
+    if can_create:
+        create = types.CreateFile(uri=uri, options=types.CreateFileOptions(overwrite=False, ignore_if_exists=True))
+        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=None)
+        return types.WorkspaceEdit(document_changes=[create, types.TextDocumentEdit(identifier, edits)])
+    # The client cannot create files: create it empty here, then edit it like any other file.
+    edit.path.parent.mkdir(parents=True, exist_ok=True)
+    with open(edit.path, "a", encoding="utf-8"):  # "a": never truncates a file made meanwhile
+        pass
+    return _text_edits(ls, uri, None, edits, document_changes)
+
+
+async def _apply(ls: RepolspServer, kind: str, args) -> dict:
+    """Run a generate command: compute the edit, then `workspace/applyEdit` it."""
+    uri, position = (args[0], args[1]) if len(args) >= 2 else (None, None)
+    result = await compute_edit(ls, kind, uri, position)
+    if isinstance(result, str):
+        ls.show(result, types.MessageType.Warning)
+        return {"applied": False, "message": result}
+    label = "Generate docstring" if kind == "docstring" else "Generate tests"
+    try:
+        response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=result, label=label))
+    except Exception as exc:  # noqa: BLE001 - a client that rejects the request
+        ls.show(f"the editor did not apply the edit: {exc}", types.MessageType.Warning)
+        return {"applied": False, "message": str(exc)}
+    return {"applied": bool(response.applied), "message": response.failure_reason or ""}

@@ -1,0 +1,860 @@
+"""Test generation: target -> test file location -> prompt -> model -> clean body -> append edit.
+
+The test goes where the project's conventions put it (Python: an existing ``test_<module>.py``,
+else the project's tests folder, else ``tests/test_<module>.py``; Go: ``<file>_test.go``; JS/TS:
+``<name>.test.<ext>`` beside the file; Rust: a ``#[cfg(test)] mod tests`` in the same file; Java:
+``src/test/java/.../<Class>Test.java``). Existing content is never replaced: new code is inserted
+at the end (or, for imports, after the existing imports; for Rust/Java, before the closing brace of
+the test module/class). The model writes the test body left to right after an opened test
+function; only a body that parses, calls the function, asserts, and uses no unknown names is kept,
+else a skeleton with TODOs is used. The resulting file is re-parsed before the edit is returned.
+
+Offsets are Python ``str`` offsets.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import re
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tree_sitter
+
+from repolsp.server.context.document import Document, uri_to_path
+from repolsp.server.context.languages import parser_for
+from repolsp.server.context.symbols import DefinitionInfo, describe_definition, enclosing_definitions
+from repolsp.server.docgen import (
+    GenerationSettings,
+    Insertion,
+    apply_insertions,
+    newline_of,
+    run_model,
+    syntax_error_count,
+)
+from repolsp.server.engine.base import GenerationRequest
+
+log = logging.getLogger(__name__)
+
+TEST_LANGUAGES = frozenset({"python", "go", "javascript", "typescript", "tsx", "rust", "java"})
+_SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "env", ".tox", ".nox",
+    "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache", "target",
+})
+MAX_WALK_FILES = 20_000
+MAX_BODY_LINES = 20
+_BUILTINS = frozenset(dir(builtins)) | {"pytest", "self"}
+
+
+# -- what to test ------------------------------------------------------------------------------
+
+
+def test_target(doc: Document, offset: int) -> DefinitionInfo | None:
+    """The function or method at ``offset`` that a test can call from outside: not nested in
+    another function, named, not itself a test; None otherwise."""
+    if doc.language not in TEST_LANGUAGES or doc.tree is None:
+        return None
+    nodes = enclosing_definitions(doc, offset)
+    infos = [describe_definition(doc, node) for node in nodes]
+    callables = [i for i in infos if i.is_callable]
+    if not callables:
+        return None
+    outer = callables[0]  # a function nested in a function is not reachable from a test
+    name = outer.name
+    if not name or name.startswith(("test_", "Test")) or (name.startswith("__") and name.endswith("__")):
+        return None  # already a test, or a dunder method that tests reach through the class
+    if doc.language == "rust" and outer.node is not None and outer.node.type == "function_signature_item":
+        return None
+    return outer
+
+
+def _owner_name(info: DefinitionInfo) -> str | None:
+    """The class (or Go receiver / Rust impl type) a method belongs to."""
+    if info.kind != "method" or "." not in info.qualified_name:
+        return None
+    return info.qualified_name.rsplit(".", 1)[0].split(".")[0]
+
+
+# -- where the test goes -----------------------------------------------------------------------
+
+
+def _walk_files(root: Path, limit: int = MAX_WALK_FILES):
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in filenames:
+            seen += 1
+            if seen > limit:
+                return
+            yield Path(dirpath) / name
+
+
+def _package_dir_mapping(root: Path) -> dict[str, str]:
+    """setuptools ``package-dir`` of the project's pyproject.toml: package -> folder."""
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    mapping = data.get("tool", {}).get("setuptools", {}).get("package-dir", {})
+    return {str(k): str(v) for k, v in mapping.items()} if isinstance(mapping, dict) else {}
+
+
+def python_module_path(file_path: Path, root: Path) -> str:
+    """The dotted module path that imports ``file_path``: from the top package (the highest
+    folder chain with ``__init__.py``), through a src/ layout, or through pyproject's
+    ``package-dir`` mapping; a loose file imports by its own name."""
+    file_path = Path(file_path)
+    parts = [] if file_path.stem == "__init__" else [file_path.stem]
+    folder = file_path.parent
+    for package, mapped in sorted(_package_dir_mapping(root).items(), key=lambda kv: -len(kv[1])):
+        base = (root / mapped).resolve()
+        try:
+            rel = file_path.resolve().parent.relative_to(base)
+        except ValueError:
+            continue
+        prefix = [p for p in package.split(".") if p]
+        return ".".join([*prefix, *rel.parts, *parts])
+    while (folder / "__init__.py").is_file() and folder != folder.parent:
+        parts.insert(0, folder.name)
+        if folder == root:
+            break
+        folder = folder.parent
+    return ".".join(parts) if parts else file_path.stem
+
+
+def find_existing_test_file(root: Path, names: list[str], prefer_parts: list[str]) -> Path | None:
+    """An existing test file with one of ``names`` under ``root``, preferring one inside a tests
+    folder whose path shares the most ``prefer_parts`` (the module's package path)."""
+    wanted = set(names)
+    found = [p for p in _walk_files(root) if p.name in wanted]
+    if not found:
+        return None
+
+    def score(path: Path) -> tuple:
+        rel = path.relative_to(root).parts
+        in_tests = any(part in ("tests", "test", "testing") for part in rel[:-1])
+        shared = len(set(rel[:-1]) & set(prefer_parts))
+        return (in_tests, shared, -len(rel))
+
+    return max(found, key=score)
+
+
+def _tests_folder(file_path: Path, root: Path) -> Path:
+    """The tests folder nearest to the file (walking up to the root), or root/tests."""
+    folder = file_path.parent
+    while True:
+        for name in ("tests", "test"):
+            candidate = folder / name
+            if candidate.is_dir():
+                return _busiest_test_folder(candidate)
+        if folder == root or folder == folder.parent or root not in folder.parents:
+            break
+        folder = folder.parent
+    return root / "tests"
+
+
+def _busiest_test_folder(tests: Path) -> Path:
+    """``tests`` itself if it holds test files, else its subfolder (``unit``...) that holds most."""
+    direct = list(tests.glob("test_*.py"))
+    if direct:
+        return tests
+    best, best_count = tests, 0
+    for sub in sorted(p for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        count = len(list(sub.glob("test_*.py")))
+        if count > best_count or (count == best_count and count and sub.name == "unit"):
+            best, best_count = sub, count
+    return best
+
+
+def python_test_path(file_path: Path, root: Path, module: str) -> Path:
+    """Where a Python test for ``module`` goes: an existing test_<module>.py, else a new one in
+    the project's tests folder."""
+    stem = module.rsplit(".", 1)[-1]
+    existing = find_existing_test_file(root, [f"test_{stem}.py", f"{stem}_test.py"], module.split("."))
+    if existing is not None:
+        return existing
+    return _tests_folder(file_path, root) / f"test_{stem}.py"
+
+
+def test_path_for(doc_path: Path, root: Path, language: str, doc: Document | None = None) -> Path:
+    """The conventional test file for a source file of ``language``."""
+    if language == "python":
+        return python_test_path(doc_path, root, python_module_path(doc_path, root))
+    if language == "go":
+        return doc_path.with_name(doc_path.stem + "_test.go")
+    if language in ("javascript", "typescript", "tsx"):
+        return doc_path.with_name(f"{doc_path.stem}.test{doc_path.suffix}")
+    if language == "rust":
+        return doc_path
+    if language == "java":
+        parts = list(doc_path.parts)
+        for i in range(len(parts) - 2):
+            if parts[i:i + 3] == ["src", "main", "java"]:
+                parts[i + 1] = "test"
+                return Path(*parts).with_name(doc_path.stem + "Test.java")
+        return doc_path.with_name(doc_path.stem + "Test.java")
+    raise ValueError(f"no test convention for {language}")
+
+
+# -- test code ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TestCode:
+    """A test to add: its function text and what it needs at the top of the file."""
+
+    name: str
+    function: str  # the test function/method, "\n" line endings, no trailing newline
+    imports: list[str] = field(default_factory=list)  # import lines it needs
+    from_model: bool = False
+
+
+def _python_call(doc: Document, info: DefinitionInfo) -> tuple[list[str], str, list[str]]:
+    """(setup lines, call expression, extra imports) for a skeleton call of ``info``: one
+    placeholder per required parameter, keyword-only ones passed by name."""
+    setup: list[str] = []
+    args: list[str] = []
+    keyword_only = False
+    wanted = set(info.parameters)
+    params_node = info.node.child_by_field_name("parameters") if info.node is not None else None
+    for child in params_node.named_children if params_node is not None else []:
+        if child.type in ("keyword_separator", "list_splat_pattern") or (
+                child.type == "typed_parameter" and child.named_children
+                and child.named_children[0].type == "list_splat_pattern"):
+            keyword_only = True
+            continue
+        if child.type not in ("identifier", "typed_parameter"):
+            continue  # defaults, **kwargs, `/`: not needed for a call
+        name_node = child if child.type == "identifier" else child.named_children[0]
+        if name_node.type != "identifier":
+            continue
+        name = doc.node_text(name_node)
+        if name not in wanted:
+            continue  # self / cls
+        type_node = child.child_by_field_name("type")
+        kind = doc.node_text(type_node) if type_node is not None else "value"
+        setup.append(f"{name} = None  # TODO: a real {kind}")
+        args.append(f"{name}={name}" if keyword_only else name)
+    owner = _owner_name(info)
+    callee = info.name
+    decorators = " ".join(info.decorators)
+    if owner:
+        if "staticmethod" in decorators or "classmethod" in decorators:
+            callee = f"{owner}.{info.name}"
+        else:
+            setup.append(f"instance = {owner}()  # TODO: constructor arguments")
+            callee = f"instance.{info.name}"
+    call = f"{callee}({', '.join(args)})"
+    imports: list[str] = []
+    if info.is_async:
+        call = f"asyncio.run({call})"
+        imports.append("import asyncio")
+    if info.has_yield:
+        call = f"list({call})"
+    return setup, call, imports
+
+
+def python_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+    """A pytest test that calls the function and asserts on the result, with TODOs."""
+    setup, call, imports = _python_call(doc, info)
+    lines = ["    # TODO: replace the placeholder arguments and the expected value."]
+    lines += [f"    {line}" for line in setup]
+    if info.has_return_value or info.has_yield or (info.return_type and info.return_type != "None"):
+        lines += ["    expected = None  # TODO", f"    result = {call}", "    assert result == expected"]
+    else:
+        lines += [f"    result = {call}", "    assert result is None  # TODO: check the effect instead"]
+    text = f"def {test_name}():\n" + "\n".join(lines)
+    return TestCode(test_name, text, imports)
+
+
+def _python_target_imports(info: DefinitionInfo, module: str) -> list[str]:
+    return [f"from {module} import {_owner_name(info) or info.name}"]
+
+
+def python_test_prompt(doc: Document, info: DefinitionInfo, module: str, test_path_rel: str,
+                       test_name: str) -> str:
+    """Left-to-right prompt: the source file's imports and the function, then the test file's
+    import of it and the opened test function (ending at ``():``, a clean token boundary)."""
+    text = doc.text.replace("\r\n", "\n")
+    start = doc.text.rfind("\n", 0, info.start) + 1
+    source = doc.text[start:info.end].replace("\r\n", "\n")
+    owner = _owner_name(info)
+    if owner:
+        class_line = re.search(rf"^class {re.escape(owner)}\b.*$", text, flags=re.M)
+        source = (class_line.group(0) + "\n" if class_line else "") + source
+    imports = "\n".join(line for line in text.splitlines()[:60] if line.startswith(("import ", "from ")))
+    imports = imports + "\n\n" if imports else ""
+    source = source[:3000]
+    target_import = _python_target_imports(info, module)[0]
+    return (f"# Path: {doc.path}\n{imports}{source.rstrip()}\n\n\n# Path: {test_path_rel}\n"
+            f"import pytest\n\n{target_import}\n\n\ndef {test_name}():")
+
+
+def _python_names(node: tree_sitter.Node, source: bytes) -> tuple[set[str], set[str]]:
+    """(assigned, used) plain identifiers in a Python subtree (attributes/keywords excluded)."""
+    assigned: set[str] = set()
+    used: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type == "identifier":
+            parent = current.parent
+            name = source[current.start_byte:current.end_byte].decode("utf-8", "replace")
+            if parent is not None and parent.type == "attribute" and parent.child_by_field_name("attribute") == current:
+                continue
+            if parent is not None and parent.type == "keyword_argument" and parent.child_by_field_name("name") == current:
+                continue
+            if _is_binding(current):
+                assigned.add(name)
+            else:
+                used.add(name)
+        stack.extend(current.children)
+    return assigned, used
+
+
+def _is_binding(node: tree_sitter.Node) -> bool:
+    child, parent = node, node.parent
+    while parent is not None and parent.type in ("pattern_list", "tuple_pattern", "list_pattern",
+                                                 "expression_list", "tuple", "list"):
+        child, parent = parent, parent.parent
+    if parent is None:
+        return False
+    if parent.type in ("assignment", "augmented_assignment", "for_statement", "for_in_clause"):
+        return parent.child_by_field_name("left") == child
+    if parent.type in ("as_pattern_target", "named_expression"):
+        return parent.child_by_field_name("name") == child or parent.type == "as_pattern_target"
+    if parent.type in ("lambda_parameters", "parameters", "global_statement"):
+        return True
+    return False
+
+
+def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known: set[str]) -> str | None:
+    """A test function from the model's continuation of ``def <test_name>():``, or None.
+
+    Kept only if it parses, calls one of ``call_names``, asserts (``assert`` or ``pytest.raises``)
+    and uses no name that is not a builtin, imported (``known``) or assigned in the body.
+    """
+    lines: list[str] = []
+    for line in raw.replace("\r\n", "\n").split("\n")[1:] if raw.startswith("\n") else raw.split("\n"):
+        if line.strip() and not line[:1].isspace():
+            break  # back at column 0: the model moved on to the next definition
+        lines.append(line.rstrip())
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    lines = lines[:MAX_BODY_LINES]
+    parser = parser_for("python")
+    while lines:
+        text = f"def {test_name}():\n" + "\n".join(lines)
+        tree = parser.parse(text.encode("utf-8"))
+        if not tree.root_node.has_error:
+            break
+        lines.pop()  # the model stopped mid-statement: drop the unfinished line
+    if not lines:
+        return None
+    data = text.encode("utf-8")
+    function = tree.root_node.named_children[0] if tree.root_node.named_children else None
+    if function is None or function.type != "function_definition":
+        return None
+    body = function.child_by_field_name("body")
+    body_text = data[body.start_byte:body.end_byte].decode("utf-8")
+    if not re.search(r"\bassert\b|pytest\.raises", body_text):
+        return None
+    if not any(re.search(rf"\b{re.escape(name)}\s*\(", body_text) for name in call_names):
+        return None
+    if len(set(ln.strip() for ln in lines if ln.strip())) < len([ln for ln in lines if ln.strip()]) // 2:
+        return None  # mostly repeated lines
+    assigned, used = _python_names(body, data)
+    unknown = used - assigned - _BUILTINS - known
+    if unknown:
+        log.info("generated test uses unknown names %s; using the skeleton", sorted(unknown))
+        return None
+    return text
+
+
+def python_test_code(doc: Document, info: DefinitionInfo, module: str, test_name: str,
+                     raw: str | None) -> TestCode:
+    """The test function: the model's body when it is valid, else the skeleton."""
+    owner = _owner_name(info)
+    imported = owner or info.name
+    if raw is not None:
+        call_names = {info.name}
+        body = clean_python_test_body(raw, test_name, call_names, {imported})
+        if body is not None:
+            imports = ["import pytest"] if "pytest." in body else []
+            return TestCode(test_name, body, imports, from_model=True)
+    return python_skeleton(doc, info, test_name)
+
+
+# -- putting it into the test file -------------------------------------------------------------
+
+
+def _unique_test_name(existing: str, base: str) -> str:
+    name, n = base, 2
+    while re.search(rf"\b(def|fn|func|void)\s+{re.escape(name)}\s*\(", existing):
+        name, n = f"{base}_{n}" if not base[:1].isupper() and "_" in base else f"{base}{n}", n + 1
+    return name
+
+
+def _python_import_insertions(existing: str, imports: list[str], newline: str) -> list[Insertion]:
+    """Insert missing import lines after the file's last top-level import (or its docstring)."""
+    missing = [line for line in imports if not _has_import(existing, line)]
+    if not missing:
+        return []
+    tree = parser_for("python").parse(existing.encode("utf-8", "surrogatepass"))
+    data = existing.encode("utf-8", "surrogatepass")
+    anchor = None
+    for child in tree.root_node.named_children:
+        if child.type in ("import_statement", "import_from_statement", "future_import_statement"):
+            anchor = child
+        elif anchor is None and child.type == "expression_statement" and child.start_byte == \
+                tree.root_node.named_children[0].start_byte and child.named_children and \
+                child.named_children[0].type == "string":
+            anchor = child  # module docstring
+        elif child.type != "comment":
+            break
+    block = newline.join(missing)
+    if anchor is None:
+        return [Insertion(0, 0, block + newline + (newline if existing.strip() else ""))]
+    end = len(data[:anchor.end_byte].decode("utf-8", "surrogatepass"))
+    return [Insertion(end, end, newline + block)]
+
+
+def _has_import(existing: str, line: str) -> bool:
+    match = re.match(r"from (\S+) import (\w+)", line)
+    if match:
+        module, name = match.groups()
+        pattern = rf"^from {re.escape(module)} import [^\n]*\b{re.escape(name)}\b"
+        return re.search(pattern, existing, flags=re.M) is not None or \
+            re.search(rf"^from {re.escape(module)} import \(([^)]*)\b{re.escape(name)}\b", existing,
+                      flags=re.M | re.S) is not None
+    return re.search(rf"^{re.escape(line)}\s*$", existing, flags=re.M) is not None
+
+
+def append_insertion(existing: str, block: str, newline: str, blank_lines: int = 2) -> Insertion:
+    """Insert ``block`` at the end of ``existing`` with ``blank_lines`` blank lines before it."""
+    trailing = len(existing) - len(existing.rstrip("\r\n"))
+    have = existing[len(existing) - trailing:].count("\n") if trailing else 0
+    need = 0 if not existing.strip() else max(0, blank_lines + 1 - have)
+    return Insertion(len(existing), len(existing), newline * need + block.replace("\n", newline) + newline)
+
+
+@dataclass
+class TestEdit:
+    """Where a test goes and the edits that put it there."""
+
+    path: Path
+    create: bool  # the file does not exist yet
+    insertions: list[Insertion]  # against ``existing`` (the empty string when created)
+    existing: str
+    test_name: str
+    from_model: bool
+    target: DefinitionInfo | None = None
+
+    @property
+    def new_text(self) -> str:
+        """The test file's text after the edit."""
+        return apply_insertions(self.existing, self.insertions)
+
+
+def python_file_edit(existing: str | None, module: str, code: TestCode, target_imports: list[str]) -> \
+        tuple[bool, list[Insertion]]:
+    """(create, insertions) that add ``code`` to a Python test file (``existing`` None: new)."""
+    imports = [*code.imports, *target_imports]
+    if existing is None:
+        stdlib = sorted(line for line in imports if line.startswith("import "))
+        project = [line for line in imports if line.startswith("from ")]
+        head = f'"""Tests for {module}."""\n\n' + "\n".join(stdlib) + ("\n\n" if stdlib else "")
+        text = head + "\n".join(project) + "\n\n\n" + code.function + "\n"
+        return True, [Insertion(0, 0, text)]
+    newline = newline_of(existing)
+    insertions = _python_import_insertions(existing, imports, newline)
+    insertions.append(append_insertion(existing, code.function, newline))
+    return False, insertions
+
+
+# -- other languages: skeletons ----------------------------------------------------------------
+
+
+_GO_ZERO = {"string": '""', "bool": "false", "error": "nil"}
+
+
+def _go_params(doc: Document, info: DefinitionInfo) -> list[tuple[str, str]]:
+    params_node = info.node.child_by_field_name("parameters")
+    found: list[tuple[str, str]] = []
+    for child in params_node.named_children if params_node is not None else []:
+        if child.type != "parameter_declaration":
+            continue
+        type_node = child.child_by_field_name("type")
+        type_text = doc.node_text(type_node) if type_node is not None else "any"
+        for name in child.children_by_field_name("name"):
+            found.append((doc.node_text(name), type_text))
+    return found
+
+
+def _go_result_count(doc: Document, info: DefinitionInfo) -> tuple[int, bool]:
+    result = info.node.child_by_field_name("result")
+    if result is None:
+        return 0, False
+    if result.type == "parameter_list":
+        kids = [c for c in result.named_children if c.type == "parameter_declaration"]
+        count = sum(max(1, len(c.children_by_field_name("name"))) for c in kids)
+        last = doc.node_text(kids[-1].child_by_field_name("type")) if kids else ""
+        return count, last == "error"
+    return 1, doc.node_text(result) == "error"
+
+
+def go_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+    """A Go test that calls the function with zero values; the check is a TODO."""
+    lines = ["\t// TODO: replace the zero-value arguments and compare with the expected result."]
+    args = []
+    for name, type_text in _go_params(doc, info):
+        if type_text.startswith("..."):
+            continue
+        lines.append(f"\tvar {name} {type_text}")
+        args.append(name)
+    callee = info.name
+    owner = _owner_name(info)
+    if owner:
+        lines.append(f"\tvar receiver {owner}")
+        callee = f"receiver.{info.name}"
+    count, has_error = _go_result_count(doc, info)
+    call = f"{callee}({', '.join(args)})"
+    if count == 0:
+        lines.append(f"\t{call}")
+    else:
+        names = [f"got{i}" if i else "got" for i in range(count)]
+        if has_error:
+            names[-1] = "err"
+        lines.append(f"\t{', '.join(names)} := {call}")
+        if has_error:
+            lines += ["\tif err != nil {", '\t\tt.Fatalf("unexpected error: %v", err)', "\t}"]
+        for name in names:
+            if name != "err":
+                lines.append(f'\tt.Logf("TODO: check {name} = %v", {name})')
+    return TestCode(test_name, f"func {test_name}(t *testing.T) {{\n" + "\n".join(lines) + "\n}",
+                    ['import "testing"'])
+
+
+def js_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+    """A Jest/Vitest test that calls the function and checks the result (TODO values)."""
+    typescript = doc.language in ("typescript", "tsx")
+    placeholder = "undefined as any" if typescript else "undefined"
+    args = ", ".join(placeholder for p in info.parameters if not p.startswith("..."))
+    owner = _owner_name(info)
+    lines = ["  // TODO: replace the placeholder arguments and the expected value."]
+    callee = info.name
+    if owner:
+        static = info.header.lstrip().startswith("static ")
+        if not static:
+            lines.append(f"  const instance = new {owner}();")
+            callee = f"instance.{info.name}"
+        else:
+            callee = f"{owner}.{info.name}"
+    call = f"{'await ' if info.is_async else ''}{callee}({args})"
+    lines += [f"  const result = {call};", "  expect(result).toEqual(undefined);"]
+    arrow = "async () =>" if info.is_async else "() =>"
+    return TestCode(test_name, f"test('{test_name}', {arrow} {{\n" + "\n".join(lines) + "\n});")
+
+
+def _js_import_line(doc: Document, info: DefinitionInfo, module_spec: str) -> str:
+    name = _owner_name(info) or info.name
+    text = doc.text
+    commonjs = ("module.exports" in text or "exports." in text) and not re.search(r"^\s*export\b", text, re.M)
+    if commonjs:
+        return f"const {{ {name} }} = require('{module_spec}');"
+    if re.search(rf"export\s+default\s+(async\s+)?(function|class)\s+{re.escape(name)}\b", text):
+        return f"import {name} from '{module_spec}';"
+    return f"import {{ {name} }} from '{module_spec}';"
+
+
+def _js_framework_import(source_path: Path, root: Path) -> str | None:
+    """Vitest needs its functions imported; Jest provides globals."""
+    folder = source_path.parent
+    while True:
+        package = folder / "package.json"
+        if package.is_file():
+            try:
+                text = package.read_text(encoding="utf-8")
+            except OSError:
+                text = ""
+            if '"vitest"' in text:
+                return "import { describe, expect, test } from 'vitest';"
+            return None
+        if folder == root or folder == folder.parent:
+            return None
+        folder = folder.parent
+
+
+def _rust_args(doc: Document, info: DefinitionInfo) -> tuple[str, bool]:
+    params_node = info.node.child_by_field_name("parameters")
+    has_self = False
+    count = 0
+    for child in params_node.named_children if params_node is not None else []:
+        if child.type == "self_parameter":
+            has_self = True
+        elif child.type == "parameter":
+            count += 1
+    return ", ".join(["Default::default()"] * count), has_self
+
+
+def rust_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+    """A #[test] fn that calls the function with default values (TODO arguments and expectation)."""
+    args, has_self = _rust_args(doc, info)
+    owner = _owner_name(info)
+    lines = ["    // TODO: replace the default arguments and the expected value."]
+    if owner and has_self:
+        lines.append(f"    let value = {owner}::default();")
+        callee = f"value.{info.name}"
+    elif owner:
+        callee = f"{owner}::{info.name}"
+    else:
+        callee = info.name
+    if info.return_type:
+        lines += [f"    let result = {callee}({args});", "    assert_eq!(result, Default::default());"]
+    else:
+        lines.append(f"    {callee}({args});")
+    return TestCode(test_name, f"#[test]\nfn {test_name}() {{\n" + "\n".join(lines) + "\n}")
+
+
+_JAVA_ZERO = {"int": "0", "long": "0L", "short": "(short) 0", "byte": "(byte) 0", "double": "0.0",
+              "float": "0.0f", "boolean": "false", "char": "'\\0'"}
+
+
+def java_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+    """A JUnit 5 @Test method that calls the method (TODO arguments and expected value)."""
+    params_node = info.node.child_by_field_name("parameters")
+    args = []
+    for child in params_node.named_children if params_node is not None else []:
+        type_node = child.child_by_field_name("type")
+        type_text = doc.node_text(type_node) if type_node is not None else "Object"
+        args.append(_JAVA_ZERO.get(type_text, "null"))
+    owner = _owner_name(info) or doc.path.rsplit("/", 1)[-1].removesuffix(".java")
+    static = bool(re.search(r"\bstatic\b", info.header))
+    lines = ["    // TODO: replace the placeholder arguments and the expected value."]
+    if static:
+        callee = f"{owner}.{info.name}"
+    else:
+        lines.append(f"    {owner} subject = new {owner}();")
+        callee = f"subject.{info.name}"
+    call = f"{callee}({', '.join(args)})"
+    if info.return_type and info.return_type != "void":
+        lines += [f"    {info.return_type} result = {call};",
+                  f"    assertEquals({_JAVA_ZERO.get(info.return_type, 'null')}, result);"]
+    else:
+        lines += [f"    {call};", "    // TODO: assert on the effect."]
+    return TestCode(test_name, f"@Test\nvoid {test_name}() {{\n" + "\n".join(lines) + "\n}",
+                    ["import static org.junit.jupiter.api.Assertions.assertEquals;",
+                     "import org.junit.jupiter.api.Test;"])
+
+
+def _indent_block(text: str, indent: str) -> str:
+    return "\n".join(indent + line if line else "" for line in text.split("\n"))
+
+
+@dataclass(frozen=True)
+class Container:
+    """A block that holds the tests: a Java test class, a Rust ``mod tests``."""
+
+    opening: str  # how a new one starts (ends with "{\n")
+    indent: str  # indentation of the tests inside it
+    marker: str  # regex that finds an existing one, ending at its "{"
+
+
+def _brace_import_insertions(language: str, existing: str, imports: list[str], newline: str) -> list[Insertion]:
+    missing = [line for line in imports if line not in existing and not (
+        language == "go" and '"testing"' in existing)]
+    if not missing:
+        return []
+    block = newline.join(missing) + newline
+    anchor = re.search(r"^package\b[^\n]*\n", existing, flags=re.M) if language in ("go", "java") else None
+    if anchor is None:
+        return [Insertion(0, 0, block)]
+    return [Insertion(anchor.end(), anchor.end(), newline + block)]
+
+
+def brace_file_edit(language: str, existing: str | None, code: TestCode, header: str,
+                    container: Container | None = None) -> tuple[bool, list[Insertion]]:
+    """(create, insertions) for Go/JS/TS/Java/Rust test files.
+
+    ``header``: a new file's first lines (package, imports). With a ``container`` the tests live
+    inside it; in an existing file with one, the test goes before its closing brace.
+    """
+    if existing is None:
+        if container is None:
+            return True, [Insertion(0, 0, f"{header}{code.function}\n")]
+        body = _indent_block(code.function, container.indent)
+        return True, [Insertion(0, 0, f"{header}{container.opening}{body}\n}}\n")]
+    newline = newline_of(existing)
+    insertions = _brace_import_insertions(language, existing, code.imports, newline)
+    if container is None:
+        insertions.append(append_insertion(existing, code.function, newline, blank_lines=1))
+        return False, insertions
+    match = re.search(container.marker, existing, flags=re.M)
+    close = _container_close(existing, match.end() - 1) if match else None
+    block = _indent_block(code.function, container.indent).replace("\n", newline)
+    if close is None:
+        new = f"{container.opening}{_indent_block(code.function, container.indent)}\n}}"
+        insertions.append(append_insertion(existing, new, newline, blank_lines=1))
+        return False, insertions
+    line_start = existing.rfind("\n", 0, close) + 1
+    if existing[line_start:close].strip():  # `... }` closes on a line with code
+        insertions.append(Insertion(close, close, newline + block + newline))
+    else:
+        insertions.append(Insertion(line_start, line_start, newline + block + newline))
+    return False, insertions
+
+
+def _container_close(existing: str, brace: int) -> int | None:
+    """Offset of the ``}`` matching the ``{`` at ``brace`` (skips strings and // comments)."""
+    depth = 0
+    i = brace
+    in_string: str | None = None
+    while 0 <= i < len(existing):
+        ch = existing[i]
+        if in_string:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == in_string:
+                in_string = None
+        elif existing.startswith("//", i):
+            nl = existing.find("\n", i)
+            i = len(existing) if nl < 0 else nl
+            continue
+        elif ch == '"':
+            in_string = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+# -- the whole pipeline ------------------------------------------------------------------------
+
+
+def _read_existing(path: Path, open_text: str | None) -> str | None:
+    if open_text is not None:
+        return open_text
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from exc
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _stop_after_body(text: str) -> bool:
+    """Stop once the model writes a line at column 0 after the test body (the next definition)."""
+    return bool(re.search(r"\n\S", text.lstrip("\n"))) or "\n\n\n" in text
+
+
+async def generate_tests(
+    doc: Document,
+    offset: int,
+    root: Path | None,
+    settings: GenerationSettings,
+    open_texts: dict[str, str] | None = None,
+    cancel: threading.Event | None = None,
+) -> TestEdit | str:
+    """The edit that adds a test for the function at ``offset``, or a message saying why not.
+
+    ``open_texts`` maps file paths to the text of documents open in the editor (they win over
+    the disk). Generation runs in ``settings.executor``.
+    """
+    info = test_target(doc, offset)
+    if info is None:
+        return "no function or method at the cursor that a test can call"
+    fs_path = uri_to_path(doc.uri)
+    if fs_path is None:
+        return "save the file first: tests are generated for files on disk"
+    source = Path(fs_path).resolve()
+    root = (root or source.parent).resolve()
+    if root not in source.parents:
+        root = source.parent
+    try:
+        path = test_path_for(source, root, doc.language, doc)
+    except ValueError as exc:
+        return str(exc)
+    open_texts = open_texts or {}
+    if doc.language == "rust":
+        existing: str | None = doc.text
+    else:
+        try:
+            existing = _read_existing(path, open_texts.get(str(path)))
+        except ValueError as exc:
+            return str(exc)
+    base = f"test_{info.name}" if doc.language in ("python", "rust") else (
+        "Test" + info.name[:1].upper() + info.name[1:] if doc.language == "go" else info.name)
+    test_name = _unique_test_name(existing or "", base)
+    cancel = cancel or threading.Event()
+    if doc.language == "python":
+        module = python_module_path(source, root)
+        raw = None
+        if settings.engine is not None:
+            prompt = python_test_prompt(doc, info, module, _rel(path, root), test_name)
+            request = GenerationRequest(
+                prompt=prompt, max_new_tokens=160, stop=("\ndef ", "\nclass ", "\n# Path:", "\n@"),
+                should_stop=_stop_after_body, max_prompt_tokens=settings.max_prompt_tokens,
+            )
+            raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
+        code = python_test_code(doc, info, module, test_name, raw)
+        create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
+    else:
+        code, header, container = _other_language_test(doc, info, source, path, root, test_name)
+        create, insertions = brace_file_edit(doc.language, existing, code, header, container)
+    edit = TestEdit(path, create, insertions, existing or "", test_name, code.from_model, info)
+    errors_before = syntax_error_count(existing or "", doc.language) if existing else 0
+    if syntax_error_count(edit.new_text, doc.language) > errors_before:
+        if code.from_model and doc.language == "python":
+            code = python_skeleton(doc, info, test_name)
+            create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
+            edit = TestEdit(path, create, insertions, existing or "", test_name, False, info)
+            if syntax_error_count(edit.new_text, doc.language) <= errors_before:
+                return edit
+        return f"cannot add a test to {_rel(path, root)} without breaking it"
+    return edit
+
+
+def _other_language_test(doc: Document, info: DefinitionInfo, source: Path, path: Path, root: Path,
+                         test_name: str) -> tuple[TestCode, str, Container | None]:
+    """(test code, new-file header, container) for Go, JS/TS, Rust and Java."""
+    lang = doc.language
+    if lang == "go":
+        package = re.search(r"^package\s+(\w+)", doc.text, flags=re.M)
+        code = go_skeleton(doc, info, test_name)
+        return code, f"package {package.group(1) if package else 'main'}\n\nimport \"testing\"\n\n", None
+    if lang in ("javascript", "typescript", "tsx"):
+        code = js_skeleton(doc, info, test_name)
+        spec = "./" + source.stem
+        lines = [line for line in (_js_framework_import(source, root), _js_import_line(doc, info, spec)) if line]
+        code.imports = lines
+        return code, "\n".join(lines) + "\n\n", None
+    if lang == "rust":
+        code = rust_skeleton(doc, info, test_name)
+        return code, "", Container("#[cfg(test)]\nmod tests {\n    use super::*;\n\n", "    ",
+                                   r"^\s*mod\s+tests\s*\{")
+    if lang == "java":
+        code = java_skeleton(doc, info, test_name)
+        package = re.search(r"^package\s+([\w.]+)\s*;", doc.text, flags=re.M)
+        head = (f"package {package.group(1)};\n\n" if package else "") + \
+            "import static org.junit.jupiter.api.Assertions.assertEquals;\n\nimport org.junit.jupiter.api.Test;\n\n"
+        return code, head, Container(f"class {path.stem} {{\n\n", "    ",
+                                     rf"^[^\n]*\bclass\s+{re.escape(path.stem)}\b[^{{]*\{{")
+    raise ValueError(f"no test convention for {lang}")

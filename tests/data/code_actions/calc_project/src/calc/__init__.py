@@ -1,0 +1,1 @@
+"""A tiny calculator package (fixture for the code action tests)."""

@@ -1,0 +1,314 @@
+"""Code actions and commands "Generate docstring" / "Generate tests", end to end over stdio.
+
+Each test runs against a VS Code-like and a Neovim-like client. The fake engine's text is the
+"model output": prose for the docstring server, a pytest body for the tests server.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from repolsp.server.context import coords
+from repolsp.server.context.document import Document, path_to_uri, uri_to_path
+from repolsp.server.context.symbols import enclosing_definition
+from repolsp.server.docgen import syntax_error_count
+from tests.lsp.conftest import SERVER, capabilities, server_env
+
+FIXTURE = Path(__file__).resolve().parent.parent / "data" / "code_actions" / "calc_project"
+CLIENTS = ["vscode", "neovim"]
+PROSE = "Combine the two inputs into one value.\n"
+TEST_BODY = "\n    assert add(1, 2) == 3\n    assert add(-1, 1) == 0\n"
+
+
+def client_capabilities(kind: str) -> types.ClientCapabilities:
+    """The shared capability sets plus what code actions need, as each editor declares it."""
+    caps = capabilities(kind)
+    literal = types.ClientCodeActionLiteralOptions(types.ClientCodeActionKindOptions(
+        value_set=["", "quickfix", "refactor", "refactor.rewrite", "source"]))
+    if kind == "vscode":
+        resolve = types.ClientCodeActionResolveOptions(properties=["edit"])
+        edit = types.WorkspaceEditClientCapabilities(
+            document_changes=True, resource_operations=[types.ResourceOperationKind.Create])
+    else:  # Neovim 0.11: resolves edit and command; declares resource operations only
+        resolve = types.ClientCodeActionResolveOptions(properties=["edit", "command"])
+        edit = types.WorkspaceEditClientCapabilities(resource_operations=[
+            types.ResourceOperationKind.Rename, types.ResourceOperationKind.Create,
+            types.ResourceOperationKind.Delete])
+    caps.text_document.code_action = types.CodeActionClientCapabilities(
+        code_action_literal_support=literal, resolve_support=resolve, data_support=True)
+    caps.workspace.workspace_edit = edit
+    caps.workspace.apply_edit = True
+    return caps
+
+
+def copy_project() -> Path:
+    """A fresh copy of the fixture project (``*.txt`` fixtures renamed to their real names)."""
+    root = Path(tempfile.mkdtemp(prefix="repolsp-calc-")) / "calc_project"
+    shutil.copytree(FIXTURE, root)
+    for path in root.rglob("*.txt"):
+        path.rename(path.with_suffix(""))
+    return root
+
+
+async def start(client: LanguageClient, kind: str) -> Path:
+    root = copy_project()
+    client.applied = []  # workspace/applyEdit requests the server sent
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams):
+        client.applied.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    result = await client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities(kind), root_uri=path_to_uri(root),
+        workspace_folders=[types.WorkspaceFolder(uri=path_to_uri(root), name="calc")],
+        initialization_options={"debounceMs": 0}))
+    client.encoding = str(getattr(result.capabilities.position_encoding, "value", None) or "utf-16")
+    client.root = root
+    for _ in range(100):
+        status = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
+        if status["state"] == "ready":
+            break
+    return root
+
+
+@pytest_lsp.fixture(params=CLIENTS, config=ClientServerConfig(
+    server_command=SERVER, server_env=server_env(REPOLSP_FAKE_COMPLETION=PROSE)))
+async def prose_client(request, lsp_client: LanguageClient):
+    await start(lsp_client, request.param)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(params=CLIENTS, config=ClientServerConfig(
+    server_command=SERVER, server_env=server_env(REPOLSP_FAKE_COMPLETION=TEST_BODY)))
+async def code_client(request, lsp_client: LanguageClient):
+    await start(lsp_client, request.param)
+    yield
+    await lsp_client.shutdown_session()
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def open_file(client: LanguageClient, rel: str) -> tuple[str, str]:
+    path = client.root / rel
+    text = path.read_text(encoding="utf-8")
+    uri = path_to_uri(path)
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+    return uri, text
+
+
+def position_of(client: LanguageClient, text: str, needle: str, delta: int = 0) -> types.Position:
+    return types.Position(*coords.offset_to_lsp_position(text, text.index(needle) + delta, client.encoding))
+
+
+async def actions_at(client: LanguageClient, uri: str, position: types.Position, only=None):
+    result = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(position, position),
+        context=types.CodeActionContext(diagnostics=[], only=only)))
+    return list(result or [])
+
+
+def apply_workspace_edit(client: LanguageClient, edit: types.WorkspaceEdit, files: dict[str, str]) -> dict[str, str]:
+    """Apply a WorkspaceEdit the way an editor does; ``files`` maps URIs to current texts."""
+    files = dict(files)
+
+    def apply_text_edits(uri: str, edits) -> None:
+        text = files.get(uri)
+        assert text is not None, f"edit for a file that does not exist: {uri}"
+        spans = []
+        for e in edits:
+            start = coords.lsp_position_to_offset(text, e.range.start.line, e.range.start.character, client.encoding)
+            end = coords.lsp_position_to_offset(text, e.range.end.line, e.range.end.character, client.encoding)
+            spans.append((start, end, e.new_text))
+        for start, end, new in sorted(spans, reverse=True):
+            text = text[:start] + new + text[end:]
+        files[uri] = text
+
+    for uri, edits in (edit.changes or {}).items():
+        apply_text_edits(uri, edits)
+    for change in edit.document_changes or []:
+        if isinstance(change, types.CreateFile):
+            assert change.options is None or not change.options.overwrite
+            files.setdefault(change.uri, "")
+        elif isinstance(change, types.TextDocumentEdit):
+            apply_text_edits(change.text_document.uri, change.edits)
+        else:
+            raise AssertionError(f"unexpected change {change!r}")
+    return files
+
+
+def disk_text(uri: str) -> str | None:
+    path = Path(uri_to_path(uri))
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+async def resolve(client: LanguageClient, action) -> types.WorkspaceEdit:
+    assert isinstance(action, types.CodeAction), action
+    assert action.edit is None  # computed lazily
+    resolved = await client.code_action_resolve_async(action)
+    assert resolved.edit is not None, resolved
+    return resolved.edit
+
+
+# -- docstring -----------------------------------------------------------------------------------
+
+
+async def test_docstring_action_offered_only_where_it_applies(prose_client: LanguageClient):
+    uri, text = open_file(prose_client, "src/calc/ops.py")
+    titles = [a.title for a in await actions_at(prose_client, uri, position_of(prose_client, text, "def add", 5))]
+    assert "Generate docstring for 'add'" in titles
+    assert "Generate tests for 'add'" in titles
+    documented = [a.title for a in await actions_at(prose_client, uri, position_of(prose_client, text, "def documented", 5))]
+    assert not any("docstring" in t for t in documented)
+    module_level = await actions_at(prose_client, uri, types.Position(0, 0))
+    assert module_level == []
+    only_refactor_rewrite = await actions_at(
+        prose_client, uri, position_of(prose_client, text, "def add", 5), only=["refactor.rewrite"])
+    assert [a.title for a in only_refactor_rewrite] == ["Generate docstring for 'add'"]
+
+
+async def test_docstring_resolve_inserts_a_parsing_first_statement(prose_client: LanguageClient):
+    uri, text = open_file(prose_client, "src/calc/ops.py")
+    actions = await actions_at(prose_client, uri, position_of(prose_client, text, "raise ZeroDivisionError"))
+    action = next(a for a in actions if a.title == "Generate docstring for 'divide'")
+    edit = await resolve(prose_client, action)
+    new = apply_workspace_edit(prose_client, edit, {uri: text})[uri]
+    assert syntax_error_count(new, "python") == 0
+    info = enclosing_definition(Document(uri, new), new.index("def divide") + 5)
+    assert info.docstring is not None  # the first statement of the body
+    assert new.count("\n") > text.count("\n")
+    expected = (
+        '    """Combine the two inputs into one value.\n'
+        "\n"
+        "    Args:\n"
+        "        a (float): Combine the two inputs into one value.\n"
+        "        b (float): TODO: describe. Defaults to 1.0.\n"
+        "\n"
+        "    Returns:\n"
+        "        float: TODO: describe the result.\n"
+        "\n"
+        "    Raises:\n"
+        "        ZeroDivisionError: TODO: say when.\n"
+        '    """\n'
+        "    if b == 0:\n"
+    )
+    assert expected in new
+    assert new.replace(expected, "    if b == 0:\n") == text  # nothing else changed
+
+
+async def test_docstring_for_method_and_class(prose_client: LanguageClient):
+    uri, text = open_file(prose_client, "src/calc/ops.py")
+    for needle, name, indent in (("def push", "push", " " * 8), ("class Accumulator", "Accumulator", " " * 4)):
+        actions = await actions_at(prose_client, uri, position_of(prose_client, text, needle, 2))
+        action = next(a for a in actions if a.title == f"Generate docstring for '{name}'")
+        new = apply_workspace_edit(prose_client, await resolve(prose_client, action), {uri: text})[uri]
+        assert syntax_error_count(new, "python") == 0
+        assert f'{needle.split()[0]} {name}' in new
+        after_header = new.split(needle, 1)[1].split("\n", 2)[1]
+        assert after_header.startswith(indent + '"""Combine the two inputs')
+
+
+async def test_docstring_template_when_model_output_is_code(code_client: LanguageClient):
+    """The fake engine writes code: the summary is rejected and a TODO template is used."""
+    uri, text = open_file(code_client, "src/calc/ops.py")
+    actions = await actions_at(code_client, uri, position_of(code_client, text, "def add", 5))
+    action = next(a for a in actions if "docstring" in a.title)
+    new = apply_workspace_edit(code_client, await resolve(code_client, action), {uri: text})[uri]
+    assert '    """TODO: summarize `add`.\n' in new
+    assert "assert" not in new.split("def add", 1)[1].split("return", 1)[0]
+    assert syntax_error_count(new, "python") == 0
+
+
+async def test_docstring_command_applies_the_edit(prose_client: LanguageClient):
+    uri, text = open_file(prose_client, "src/calc/stats.py")
+    position = position_of(prose_client, text, "def mean", 4)
+    result = await prose_client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="repolsp.generateDocstring",
+        arguments=[uri, {"line": position.line, "character": position.character}]))
+    assert result == {"applied": True, "message": ""}
+    assert len(prose_client.applied) == 1
+    new = apply_workspace_edit(prose_client, prose_client.applied[0].edit, {uri: text})[uri]
+    assert '    """Combine the two inputs into one value.\n' in new
+    assert "        values (list[float]):" in new
+    assert syntax_error_count(new, "python") == 0
+    # The non-ASCII comment line after the insertion point is untouched (positions in the
+    # negotiated encoding were right).
+    assert "(héllo, 😀 non-ASCII on purpose)." in new
+
+
+async def test_commands_with_bad_arguments_answer_without_crashing(prose_client: LanguageClient):
+    uri, _ = open_file(prose_client, "src/calc/ops.py")
+    for command, args in (("repolsp.generateDocstring", []), ("repolsp.generateTests", [uri, "nowhere"]),
+                          ("repolsp.generateDocstring", ["file:///not/open.py", {"line": 0, "character": 0}]),
+                          ("repolsp.generateDocstring", [uri, {"line": 9999, "character": 0}])):
+        result = await prose_client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=command, arguments=args))
+        assert result["applied"] is False and result["message"]
+    assert prose_client.applied == []
+    status = await prose_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
+    assert status["state"] == "ready"
+
+
+# -- tests ---------------------------------------------------------------------------------------
+
+
+async def test_tests_action_creates_the_test_file(code_client: LanguageClient):
+    uri, text = open_file(code_client, "src/calc/stats.py")
+    target = path_to_uri(code_client.root / "tests" / "test_stats.py")
+    assert disk_text(target) is None
+    actions = await actions_at(code_client, uri, position_of(code_client, text, "return sum"))
+    action = next(a for a in actions if a.title == "Generate tests for 'mean'")
+    edit = await resolve(code_client, action)
+    assert isinstance(edit.document_changes[0], types.CreateFile)
+    assert edit.document_changes[0].uri == target
+    new = apply_workspace_edit(code_client, edit, {uri: text})[target]
+    assert syntax_error_count(new, "python") == 0
+    assert "from calc.stats import mean\n" in new  # the real module path (src/ layout)
+    assert "def test_mean():\n" in new
+    # The fake "model" calls add(), which the test file does not import: rejected for the skeleton.
+    assert "result = mean(values)" in new and "assert result == expected" in new
+
+
+async def test_tests_action_appends_to_the_existing_test_file(code_client: LanguageClient):
+    uri, text = open_file(code_client, "src/calc/ops.py")
+    target = path_to_uri(code_client.root / "tests" / "test_ops.py")
+    before = disk_text(target)
+    actions = await actions_at(code_client, uri, position_of(code_client, text, "def add", 5))
+    action = next(a for a in actions if a.title == "Generate tests for 'add'")
+    edit = await resolve(code_client, action)
+    changes = edit.document_changes or []
+    assert not any(isinstance(c, types.CreateFile) for c in changes)
+    new = apply_workspace_edit(code_client, edit, {target: before})[target]
+    assert new.startswith(before)  # appended: the existing content is untouched
+    added = new[len(before):]
+    assert added == "\n\ndef test_add_2():\n    assert add(1, 2) == 3\n    assert add(-1, 1) == 0\n"
+    assert syntax_error_count(new, "python") == 0
+
+
+async def test_tests_for_method_imports_its_class(code_client: LanguageClient):
+    uri, text = open_file(code_client, "src/calc/ops.py")
+    target = path_to_uri(code_client.root / "tests" / "test_ops.py")
+    before = disk_text(target)
+    position = position_of(code_client, text, "def push", 5)
+    result = await code_client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="repolsp.generateTests", arguments=[uri, {"line": position.line, "character": position.character}]))
+    assert result["applied"] is True
+    new = apply_workspace_edit(code_client, code_client.applied[-1].edit, {target: before})[target]
+    assert "from calc.ops import Accumulator\n" in new.split("def test_add")[0]
+    assert "instance = Accumulator()" in new and "result = instance.push(value)" in new
+    assert syntax_error_count(new, "python") == 0
+    # Only insertions: removing the added import gives the old file plus the appended test.
+    assert new.replace("from calc.ops import Accumulator\n", "", 1).startswith(before)
