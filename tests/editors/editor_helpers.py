@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -28,3 +29,10 @@ def run_bounded(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout_s: fl
         out, _ = proc.communicate()
         pytest.fail(f"{' '.join(cmd)} ran past {timeout_s:.0f} s; output:\n{out}")
     return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
+
+
+def nvim_version(binary: str) -> tuple[int, int]:
+    """(major, minor) of an nvim binary; (0, 0) when it does not say."""
+    out = subprocess.run([binary, "--version"], check=False, capture_output=True, text=True, timeout=30).stdout
+    match = re.search(r"NVIM v(\d+)\.(\d+)", out)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)

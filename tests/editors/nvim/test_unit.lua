@@ -140,6 +140,8 @@ local status_cases = {
   { 'ready with latency', { model = 'gemma', engine = 'ct2', state = 'ready', latencyMs = { p50 = 84.4, p95 = 1234, count = 17 }, cacheHitRate = 0.625 },
     { '^repolsp: ready$', '^model: gemma$', '^engine: ct2$', 'p50 84 ms, p95 1.2 s over 17 completions', 'hit rate: 63%%' } },
   { 'no completions yet', { model = 'm', engine = 'fake', state = 'loading' }, { 'loading', 'model: m', 'engine: fake', 'no completions yet' } },
+  { 'error detail', { model = 'm', engine = 'ct2', state = 'error', error = "model 'm' is not installed" },
+    { 'error', 'model: m', 'engine: ct2', 'no completions yet', 'not installed' } },
   { 'malformed', { state = 3 }, { 'no status' } },
 }
 for _, c in ipairs(status_cases) do

@@ -62,7 +62,9 @@ function M.format_status(status)
   if type(status.cacheHitRate) == 'number' then
     table.insert(lines, ('prompt cache hit rate: %d%%'):format(math.floor(status.cacheHitRate * 100 + 0.5)))
   end
-  if type(status.message) == 'string' and status.message ~= '' then table.insert(lines, status.message) end
+  -- The server reports a failure in `error`; `message` is free text.
+  local detail = type(status.error) == 'string' and status.error ~= '' and status.error or status.message
+  if type(detail) == 'string' and detail ~= '' then table.insert(lines, detail) end
   return lines
 end
 

@@ -59,7 +59,7 @@ function M.check()
   require('repolsp.commands').last_status = status
   local line = ('model %s (engine %s): %s'):format(tostring(status.model), tostring(status.engine), tostring(status.state))
   if status.state == 'error' then
-    health.error(line, { tostring(status.message or 'see the server log'), 'try :RepolspModel {name}' })
+    health.error(line, { tostring(status.error or status.message or 'see the server log'), 'try :RepolspModel {name}' })
   elseif status.state == 'loading' or status.state == 'training' then
     health.info(line)
   else
