@@ -267,7 +267,7 @@ def _raised_names(doc: Document, node: tree_sitter.Node) -> list[str]:
                 names.extend(doc.node_text(t) for t in child.named_children)
     raise_types = _RAISE_NODES.get(doc.language, ())
     body = node.child_by_field_name("body")
-    stack = list(body.children) if body is not None and raise_types else []
+    stack = list(reversed(body.children)) if body is not None and raise_types else []
     while stack:
         current = stack.pop()
         if current.type in spec.nested_function_types:
@@ -312,8 +312,9 @@ class DocFill:
 
 
 _CODE_HINTS = re.compile(
-    r"(^\s*(def|class|return|import|from|if|for|while|print|func|fn|let|var|const|public|private|"
-    r"static|#|//|@|>>>|\*/)\b)|[{};]|==|=>|->|\)\s*:|\w\(.*\)\s*$|\bself\.|\"\"\"|'''|```"
+    # "Return the sum..." is prose: `return`/`if`/`for` alone do not make a line code.
+    r"(^\s*(def|class|import|func|fn|let|var|const|public|private|static|#|//|@|>>>|\*/)\b)"
+    r"|[{};]|==|=>|->|\)\s*:|\w\(.*\)\s*$|\bself\.|\"{3}|'{3}|`{3}|\s[=+*/%]\s|\w\[|\w\.\w+\("
 )
 
 
@@ -332,6 +333,8 @@ def clean_phrase(raw: str, max_chars: int = 120, forbid: tuple[str, ...] = ()) -
     if len(words) < 2 or sum(len(w) for w in words) < 0.6 * len(text.replace(" ", "")):
         return None
     lowered = [w.lower() for w in words]
+    if len(words) <= 2 and lowered[0] in ("return", "yield", "raise", "print", "pass", "if", "for", "while"):
+        return None  # `return b`: a statement, not a description
     if max(lowered.count(w) for w in set(lowered)) > 3 or text.lower().startswith(("todo", "fixme")):
         return None
     if text.lower().rstrip(".") in {f.lower() for f in forbid}:
