@@ -92,5 +92,10 @@ def test_docstring_code_action_gives_a_file_that_parses(live):
     assert ast.get_docstring(add), "no docstring on add()"
 
 
+def test_generate_commands_apply_server_edits(live):
+    _expect(live, ":RepolspDocstring and :RepolspTests apply the server's edits")
+    ast.parse((live["project"] / "tests_result.py").read_text())
+
+
 def test_session_ends_cleanly(live):
     assert live["rc"] == 0, live["output"]

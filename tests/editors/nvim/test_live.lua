@@ -148,6 +148,38 @@ test('the docstring code action changes the buffer to a file that parses', funct
   vim.fn.writefile(after, out_dir .. '/docstring_result.py')
 end)
 
+test(':RepolspDocstring and :RepolspTests apply the server\'s edits', function()
+  local buf = example_buffer()
+  local client = client_for(buf)
+  if not vim.tbl_contains((client.server_capabilities.executeCommandProvider or {}).commands or {}, 'repolsp.generateDocstring') then
+    H.skip('the server does not offer repolsp.generateDocstring yet')
+  end
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.fn.readfile(workdir .. '/example.py'))
+  vim.api.nvim_win_set_cursor(0, { 1, 4 })
+  local before = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+  vim.cmd('RepolspDocstring')
+  local after = H.wait_for(function()
+    local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    return not vim.deep_equal(lines, before) and lines
+  end, SUGGEST_MS, 'the docstring from :RepolspDocstring')
+  H.match('"""', table.concat(after, '\n'))
+  -- Tests for scale(): a new test file (or an edit of an existing one), opened in a buffer.
+  local scale_row
+  for i, line in ipairs(after) do if line:find('^def scale') then scale_row = i end end
+  vim.api.nvim_win_set_cursor(0, { H.ok(scale_row, 'scale() in the buffer'), 4 })
+  vim.cmd('RepolspTests')
+  local test_text = H.wait_for(function()
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_get_name(b):find('test_[^/]*%.py$') then
+        local text = table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n')
+        if text:find('def test_') then return text end
+      end
+    end
+  end, SUGGEST_MS, 'a test file with a test function')
+  H.match('scale', test_text)
+  vim.fn.writefile(vim.split(test_text, '\n'), out_dir .. '/tests_result.py')
+end)
+
 test(':checkhealth repolsp reports OK', function()
   vim.cmd('checkhealth repolsp')
   local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)

@@ -186,16 +186,40 @@ function M.accept()
   return false
 end
 
-local function keymaps(bufnr, opts)
+--- What `lhs` did before this plugin mapped it in insert mode, as keys for an <expr> mapping
+--- (so Tab still indents, or drives a completion plugin, when no suggestion is shown).
+function M.previous_keys(previous, lhs)
+  if previous and previous.lhs and previous.lhs ~= '' then
+    if previous.callback then
+      local keys = previous.callback()
+      if previous.expr == 1 then
+        return type(keys) == 'string' and (previous.replace_keycodes == 1 and vim.keycode(keys) or keys) or ''
+      end
+      return ''
+    end
+    if previous.expr == 1 then return vim.api.nvim_eval(previous.rhs) end
+    return vim.api.nvim_replace_termcodes(previous.rhs, true, false, true)
+  end
+  return vim.api.nvim_replace_termcodes(lhs, true, false, true)
+end
+
+--- Buffer-local insert-mode keys: accept (falling back to the key's previous meaning),
+--- dismiss, next/previous suggestion.
+function M.set_keymaps(bufnr, opts)
   local inline = opts.inline
   local function map(lhs, rhs, desc, expr)
     if lhs and lhs ~= '' then
       vim.keymap.set('i', lhs, rhs, { buffer = bufnr, expr = expr, desc = desc, silent = true })
     end
   end
-  map(inline.accept_key, function()
+  local accept_key = inline.accept_key
+  local previous = accept_key and accept_key ~= '' and vim.api.nvim_buf_call(bufnr, function()
+    return vim.fn.maparg(accept_key, 'i', false, true)
+  end) or nil
+  if previous and previous.desc == 'repolsp: accept the inline suggestion' then previous = nil end
+  map(accept_key, function()
     if M.accept() then return '' end
-    return vim.api.nvim_replace_termcodes(inline.accept_key, true, false, true)
+    return M.previous_keys(previous, accept_key)
   end, 'repolsp: accept the inline suggestion', true)
   map(inline.dismiss_key, function()
     M.dismiss(bufnr)
@@ -223,7 +247,7 @@ function M.attach(bufnr, client, opts)
   else
     attach_fallback(bufnr, opts)
   end
-  keymaps(bufnr, opts)
+  M.set_keymaps(bufnr, opts)
 end
 
 --- Which implementation is in use, for :checkhealth.

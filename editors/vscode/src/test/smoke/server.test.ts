@@ -45,6 +45,7 @@ describe('lsp-serve over stdio', { skip: server ? false : 'lsp-serve not found (
   let home: string;
   let stderr = '';
   const shown: string[] = [];
+  const appliedEdits: any[] = [];
   const uri = `file://${repoRoot}/smoke_example.py`;
 
   before(async () => {
@@ -60,6 +61,10 @@ describe('lsp-serve over stdio', { skip: server ? false : 'lsp-serve not found (
     connection = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
     connection.onRequest('window/workDoneProgress/create', () => null);
     connection.onRequest('client/registerCapability', () => null);
+    connection.onRequest('workspace/applyEdit', (params: { edit: unknown }) => {
+      appliedEdits.push(params.edit);
+      return { applied: true };
+    });
     connection.onRequest('workspace/configuration', (params: { items: unknown[] }) => params.items.map(() => null));
     connection.onNotification('window/showMessage', (p: { message: string }) => {
       shown.push(p.message);
@@ -81,8 +86,22 @@ describe('lsp-serve over stdio', { skip: server ? false : 'lsp-serve not found (
       rootUri: `file://${repoRoot}`,
       workspaceFolders: [{ uri: `file://${repoRoot}`, name: 'repo' }],
       capabilities: {
-        textDocument: { inlineCompletion: { dynamicRegistration: false }, synchronization: { didSave: true } },
-        workspace: { configuration: true, workspaceFolders: true, didChangeConfiguration: { dynamicRegistration: false } },
+        textDocument: {
+          inlineCompletion: { dynamicRegistration: false },
+          synchronization: { didSave: true },
+          codeAction: {
+            codeActionLiteralSupport: { codeActionKind: { valueSet: ['', 'quickfix', 'refactor', 'refactor.rewrite', 'source'] } },
+            resolveSupport: { properties: ['edit'] },
+            dataSupport: true,
+          },
+        },
+        workspace: {
+          configuration: true,
+          workspaceFolders: true,
+          didChangeConfiguration: { dynamicRegistration: false },
+          applyEdit: true,
+          workspaceEdit: { documentChanges: true, resourceOperations: ['create'] },
+        },
         window: { workDoneProgress: true },
       },
       initializationOptions: settings.settings,
@@ -120,6 +139,25 @@ describe('lsp-serve over stdio', { skip: server ? false : 'lsp-serve not found (
       arguments: item.command.arguments,
     }) as { recorded?: boolean };
     assert.equal(accepted?.recorded, true);
+
+    // Generate docstring as VS Code does it: a lazily resolved code action...
+    const actions = await connection.sendRequest('textDocument/codeAction', {
+      textDocument: { uri },
+      range: { start: { line: 0, character: 4 }, end: { line: 0, character: 4 } },
+      context: { diagnostics: [], triggerKind: 1 },
+    }) as any[];
+    const docstringAction = (actions ?? []).find((a) => /docstring/i.test(a.title));
+    assert.ok(docstringAction, `no docstring action in ${JSON.stringify(actions)}`);
+    const resolved = docstringAction.edit ? docstringAction
+      : await connection.sendRequest('codeAction/resolve', docstringAction) as any;
+    assert.match(JSON.stringify(resolved.edit), /\\"\\"\\"/, 'the edit inserts a docstring');
+    // ...and as the extension's "Generate docstring" command: the server applies the edit itself.
+    const generated = await connection.sendRequest('workspace/executeCommand', {
+      command: 'repolsp.generateDocstring',
+      arguments: [uri, { line: 0, character: 4 }],
+    }) as { applied?: boolean };
+    assert.equal(generated?.applied, true);
+    assert.match(JSON.stringify(appliedEdits[0]), /\\"\\"\\"/);
 
     const status = parseStatus(await connection.sendRequest('workspace/executeCommand', { command: 'repolsp.status', arguments: [] }));
     assert.ok(status, 'repolsp.status is not a status object');
