@@ -53,7 +53,7 @@ _BUILTINS = frozenset(dir(builtins)) | {"pytest", "self"}
 # -- what to test ------------------------------------------------------------------------------
 
 
-def test_target(doc: Document, offset: int) -> DefinitionInfo | None:
+def target_for_tests(doc: Document, offset: int) -> DefinitionInfo | None:
     """The function or method at ``offset`` that a test can call from outside: not nested in
     another function, named, not itself a test; None otherwise."""
     if doc.language not in TEST_LANGUAGES or doc.tree is None:
@@ -180,7 +180,7 @@ def python_test_path(file_path: Path, root: Path, module: str) -> Path:
     return _tests_folder(file_path, root) / f"test_{stem}.py"
 
 
-def test_path_for(doc_path: Path, root: Path, language: str, doc: Document | None = None) -> Path:
+def conventional_test_path(doc_path: Path, root: Path, language: str, doc: Document | None = None) -> Path:
     """The conventional test file for a source file of ``language``."""
     if language == "python":
         return python_test_path(doc_path, root, python_module_path(doc_path, root))
@@ -204,7 +204,7 @@ def test_path_for(doc_path: Path, root: Path, language: str, doc: Document | Non
 
 
 @dataclass
-class TestCode:
+class GeneratedTest:
     """A test to add: its function text and what it needs at the top of the file."""
 
     name: str
@@ -258,7 +258,7 @@ def _python_call(doc: Document, info: DefinitionInfo) -> tuple[list[str], str, l
     return setup, call, imports
 
 
-def python_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+def python_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> GeneratedTest:
     """A pytest test that calls the function and asserts on the result, with TODOs."""
     setup, call, imports = _python_call(doc, info)
     lines = ["    # TODO: replace the placeholder arguments and the expected value."]
@@ -268,7 +268,7 @@ def python_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> Test
     else:
         lines += [f"    result = {call}", "    assert result is None  # TODO: check the effect instead"]
     text = f"def {test_name}():\n" + "\n".join(lines)
-    return TestCode(test_name, text, imports)
+    return GeneratedTest(test_name, text, imports)
 
 
 def _python_target_imports(info: DefinitionInfo, module: str) -> list[str]:
@@ -378,7 +378,7 @@ def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known
 
 
 def python_test_code(doc: Document, info: DefinitionInfo, module: str, test_name: str,
-                     raw: str | None) -> TestCode:
+                     raw: str | None) -> GeneratedTest:
     """The test function: the model's body when it is valid, else the skeleton."""
     owner = _owner_name(info)
     imported = owner or info.name
@@ -387,7 +387,7 @@ def python_test_code(doc: Document, info: DefinitionInfo, module: str, test_name
         body = clean_python_test_body(raw, test_name, call_names, {imported})
         if body is not None:
             imports = ["import pytest"] if "pytest." in body else []
-            return TestCode(test_name, body, imports, from_model=True)
+            return GeneratedTest(test_name, body, imports, from_model=True)
     return python_skeleton(doc, info, test_name)
 
 
@@ -445,7 +445,7 @@ def append_insertion(existing: str, block: str, newline: str, blank_lines: int =
 
 
 @dataclass
-class TestEdit:
+class AddTestEdit:
     """Where a test goes and the edits that put it there."""
 
     path: Path
@@ -462,7 +462,7 @@ class TestEdit:
         return apply_insertions(self.existing, self.insertions)
 
 
-def python_file_edit(existing: str | None, module: str, code: TestCode, target_imports: list[str]) -> \
+def python_file_edit(existing: str | None, module: str, code: GeneratedTest, target_imports: list[str]) -> \
         tuple[bool, list[Insertion]]:
     """(create, insertions) that add ``code`` to a Python test file (``existing`` None: new)."""
     imports = [*code.imports, *target_imports]
@@ -509,7 +509,7 @@ def _go_result_count(doc: Document, info: DefinitionInfo) -> tuple[int, bool]:
     return 1, doc.node_text(result) == "error"
 
 
-def go_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+def go_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> GeneratedTest:
     """A Go test that calls the function with zero values; the check is a TODO."""
     lines = ["\t// TODO: replace the zero-value arguments and compare with the expected result."]
     args = []
@@ -537,11 +537,11 @@ def go_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode
         for name in names:
             if name != "err":
                 lines.append(f'\tt.Logf("TODO: check {name} = %v", {name})')
-    return TestCode(test_name, f"func {test_name}(t *testing.T) {{\n" + "\n".join(lines) + "\n}",
+    return GeneratedTest(test_name, f"func {test_name}(t *testing.T) {{\n" + "\n".join(lines) + "\n}",
                     ['import "testing"'])
 
 
-def js_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+def js_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> GeneratedTest:
     """A Jest/Vitest test that calls the function and checks the result (TODO values)."""
     typescript = doc.language in ("typescript", "tsx")
     placeholder = "undefined as any" if typescript else "undefined"
@@ -559,7 +559,7 @@ def js_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode
     call = f"{'await ' if info.is_async else ''}{callee}({args})"
     lines += [f"  const result = {call};", "  expect(result).toEqual(undefined);"]
     arrow = "async () =>" if info.is_async else "() =>"
-    return TestCode(test_name, f"test('{test_name}', {arrow} {{\n" + "\n".join(lines) + "\n});")
+    return GeneratedTest(test_name, f"test('{test_name}', {arrow} {{\n" + "\n".join(lines) + "\n});")
 
 
 def _js_import_line(doc: Document, info: DefinitionInfo, module_spec: str) -> str:
@@ -603,7 +603,7 @@ def _rust_args(doc: Document, info: DefinitionInfo) -> tuple[str, bool]:
     return ", ".join(["Default::default()"] * count), has_self
 
 
-def rust_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+def rust_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> GeneratedTest:
     """A #[test] fn that calls the function with default values (TODO arguments and expectation)."""
     args, has_self = _rust_args(doc, info)
     owner = _owner_name(info)
@@ -619,14 +619,14 @@ def rust_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCo
         lines += [f"    let result = {callee}({args});", "    assert_eq!(result, Default::default());"]
     else:
         lines.append(f"    {callee}({args});")
-    return TestCode(test_name, f"#[test]\nfn {test_name}() {{\n" + "\n".join(lines) + "\n}")
+    return GeneratedTest(test_name, f"#[test]\nfn {test_name}() {{\n" + "\n".join(lines) + "\n}")
 
 
 _JAVA_ZERO = {"int": "0", "long": "0L", "short": "(short) 0", "byte": "(byte) 0", "double": "0.0",
               "float": "0.0f", "boolean": "false", "char": "'\\0'"}
 
 
-def java_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCode:
+def java_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> GeneratedTest:
     """A JUnit 5 @Test method that calls the method (TODO arguments and expected value)."""
     params_node = info.node.child_by_field_name("parameters")
     args = []
@@ -648,7 +648,7 @@ def java_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> TestCo
                   f"    assertEquals({_JAVA_ZERO.get(info.return_type, 'null')}, result);"]
     else:
         lines += [f"    {call};", "    // TODO: assert on the effect."]
-    return TestCode(test_name, f"@Test\nvoid {test_name}() {{\n" + "\n".join(lines) + "\n}",
+    return GeneratedTest(test_name, f"@Test\nvoid {test_name}() {{\n" + "\n".join(lines) + "\n}",
                     ["import static org.junit.jupiter.api.Assertions.assertEquals;",
                      "import org.junit.jupiter.api.Test;"])
 
@@ -678,7 +678,7 @@ def _brace_import_insertions(language: str, existing: str, imports: list[str], n
     return [Insertion(anchor.end(), anchor.end(), newline + block)]
 
 
-def brace_file_edit(language: str, existing: str | None, code: TestCode, header: str,
+def brace_file_edit(language: str, existing: str | None, code: GeneratedTest, header: str,
                     container: Container | None = None) -> tuple[bool, list[Insertion]]:
     """(create, insertions) for Go/JS/TS/Java/Rust test files.
 
@@ -746,7 +746,7 @@ def _read_existing(path: Path, open_text: str | None) -> str | None:
     if open_text is not None:
         return open_text
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")  # bytes: keep the file's CRLF line endings
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -772,13 +772,13 @@ async def generate_tests(
     settings: GenerationSettings,
     open_texts: dict[str, str] | None = None,
     cancel: threading.Event | None = None,
-) -> TestEdit | str:
+) -> AddTestEdit | str:
     """The edit that adds a test for the function at ``offset``, or a message saying why not.
 
     ``open_texts`` maps file paths to the text of documents open in the editor (they win over
     the disk). Generation runs in ``settings.executor``.
     """
-    info = test_target(doc, offset)
+    info = target_for_tests(doc, offset)
     if info is None:
         return "no function or method at the cursor that a test can call"
     fs_path = uri_to_path(doc.uri)
@@ -789,7 +789,7 @@ async def generate_tests(
     if root not in source.parents:
         root = source.parent
     try:
-        path = test_path_for(source, root, doc.language, doc)
+        path = conventional_test_path(source, root, doc.language, doc)
     except ValueError as exc:
         return str(exc)
     open_texts = open_texts or {}
@@ -819,13 +819,13 @@ async def generate_tests(
     else:
         code, header, container = _other_language_test(doc, info, source, path, root, test_name)
         create, insertions = brace_file_edit(doc.language, existing, code, header, container)
-    edit = TestEdit(path, create, insertions, existing or "", test_name, code.from_model, info)
+    edit = AddTestEdit(path, create, insertions, existing or "", test_name, code.from_model, info)
     errors_before = syntax_error_count(existing or "", doc.language) if existing else 0
     if syntax_error_count(edit.new_text, doc.language) > errors_before:
         if code.from_model and doc.language == "python":
             code = python_skeleton(doc, info, test_name)
             create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
-            edit = TestEdit(path, create, insertions, existing or "", test_name, False, info)
+            edit = AddTestEdit(path, create, insertions, existing or "", test_name, False, info)
             if syntax_error_count(edit.new_text, doc.language) <= errors_before:
                 return edit
         return f"cannot add a test to {_rel(path, root)} without breaking it"
@@ -833,7 +833,7 @@ async def generate_tests(
 
 
 def _other_language_test(doc: Document, info: DefinitionInfo, source: Path, path: Path, root: Path,
-                         test_name: str) -> tuple[TestCode, str, Container | None]:
+                         test_name: str) -> tuple[GeneratedTest, str, Container | None]:
     """(test code, new-file header, container) for Go, JS/TS, Rust and Java."""
     lang = doc.language
     if lang == "go":

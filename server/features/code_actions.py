@@ -17,7 +17,7 @@ from repolsp.server.context import coords
 from repolsp.server.context.document import Document, path_to_uri, uri_to_path
 from repolsp.server.docgen import DocstringEdit, GenerationSettings, docstring_target, generate_docstring
 from repolsp.server.server import RepolspServer
-from repolsp.server.testgen import TestEdit, generate_tests, test_target
+from repolsp.server.testgen import AddTestEdit, generate_tests, target_for_tests
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def available_actions(doc: Document, offset: int) -> list[tuple[str, str]]:
     target = docstring_target(doc, offset)
     if target is not None and not target.has_docstring:
         found.append(("docstring", f"Generate docstring for '{target.name}'"))
-    callable_ = test_target(doc, offset)
+    callable_ = target_for_tests(doc, offset)
     if callable_ is not None:
         found.append(("tests", f"Generate tests for '{callable_.name}'"))
     return found
@@ -173,7 +173,7 @@ def _docstring_workspace_edit(ls: RepolspServer, doc: Document, edit: DocstringE
     return _text_edits(ls, doc.uri, doc.version, [text_edit], document_changes)
 
 
-def _tests_workspace_edit(ls: RepolspServer, edit: TestEdit) -> types.WorkspaceEdit:
+def _tests_workspace_edit(ls: RepolspServer, edit: AddTestEdit) -> types.WorkspaceEdit:
     uri = path_to_uri(edit.path)
     open_doc = ls.documents.get(uri)
     encoding = open_doc.encoding if open_doc is not None else ls.position_encoding

@@ -1,0 +1,240 @@
+"""Test generation: module paths, test file locations, body cleaning and the append/create edits."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from repolsp.server.context.document import Document, path_to_uri
+from repolsp.server.docgen import GenerationSettings, syntax_error_count
+from repolsp.server.engine.fake import FakeEngine
+from repolsp.server.testgen import (
+    append_insertion,
+    clean_python_test_body,
+    generate_tests,
+    python_module_path,
+    python_test_path,
+    conventional_test_path,
+    target_for_tests,
+)
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+# -- module paths and locations ------------------------------------------------------------------
+
+MODULE_CASES = [
+    ("flat", {"mod.py": ""}, "mod.py", "mod"),
+    ("package", {"pkg/__init__.py": "", "pkg/sub/__init__.py": "", "pkg/sub/mod.py": ""}, "pkg/sub/mod.py", "pkg.sub.mod"),
+    ("src layout", {"src/pkg/__init__.py": "", "src/pkg/mod.py": ""}, "src/pkg/mod.py", "pkg.mod"),
+    ("package init", {"pkg/__init__.py": ""}, "pkg/__init__.py", "pkg"),
+    ("package-dir mapping", {
+        "pyproject.toml": '[tool.setuptools]\npackage-dir = { "acme.server" = "server" }\n',
+        "server/__init__.py": "", "server/feat/__init__.py": "", "server/feat/x.py": ""},
+     "server/feat/x.py", "acme.server.feat.x"),
+    ("loose file in a folder", {"scripts/tool.py": ""}, "scripts/tool.py", "tool"),
+]
+
+
+@pytest.mark.parametrize("files, rel, expected", [c[1:] for c in MODULE_CASES], ids=[c[0] for c in MODULE_CASES])
+def test_python_module_path(tmp_path, files, rel, expected):
+    root = write(tmp_path, files)
+    assert python_module_path(root / rel, root) == expected
+
+
+LOCATION_CASES = [
+    ("no tests yet", {"pkg/__init__.py": "", "pkg/mod.py": ""}, "pkg/mod.py", "pkg.mod", "tests/test_mod.py"),
+    ("existing test file wins", {"pkg/mod.py": "", "tests/unit/deep/test_mod.py": "", "tests/test_other.py": ""},
+     "pkg/mod.py", "pkg.mod", "tests/unit/deep/test_mod.py"),
+    ("tests/unit holds the tests", {"pkg/mod.py": "", "tests/unit/test_a.py": "", "tests/lsp/x.py": ""},
+     "pkg/mod.py", "pkg.mod", "tests/unit/test_mod.py"),
+    ("singular test folder", {"mod.py": "", "test/test_a.py": ""}, "mod.py", "mod", "test/test_mod.py"),
+    ("package-local tests", {"lib/pkg/__init__.py": "", "lib/pkg/mod.py": "", "lib/pkg/tests/test_x.py": ""},
+     "lib/pkg/mod.py", "pkg.mod", "lib/pkg/tests/test_mod.py"),
+    ("suffix convention", {"mod.py": "", "tests/mod_test.py": ""}, "mod.py", "mod", "tests/mod_test.py"),
+    ("virtualenvs are not searched", {"mod.py": "", ".venv/lib/test_mod.py": "", "node_modules/x/test_mod.py": ""},
+     "mod.py", "mod", "tests/test_mod.py"),
+]
+
+
+@pytest.mark.parametrize("files, rel, module, expected", [c[1:] for c in LOCATION_CASES],
+                         ids=[c[0] for c in LOCATION_CASES])
+def test_python_test_path(tmp_path, files, rel, module, expected):
+    root = write(tmp_path, files)
+    assert python_test_path(root / rel, root, module) == root / expected
+
+
+@pytest.mark.parametrize("rel, language, expected", [
+    ("pkg/sum.go", "go", "pkg/sum_test.go"),
+    ("web/util.ts", "typescript", "web/util.test.ts"),
+    ("web/util.js", "javascript", "web/util.test.js"),
+    ("src/lib.rs", "rust", "src/lib.rs"),
+    ("src/main/java/com/acme/Calc.java", "java", "src/test/java/com/acme/CalcTest.java"),
+    ("Calc.java", "java", "CalcTest.java"),
+], ids=["go", "ts", "js", "rust same file", "java maven", "java loose"])
+def test_conventional_locations(tmp_path, rel, language, expected):
+    assert conventional_test_path(tmp_path / rel, tmp_path, language) == tmp_path / expected
+
+
+@pytest.mark.parametrize("text, needle, expected", [
+    ("def add(a):\n    return a\n", "return", "add"),
+    ("class A:\n    def m(self):\n        pass\n", "pass", "m"),
+    ("def outer():\n    def inner():\n        pass\n", "pass", "outer"),
+    ("def test_add():\n    pass\n", "pass", None),
+    ("class A:\n    def __eq__(self, o):\n        pass\n", "pass", None),
+    ("x = 1\n", "x", None),
+], ids=["function", "method", "nested -> outer", "already a test", "dunder", "module level"])
+def test_test_target(text, needle, expected):
+    info = target_for_tests(Document("file:///tmp/m.py", text), text.index(needle))
+    assert (info.name if info else None) == expected
+
+
+# -- cleaning the model's test body --------------------------------------------------------------
+
+BODY_CASES = [
+    ("valid", "\n    assert add(1, 2) == 3\n", "def test_add():\n    assert add(1, 2) == 3"),
+    ("stops at column 0", "\n    assert add(1, 2) == 3\ndef other():\n    pass\n", "def test_add():\n    assert add(1, 2) == 3"),
+    ("drops an unfinished line", "\n    result = add(1, 2)\n    assert result == 3\n    assert add(", "def test_add():\n    result = add(1, 2)\n    assert result == 3"),
+    ("local names are fine", "\n    for x, y in [(1, 2)]:\n        assert add(x, y) == 3\n", "def test_add():\n    for x, y in [(1, 2)]:\n        assert add(x, y) == 3"),
+    ("pytest.raises counts as a check", "\n    with pytest.raises(TypeError):\n        add(None, 1)\n", "def test_add():\n    with pytest.raises(TypeError):\n        add(None, 1)"),
+    ("unknown name", "\n    assert add(a, 2) == 3\n", None),
+    ("no assert", "\n    add(1, 2)\n", None),
+    ("does not call the function", "\n    assert 1 + 2 == 3\n", None),
+    ("not code", "\nThis test checks add.\n", None),
+    ("empty", "", None),
+    ("repetition", "\n" + "    assert add(1, 2) == 3\n" * 12, None),
+]
+
+
+@pytest.mark.parametrize("raw, expected", [c[1:] for c in BODY_CASES], ids=[c[0] for c in BODY_CASES])
+def test_clean_python_test_body(raw, expected):
+    assert clean_python_test_body(raw, "test_add", {"add"}, {"add"}) == expected
+
+
+@pytest.mark.parametrize("existing, expected", [
+    ("", "B\n"),
+    ("a\n", "a\n\n\nB\n"),
+    ("a", "a\n\n\nB\n"),
+    ("a\n\n\n\n", "a\n\n\n\nB\n"),
+    ("a\r\n", "a\r\n\r\n\r\nB\r\n"),
+], ids=["empty", "one newline", "no newline", "many newlines", "crlf"])
+def test_append_insertion_never_removes(existing, expected):
+    newline = "\r\n" if "\r\n" in existing else "\n"
+    ins = append_insertion(existing, "B", newline)
+    assert ins.start == ins.end == len(existing)
+    assert existing + ins.new_text == expected
+
+
+# -- whole edits -----------------------------------------------------------------------------------
+
+
+def edit_for(root: Path, rel: str, needle: str, language: str, completion: str | None = None):
+    path = root / rel
+    text = path.read_text(encoding="utf-8")
+    doc = Document(path_to_uri(path), text, language)
+    engine = FakeEngine(completion) if completion is not None else None
+    executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        settings = GenerationSettings(engine=engine, executor=executor, timeout_s=5)
+        return asyncio.run(generate_tests(doc, text.index(needle) + 1, root, settings))
+    finally:
+        executor.shutdown()
+
+
+def test_python_new_file_from_the_model(tmp_path):
+    root = write(tmp_path, {"src/calc/__init__.py": "", "src/calc/ops.py": "def add(a, b):\n    return a + b\n"})
+    edit = edit_for(root, "src/calc/ops.py", "def add", "python",
+                    "\n    assert add(2, 2) == 4\n    with pytest.raises(TypeError):\n        add(None, 1)\n\n\ndef x():\n")
+    assert edit.create and edit.path == root / "tests" / "test_ops.py" and edit.from_model
+    assert edit.new_text == (
+        '"""Tests for calc.ops."""\n\nimport pytest\n\nfrom calc.ops import add\n\n\n'
+        "def test_add():\n    assert add(2, 2) == 4\n    with pytest.raises(TypeError):\n        add(None, 1)\n"
+    )
+
+
+def test_python_append_keeps_content_and_adds_imports(tmp_path):
+    existing = '"""Old tests."""\r\nimport os\r\n\r\n\r\ndef test_add():\r\n    assert os\r\n'
+    root = write(tmp_path, {"calc.py": "def add(a, *, b):\n    return a + b\n"})
+    (root / "tests").mkdir()
+    (root / "tests" / "test_calc.py").write_bytes(existing.encode())
+    edit = edit_for(root, "calc.py", "def add", "python")  # no engine: the skeleton
+    new = edit.new_text
+    assert not edit.create and edit.test_name == "test_add_2"
+    assert "import os\r\nfrom calc import add\r\n" in new
+    assert new.replace("\r\nfrom calc import add", "", 1).startswith(existing)
+    assert new.endswith("    result = add(a, b=b)\r\n    assert result == expected\r\n")
+    assert "\n" not in new.replace("\r\n", "")  # the file's CRLF line endings are kept
+    assert syntax_error_count(new, "python") == 0
+
+
+def test_python_model_body_with_bad_syntax_falls_back(tmp_path):
+    root = write(tmp_path, {"calc.py": "def add(a, b):\n    return a + b\n"})
+    edit = edit_for(root, "calc.py", "def add", "python", "\n    assert add(1, 2) ==\n    )))\n")
+    assert not edit.from_model and "result = add(a, b)" in edit.new_text
+    assert syntax_error_count(edit.new_text, "python") == 0
+
+
+OTHER_CASES = [
+    ("go new", {"calc/sum.go": "package calc\n\nfunc Sum(a, b int) (int, error) {\n\treturn a + b, nil\n}\n"},
+     "calc/sum.go", "func Sum", "go", "calc/sum_test.go",
+     ["package calc\n", 'import "testing"', "func TestSum(t *testing.T) {", "\tgot, err := Sum(a, b)"]),
+    ("go append", {"calc/sum.go": "package calc\n\nfunc (c Calc) Twice(x int) int {\n\treturn 2 * x\n}\n",
+                   "calc/sum_test.go": "package calc\n\nimport \"testing\"\n\nfunc TestOther(t *testing.T) {}\n"},
+     "calc/sum.go", "Twice", "go", "calc/sum_test.go",
+     ["func TestOther(t *testing.T) {}\n\nfunc TestTwice(t *testing.T) {", "\tvar receiver Calc", "receiver.Twice(x)"]),
+    ("ts new", {"web/util.ts": "export function clamp(x: number, lo: number): number {\n  return x < lo ? lo : x;\n}\n"},
+     "web/util.ts", "clamp", "typescript", "web/util.test.ts",
+     ["import { clamp } from './util';", "test('clamp', () => {", "clamp(undefined as any, undefined as any)"]),
+    ("js vitest commonjs", {"package.json": '{"devDependencies": {"vitest": "1"}}',
+                            "lib/a.js": "function f(x) {\n  return x;\n}\nmodule.exports = { f };\n"},
+     "lib/a.js", "function f", "javascript", "lib/a.test.js",
+     ["import { describe, expect, test } from 'vitest';", "const { f } = require('./a');", "expect(result)"]),
+    ("rust new module", {"src/lib.rs": "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n"},
+     "src/lib.rs", "fn add", "rust", "src/lib.rs",
+     ["#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn test_add() {", "add(Default::default(), Default::default())"]),
+    ("rust existing module", {"src/lib.rs": "pub fn add(a: i32) -> i32 {\n    a\n}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn works() {\n        assert_eq!(add(1), 1);\n    }\n}\n"},
+     "src/lib.rs", "fn add", "rust", "src/lib.rs",
+     ["        assert_eq!(add(1), 1);\n    }\n\n    #[test]\n    fn test_add() {", "    }\n}\n"]),
+    ("java maven new", {"src/main/java/com/acme/Calc.java": "package com.acme;\n\npublic class Calc {\n    public int add(int a, int b) {\n        return a + b;\n    }\n}\n"},
+     "src/main/java/com/acme/Calc.java", "add", "java", "src/test/java/com/acme/CalcTest.java",
+     ["package com.acme;", "import org.junit.jupiter.api.Test;", "class CalcTest {", "    @Test\n    void add() {",
+      "        int result = subject.add(0, 0);", "assertEquals(0, result);"]),
+    ("java append", {"Calc.java": "class Calc {\n    static String name(String s) {\n        return s;\n    }\n}\n",
+                     "CalcTest.java": "import org.junit.jupiter.api.Test;\n\nclass CalcTest {\n    @Test\n    void old() {}\n}\n"},
+     "Calc.java", "name(", "java", "CalcTest.java",
+     ["    void old() {}\n\n    @Test\n    void name() {", "String result = Calc.name(null);",
+      "import static org.junit.jupiter.api.Assertions.assertEquals;"]),
+]
+
+
+@pytest.mark.parametrize("files, rel, needle, language, target, snippets", [c[1:] for c in OTHER_CASES],
+                         ids=[c[0] for c in OTHER_CASES])
+def test_other_languages(tmp_path, files, rel, needle, language, target, snippets):
+    root = write(tmp_path, files)
+    existing = files.get(target)
+    edit = edit_for(root, rel, needle, language)
+    assert not isinstance(edit, str), edit
+    assert edit.path == root / target
+    assert edit.create is (existing is None)
+    new = edit.new_text
+    for snippet in snippets:
+        assert snippet in new, (snippet, new)
+    assert syntax_error_count(new, language) == 0
+    if existing is not None:  # only insertions: every old line is still there, in order
+        lines = iter(new.splitlines())
+        assert all(any(line == other for other in lines) for line in existing.splitlines())
+
+
+def test_unsaved_document_gets_a_message(tmp_path):
+    doc = Document("untitled:Untitled-1", "def f():\n    return 1\n", "python")
+    result = asyncio.run(generate_tests(doc, 5, tmp_path, GenerationSettings(engine=None)))
+    assert result == "save the file first: tests are generated for files on disk"
