@@ -27,7 +27,7 @@ import threading
 import time
 from array import array
 from collections import Counter, OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
@@ -39,7 +39,7 @@ from .types import Snippet
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT_VERSION = 1
+INDEX_FORMAT_VERSION = 2
 MAX_CHUNK_LINES = 40
 TEXT_CHUNK_LINES = 30
 MAX_CHUNKS_PER_FILE_IN_RESULTS = 2
@@ -81,19 +81,34 @@ _STOP_TOKENS = frozenset(
 )
 
 
+_TERMS_OF_IDENTIFIER: dict[str, tuple[str, ...]] = {}
+
+
+def _identifier_terms(identifier: str) -> tuple[str, ...]:
+    terms: list[str] = []
+    lowered = identifier.lower()
+    if len(lowered) > 1 and lowered not in _STOP_TOKENS:
+        terms.append(lowered)
+    parts = _SUBWORD.findall(identifier)
+    if len(parts) > 1:
+        for part in parts:
+            part = part.lower()
+            if len(part) > 2 and part not in _STOP_TOKENS and part != lowered:
+                terms.append(part)
+    return tuple(terms)
+
+
 def code_tokens(text: str) -> list[str]:
     """BM25 terms of code: lower-cased identifiers plus their camelCase/snake_case parts."""
     terms: list[str] = []
+    cache = _TERMS_OF_IDENTIFIER
     for identifier in _IDENTIFIER.findall(text):
-        lowered = identifier.lower()
-        if len(lowered) > 1 and lowered not in _STOP_TOKENS:
-            terms.append(lowered)
-        parts = _SUBWORD.findall(identifier)
-        if len(parts) > 1:
-            for part in parts:
-                part = part.lower()
-                if len(part) > 2 and part not in _STOP_TOKENS and part != lowered:
-                    terms.append(part)
+        found = cache.get(identifier)
+        if found is None:
+            found = _identifier_terms(identifier)
+            if len(cache) < 500_000:  # identifiers repeat a lot; the memo bounds itself
+                cache[identifier] = found
+        terms.extend(found)
     return terms
 
 
@@ -396,9 +411,9 @@ def _line_chunks(doc: Document, window: int) -> list[Chunk]:
 def symbols_of(doc: Document, max_members: int = 6) -> list[SymbolEntry]:
     """Definitions of a document rendered for prompts (classes list their members' headers)."""
     entries: list[SymbolEntry] = []
-    for node in iter_definitions(doc):
+    for node in iter_definitions(doc, into_callables=False):
         try:
-            info = describe_definition(doc, node)
+            info = describe_definition(doc, node, with_effects=False)
         except Exception:
             continue
         if not info.name or info.kind in ("module", "namespace"):
@@ -418,11 +433,11 @@ def _type_summary(doc: Document, info, header_text: str, max_members: int) -> st
     if whole.count("\n") < 10:
         return whole.rstrip()
     members = []
-    for member in iter_definitions(doc, info.node):
+    for member in iter_definitions(doc, info.node, into_callables=False):
         if member.id == info.node.id:
             continue
         try:
-            member_info = describe_definition(doc, member)
+            member_info = describe_definition(doc, member, with_effects=False)
         except Exception:
             continue
         if member_info.is_callable and member_info.header:
@@ -623,7 +638,7 @@ class WorkspaceIndex:
             if current is not None and current.mtime_ns == stat.st_mtime_ns and current.size == stat.st_size:
                 seen.add(key)
                 if key not in self._files:
-                    self._insert(current)
+                    self._insert(current, changed=False)
                 continue
             record = self._read_record(key, absolute)
             if record is None:
@@ -634,7 +649,6 @@ class WorkspaceIndex:
             for key in [k for k in self._files if k not in seen]:
                 self.remove_file(key)
         self.built = True
-        self.dirty = True
         self.save()
         log.info("indexed %d files (%d chunks, %d skipped) in %.1fs", len(self._files),
                  self.chunk_count(), len(self.skipped), time.monotonic() - started)
@@ -671,7 +685,7 @@ class WorkspaceIndex:
                           size=stat.st_size if stat else len(text), language=language,
                           chunks=chunks, symbols=symbols)
 
-    def _insert(self, record: FileRecord) -> None:
+    def _insert(self, record: FileRecord, changed: bool = True) -> None:
         with self._lock:
             if record.path in self._files:
                 self._remove_locked(record.path)
@@ -684,7 +698,7 @@ class WorkspaceIndex:
             self._chunk_ids[record.path] = ids
             for symbol in record.symbols:
                 self._symbols.setdefault(symbol.name, []).append(symbol)
-            self.dirty = True
+            self.dirty = self.dirty or changed
 
     def _remove_locked(self, key: str) -> None:
         record = self._files.pop(key, None)
@@ -861,7 +875,13 @@ class WorkspaceIndex:
             payload = {
                 "version": INDEX_FORMAT_VERSION,
                 "roots": [str(r) for r in self.roots],
-                "files": [asdict(record) for record in self._files.values()],
+                # Rows instead of dicts: a third of the size and much faster to write and read.
+                "files": [
+                    [r.path, r.abs_path, r.mtime_ns, r.size, r.language,
+                     [[c.start_line, c.end_line, c.text, c.kind, c.name] for c in r.chunks],
+                     [[y.name, y.qualified_name, y.kind, y.line, y.signature] for y in r.symbols]]
+                    for r in self._files.values()
+                ],
             }
             self.dirty = False
         try:
@@ -883,11 +903,13 @@ class WorkspaceIndex:
             if payload.get("version") != INDEX_FORMAT_VERSION:
                 return {}
             records = {}
-            for raw in payload["files"]:
-                raw["chunks"] = [Chunk(**c) for c in raw["chunks"]]
-                raw["symbols"] = [SymbolEntry(**s) for s in raw["symbols"]]
-                record = FileRecord(**raw)
-                records[record.path] = record
+            for path, abs_path, mtime_ns, size, language, chunks, symbols in payload["files"]:
+                records[path] = FileRecord(
+                    path=path, abs_path=abs_path, mtime_ns=mtime_ns, size=size, language=language,
+                    chunks=[Chunk(path, start, end, text, kind, name) for start, end, text, kind, name in chunks],
+                    symbols=[SymbolEntry(name, qualified, kind, path, line, signature)
+                             for name, qualified, kind, line, signature in symbols],
+                )
             return records
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             log.warning("ignoring an unreadable persisted index %s", target, exc_info=True)

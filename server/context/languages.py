@@ -3,6 +3,7 @@ per-language node-type tables that the rest of the context package reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -173,9 +174,9 @@ class LanguageSpec:
     # Nested scopes whose returns/raises do not belong to the enclosing definition.
     nested_function_types: frozenset[str] = frozenset()
 
-    @property
+    @functools.cached_property
     def definition_kinds(self) -> dict[str, str]:
-        """Definition node type -> kind as a dict."""
+        """Definition node type -> kind as a dict (computed once)."""
         return dict(self.definition_types)
 
 
@@ -316,7 +317,7 @@ SPECS["typescript"] = LanguageSpec(
     yield_types=_ts.yield_types,
     nested_function_types=_ts.nested_function_types,
 )
-SPECS["tsx"] = LanguageSpec(**{**SPECS["typescript"].__dict__, "name": "tsx"})
+SPECS["tsx"] = dataclasses.replace(SPECS["typescript"], name="tsx")
 _c = SPECS["c"]
 SPECS["cpp"] = LanguageSpec(
     name="cpp",

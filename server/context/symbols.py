@@ -127,12 +127,45 @@ def _outer(node: tree_sitter.Node, spec: LanguageSpec) -> tree_sitter.Node:
     return outer
 
 
-def iter_definitions(doc: Document, node: tree_sitter.Node | None = None) -> Iterator[tree_sitter.Node]:
-    """All definition nodes of ``doc`` in document order (nested ones included)."""
+# Nodes that can hold definitions without being one (bodies, wrappers, conditional blocks).
+_DEFINITION_CONTAINERS = frozenset({
+    "module", "program", "source_file", "translation_unit", "block", "class_body", "declaration_list",
+    "field_declaration_list", "interface_body", "enum_body", "decorated_definition", "export_statement",
+    "lexical_declaration", "variable_declaration", "variable_declarator", "type_declaration",
+    "template_declaration", "linkage_specification", "preproc_ifdef", "preproc_if", "preproc_else",
+    "preproc_elif", "if_statement", "else_clause", "elif_clause", "try_statement", "except_clause",
+    "finally_clause", "internal_module", "statement_block", "type_definition", "ambient_declaration",
+    "namespace_definition", "expression_statement",
+})
+
+
+def iter_definitions(doc: Document, node: tree_sitter.Node | None = None,
+                     into_callables: bool = True) -> Iterator[tree_sitter.Node]:
+    """Definition nodes of ``doc`` (under ``node``) in document order.
+
+    With ``into_callables`` False, functions' bodies are not searched (no closures or local
+    classes) and only containers that can hold definitions are entered: much faster on big
+    files, which is what the workspace index needs.
+    """
     if doc.tree is None:
         return
     spec = spec_for(doc.language)
-    cursor = (node or doc.tree.root_node).walk()
+    start = node or doc.tree.root_node
+    if not into_callables:
+        stack = [start]
+        while stack:
+            current = stack.pop()
+            kind = definition_kind(current, spec)
+            if kind is not None:
+                yield current
+                if kind in ("function", "method") and current is not start:
+                    continue
+            elif current is not start and current.type not in _DEFINITION_CONTAINERS \
+                    and current.type not in spec.wrapper_types:
+                continue
+            stack.extend(reversed(current.named_children))
+        return
+    cursor = start.walk()
     reached_root = False
     while not reached_root:
         current = cursor.node
@@ -224,8 +257,9 @@ def file_definitions(doc: Document) -> list[DefinitionInfo]:
 # -- describing one definition ---------------------------------------------------------------------
 
 
-def describe_definition(doc: Document, node: tree_sitter.Node) -> DefinitionInfo:
-    """A DefinitionInfo for a definition node of ``doc``."""
+def describe_definition(doc: Document, node: tree_sitter.Node, with_effects: bool = True) -> DefinitionInfo:
+    """A DefinitionInfo for a definition node of ``doc``; ``with_effects`` False skips the body
+    walk behind ``has_return_value``/``has_raise``/``has_yield`` (left False)."""
     spec = spec_for(doc.language)
     kind = definition_kind(node, spec) or "function"
     outer = _outer(node, spec)
@@ -258,7 +292,7 @@ def describe_definition(doc: Document, node: tree_sitter.Node) -> DefinitionInfo
         is_async=any(child.type == "async" for child in (*header_node.children, *node.children)),
         node=node,
     )
-    if body is not None and info.is_callable:
+    if with_effects and body is not None and info.is_callable:
         info.has_return_value, info.has_raise, info.has_yield = _body_effects(doc, node, body, spec)
     return info
 
