@@ -548,6 +548,7 @@ class WorkspaceIndex:
         self.skipped: dict[str, str] = {}  # display path -> reason, from the last build
         self.built = False
         self.dirty = False
+        self._git_roots: dict[pathlib.Path, bool] = {}  # root -> is a git work tree (asked once)
 
     # -- paths --
 
@@ -598,7 +599,8 @@ class WorkspaceIndex:
         """(display path, absolute path) of the files the walk selects before content checks."""
         found: list[tuple[str, pathlib.Path]] = []
         for root in self.roots:
-            names = _git_files(root) if _is_git_worktree(root) else None
+            self._git_roots[root] = _is_git_worktree(root)
+            names = _git_files(root) if self._git_roots[root] else None
             if names is None:
                 names = _walk_with_gitignore(root)
             for rel in names:
@@ -759,7 +761,10 @@ class WorkspaceIndex:
         for root in self.roots:
             if root not in absolute.parents:
                 continue
-            if _is_git_worktree(root):
+            is_git = self._git_roots.get(root)
+            if is_git is None:
+                is_git = self._git_roots[root] = _is_git_worktree(root)
+            if is_git:
                 try:
                     result = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", str(absolute)],
                                             capture_output=True, timeout=10)

@@ -256,3 +256,14 @@ def test_big_class_is_split_into_member_chunks():
 def test_code_tokens_split_identifiers():
     assert code_tokens("parseConfigFile(self, max_retry_count)") == [
         "parseconfigfile", "parse", "config", "file", "max_retry_count", "max", "retry", "count"]
+
+
+def test_in_memory_updates_for_a_root_that_does_not_exist(tmp_path):
+    """The trainer indexes historical snapshots: texts given, nothing on disk."""
+    index = WorkspaceIndex([tmp_path / "missing-root"])
+    index.update_file("pkg/util.py", "def slugify_title(title):\n    \"\"\"Make a slug.\"\"\"\n")
+    index.update_file("pkg/blob.py", "x = '\x00'\n")
+    assert index.files == ["pkg/util.py"]
+    assert "def slugify_title(title):" in index.definitions_for(["slugify_title"])[0].text
+    index.remove_file("pkg/util.py")
+    assert index.files == []
