@@ -84,6 +84,21 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _quiet_libraries() -> None:
+    """Our own progress bars and messages only: no library load bars or advice warnings."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(peft|transformers|torch)\.")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `lsp-train`; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -92,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _quiet_libraries()
     if args.mine_only and args.out is None:
         return _fail("--mine-only needs --out FILE.jsonl")
     if not 0 <= args.test_fraction < 0.5:

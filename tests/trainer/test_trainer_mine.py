@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FUTURE_NAME, HISTORY, PLANTED_KEY, make_history
+from trainer_fixtures import FUTURE_NAME, HISTORY, PLANTED_KEY, make_history
 from repolsp.server.context.build import approx_token_count
 from repolsp.trainer import cli
 from repolsp.trainer.mine import MineConfig, mine_repository, split_for_commits

@@ -1,0 +1,217 @@
+"""Training: real LoRA steps on a tiny model (loss falls), FIM tokens, checkpoints and resume,
+and the pure helpers of the loop (schedule, packing, order, masks)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from repolsp.models.prompt import template_for
+from repolsp.models.store import ModelStore
+from repolsp.trainer.errors import TrainingInterrupted
+from repolsp.trainer.mine import Example, MineConfig, mine_repository
+from repolsp.trainer.pipeline import make_renderer
+from repolsp.trainer.train import (
+    IGNORE, TrainConfig, Tokenized, collate, epoch_order, get_lr, load_tokenizer, pack_rows,
+    plan_batches, priority_order, tokenize_example, train,
+)
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_home, history_repo):
+    """(store entry of the tiny model, its tokenizer with FIM tokens, mined examples)."""
+    repo, _ = history_repo
+    entry = ModelStore(tiny_home).get("tiny-smollm2")
+    tokenizer = load_tokenizer(entry.hf_dir, template_for("repolsp-smollm2"))
+    renderer = make_renderer(entry, 160, tokenizer)
+    examples = mine_repository(repo, renderer, MineConfig(test_fraction=0.2)).examples
+    return entry, tokenizer, examples
+
+
+def _config(**overrides) -> TrainConfig:
+    base = dict(rank=8, lr=3e-3, seq_len=256, batch_size=2, max_steps=6, checkpoint_every=2,
+                eval_every=3, dropout=0.1, threads=1, epochs=4)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def _adapter_weights(adapter_dir) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(adapter_dir / "adapter_model.safetensors"))
+
+
+def test_fim_tokens_added_as_single_tokens(setup):
+    import json
+
+    entry, tokenizer, _ = setup
+    base_vocab = json.loads((entry.hf_dir / "config.json").read_text())["vocab_size"]
+    for sentinel in ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"):
+        ids = tokenizer(sentinel, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 1 and ids[0] >= base_vocab  # new ids past the base vocabulary
+
+
+def test_loss_falls_on_a_memorizable_set(setup, tmp_path):
+    entry, tokenizer, examples = setup
+    small = [dataclasses.replace(e, split="train") for e in examples if e.kind == "fim"][:4]
+    result = train(entry, small, tmp_path / "run", _config(max_steps=12, epochs=30, eval_every=100, lr=1e-2, dropout=0.0),
+                   tokenizer=tokenizer, show_progress=False)
+    assert result.steps == 12
+    assert result.last_loss < 0.3 * result.first_loss, (result.first_loss, result.last_loss)
+    # The FIM sentinels' embeddings trained with the adapter and were saved with it.
+    weights = _adapter_weights(result.adapter_dir)
+    assert any("embed_tokens" in name for name in weights)
+    assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 12
+
+
+@pytest.fixture(scope="module")
+def straight_run(setup, tmp_path_factory):
+    """An uninterrupted 6-step run: the reference for the resume tests."""
+    entry, tokenizer, examples = setup
+    return train(entry, examples, tmp_path_factory.mktemp("straight"), _config(), tokenizer=tokenizer,
+                 show_progress=False)
+
+
+def _assert_same_weights(reference, other) -> None:
+    a, b = _adapter_weights(reference.adapter_dir), _adapter_weights(other.adapter_dir)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_resume_after_interruption_gives_the_same_weights(setup, straight_run, tmp_path):
+    entry, tokenizer, examples = setup
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        train(entry, examples, tmp_path, _config(), tokenizer=tokenizer, show_progress=False,
+              stop_after_steps=3)
+    assert (tmp_path / "checkpoint.pt").is_file()
+    resumed = train(entry, examples, tmp_path, _config(resume=True), tokenizer=tokenizer,
+                    show_progress=False)
+    assert resumed.resumed_from_step == 3 and resumed.steps == straight_run.steps == 6
+    _assert_same_weights(straight_run, resumed)
+    assert resumed.last_loss == straight_run.last_loss
+
+
+def test_resume_after_a_crash_uses_the_last_periodic_checkpoint(setup, straight_run, tmp_path,
+                                                                monkeypatch):
+    """kill -9 in the middle of step 5 leaves only the periodic checkpoint of step 4."""
+    import repolsp.trainer.train as train_module
+
+    entry, tokenizer, examples = setup
+    real_get_lr = train_module.get_lr
+
+    def crash_in_step_5(step, *args):
+        if step == 4:
+            raise SystemExit("killed")
+        return real_get_lr(step, *args)
+
+    monkeypatch.setattr(train_module, "get_lr", crash_in_step_5)
+    with pytest.raises(SystemExit):
+        train(entry, examples, tmp_path, _config(), tokenizer=tokenizer, show_progress=False)
+    monkeypatch.setattr(train_module, "get_lr", real_get_lr)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["state"]["step"] == 4
+    resumed = train(entry, examples, tmp_path, _config(resume=True), tokenizer=tokenizer,
+                    show_progress=False)
+    assert resumed.resumed_from_step == 4
+    _assert_same_weights(straight_run, resumed)
+
+
+def test_resume_refuses_other_settings(setup, tmp_path):
+    entry, tokenizer, examples = setup
+    with pytest.raises(TrainingInterrupted):
+        train(entry, examples, tmp_path / "r", _config(), tokenizer=tokenizer, show_progress=False,
+              stop_after_steps=2)
+    from repolsp.trainer.errors import TrainerError
+
+    with pytest.raises(TrainerError, match="other settings"):
+        train(entry, examples, tmp_path / "r", _config(resume=True, rank=4), tokenizer=tokenizer,
+              show_progress=False)
+
+
+def test_budget_stops_cleanly(setup, tmp_path):
+    entry, tokenizer, examples = setup
+    result = train(entry, examples, tmp_path / "run", _config(max_steps=None, epochs=50, budget_s=2.0, eval_every=1000),
+                   tokenizer=tokenizer, show_progress=False)
+    assert result.stopped in ("budget", "done")
+    assert result.steps < result.planned_steps
+    assert (result.adapter_dir / "training.json").is_file()
+    assert 0 < result.fraction_seen <= 1
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "step, expected",
+    [(0, 0.1), (4, 0.5), (9, 1.0), (10, 1.0), (55, 0.55), (100, 0.1)],
+    ids=["warmup-start", "warmup-mid", "warmup-end", "peak", "cosine-mid", "floor"],
+)
+def test_get_lr(step, expected):
+    assert get_lr(step, 100, 1.0, 0.1, 0.1) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "lengths, seq_len, rows",
+    [
+        ({0: 3, 1: 3, 2: 3}, 6, [[0, 1], [2]]),
+        ({0: 5, 1: 2, 2: 2}, 6, [[0], [1, 2]]),
+        ({0: 9}, 6, [[0]]),
+        ({}, 6, []),
+    ],
+    ids=["pairs", "greedy-in-order", "oversized-alone", "empty"],
+)
+def test_pack_rows(lengths, seq_len, rows):
+    assert pack_rows(list(lengths), lengths, seq_len) == rows
+
+
+def test_epoch_order_is_seeded_and_keeps_priority_windows():
+    priority = list(range(10))
+    first = epoch_order(priority, 0, seed=1, window=5)
+    assert first == epoch_order(priority, 0, seed=1, window=5)
+    assert first != epoch_order(priority, 1, seed=1, window=5)
+    assert sorted(first[:5]) == [0, 1, 2, 3, 4] and sorted(first[5:]) == [5, 6, 7, 8, 9]
+
+
+def test_priority_order_prefers_newest_then_most_touched():
+    def ex(t, path, commit):
+        return Example(commit, t, path, "python", "fim", "p", "c")
+
+    examples = [ex(1, "a.py", "c1"), ex(3, "b.py", "c3"), ex(2, "a.py", "c2"), ex(3, "c.py", "c3")]
+    order = priority_order(examples)
+    assert order[:2] == [1, 3] and order[-1] == 0
+
+
+def test_plan_batches_fractional_epochs_and_max_steps():
+    lengths = {i: 10 for i in range(8)}
+    config = TrainConfig(batch_size=2, seq_len=10, epochs=1.5, shuffle_window=4)
+    steps = plan_batches(list(range(8)), lengths, config)
+    assert len(steps) == 6  # 4 steps per epoch, half of the second
+    assert sorted(i for rows in steps[:4] for row in rows for i in row) == list(range(8))
+    assert len(plan_batches(list(range(8)), lengths, dataclasses.replace(config, max_steps=3))) == 3
+
+
+def test_tokenize_example_puts_loss_on_completion_and_eos_only(setup):
+    _, tokenizer, _ = setup
+    ids, labels = tokenize_example(tokenizer, "<fim_prefix>def f(x):\n    <fim_suffix>\n<fim_middle>",
+                                   "return x", seq_len=64, max_completion_tokens=32)
+    completion = tokenizer("return x", add_special_tokens=False)["input_ids"]
+    assert labels[-1] == tokenizer.eos_token_id and ids[-1] == tokenizer.eos_token_id
+    assert labels[-len(completion) - 1:-1] == completion
+    assert all(label == IGNORE for label in labels[: len(ids) - len(completion) - 1])
+    short_ids, short_labels = tokenize_example(tokenizer, "x " * 200, "return x", 40, 32)
+    assert len(short_ids) == 40 and short_labels[-1] == tokenizer.eos_token_id
+
+
+def test_collate_block_diagonal_mask_and_positions():
+    data = {0: Tokenized([5, 6], [IGNORE, 6], 0), 1: Tokenized([7, 8, 9], [IGNORE, 8, 9], 1),
+            2: Tokenized([4], [4], 2)}
+    batch = collate([[0, 1], [2]], data)
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 8, 9], [4, 0, 0, 0, 0]]
+    assert batch["position_ids"].tolist()[0] == [0, 1, 0, 1, 2]
+    mask = batch["attention_mask"][0, 0]
+    assert mask[3].tolist() == [False, False, True, True, False]  # no attention across examples
+    assert mask[1].tolist() == [True, True, False, False, False]
+    assert batch["labels"][1].tolist() == [4, IGNORE, IGNORE, IGNORE, IGNORE]
+    assert batch["attention_mask"][1, 0].any(dim=-1).all()  # padding rows never all-False

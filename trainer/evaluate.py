@@ -1,0 +1,151 @@
+"""Held-out evaluation of a stored model on mined examples (the `test` split).
+
+Kept separate from training so the `lsp-eval` evaluator can take it over: completions go through
+the server's own CTranslate2 engine and stop rules (token healing, single-line cut, block end),
+each model gets the prompt format it is served with (the base model left-to-right unless it has
+FIM tokens, the tuned model FIM), and the metrics are exact match and edit similarity of the
+completion against the line(s) the history actually wrote, plus completion-token loss.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from repolsp.trainer.prompts import context_from_dict, render_for_template
+
+
+@dataclass
+class EvalScores:
+    """One model's scores on one set of examples."""
+
+    model: str
+    n: int
+    exact_match: float
+    edit_similarity: float
+    loss: float | None = None  # mean completion-token cross-entropy (nats)
+    median_latency_ms: float = 0.0
+
+    @property
+    def perplexity(self) -> float | None:
+        return math.exp(self.loss) if self.loss is not None else None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["perplexity"] = self.perplexity
+        return data
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions) between two strings."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def edit_similarity(predicted: str, expected: str) -> float:
+    """1 - edit distance / longer length (1.0 = identical), on whitespace-trimmed strings."""
+    predicted, expected = predicted.strip(), expected.strip()
+    if not predicted and not expected:
+        return 1.0
+    return 1.0 - levenshtein(predicted, expected) / max(len(predicted), len(expected))
+
+
+def exact_match(predicted: str, expected: str) -> bool:
+    """Equal up to leading/trailing whitespace on each line."""
+    def norm(text: str) -> list[str]:
+        return [line.strip() for line in text.strip().splitlines()]
+    return norm(predicted) == norm(expected)
+
+
+def eval_examples(examples, max_examples: int = 200) -> list:
+    """The held-out set: `test` split FIM examples, single-line ("in-hunk lines") first."""
+    test = [e for e in examples if e.split == "test" and e.kind in ("fim", "accepted") and e.context]
+    single = [e for e in test if e.mode == "single-line"]
+    multi = [e for e in test if e.mode != "single-line"]
+    return (single + multi)[:max_examples]
+
+
+def generate_completions(entry, examples, template, max_new_tokens: int = 64,
+                         progress: Callable[[int, int], None] | None = None) -> tuple[list[str], list[float]]:
+    """Greedy completions of `examples` by a stored model through the server's engine and stop
+    rules; returns (texts, latencies in ms)."""
+    from repolsp.server.engine.base import GenerationRequest
+    from repolsp.server.engine.ct2 import CT2Engine
+    from repolsp.server.postprocess import postprocess
+
+    from repolsp.server.postprocess import cut_at_block_end
+
+    engine = CT2Engine(entry.ct2_dir, entry.hf_dir, model_name=entry.name)
+    cap = entry.manifest.max_prompt_tokens or 512
+    texts, latencies = [], []
+    for i, example in enumerate(examples):
+        ctx = context_from_dict(example.context)
+        prompt = render_for_template(example.context, template, engine.count_tokens, cap)
+        multi = ctx.mode.value == "multi-line"
+
+        def should_stop(text: str, multi=multi, block_indent=ctx.block_indent) -> bool:
+            # The server's stop rules (server/completion.py `request_for`).
+            if not multi:
+                return "\n" in text
+            if "\n\n\n" in text:
+                return True
+            head, _, _ = text.rpartition("\n")
+            return cut_at_block_end(head, block_indent) != head
+
+        request = GenerationRequest(
+            prompt=prompt, max_new_tokens=max_new_tokens if multi else 48,
+            stop=tuple(template.stop), max_prompt_tokens=cap, should_stop=should_stop,
+        )
+        started = time.perf_counter()
+        result = engine.generate(request)
+        latencies.append((time.perf_counter() - started) * 1000)
+        first_col = len(ctx.prefix) - (ctx.prefix.rfind("\n") + 1)
+        texts.append(postprocess(result.text, ctx.mode, ctx.suffix, ctx.block_indent, first_col))
+        if progress:
+            progress(i + 1, len(examples))
+    return texts, latencies
+
+
+def completion_loss(hf_dir, examples, template, max_examples: int = 64, seq_len: int = 768) -> float | None:
+    """Mean completion-token cross-entropy of a transformers model on `examples` (prompts in
+    `template`), or None when there is nothing to score."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from repolsp.trainer.train import IGNORE, tokenize_example
+
+    tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32).eval()
+    total = count = 0.0
+    with torch.no_grad():
+        for example in examples[:max_examples]:
+            prompt = render_for_template(example.context, template, None, None)
+            ids, labels = tokenize_example(tokenizer, prompt, example.completion, seq_len, 128)
+            labels_t = torch.tensor([labels])
+            out = model(torch.tensor([ids]), labels=labels_t)
+            n = int((labels_t[:, 1:] != IGNORE).sum())
+            total += float(out.loss) * n
+            count += n
+    return total / count if count else None
+
+
+def score_model(entry, examples, template, with_loss: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> tuple[EvalScores, list[str]]:
+    """Exact match, edit similarity (and loss) of a stored model on `examples`."""
+    texts, latencies = generate_completions(entry, examples, template, progress=progress)
+    n = len(examples)
+    em = sum(exact_match(t, e.completion) for t, e in zip(texts, examples)) / n if n else 0.0
+    es = sum(edit_similarity(t, e.completion) for t, e in zip(texts, examples)) / n if n else 0.0
+    loss = completion_loss(entry.hf_dir, examples, template) if with_loss and n else None
+    return EvalScores(entry.name, n, em, es, loss,
+                      statistics.median(latencies) if latencies else 0.0), texts

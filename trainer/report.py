@@ -1,0 +1,86 @@
+"""The before/after report: base and tuned model side by side on the held-out `test` split,
+printed and saved as markdown, JSON and a PNG chart beside the run's checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from repolsp.trainer.evaluate import EvalScores, eval_examples, score_model
+
+
+@dataclass
+class Report:
+    base: EvalScores
+    tuned: EvalScores
+    markdown_path: Path
+    chart_path: Path
+    json_path: Path
+
+    def summary_line(self) -> str:
+        b, t = self.base, self.tuned
+        gain = f" ({t.exact_match / b.exact_match:.1f}x)" if b.exact_match > 0 else ""
+        return (f"held-out exact match {b.exact_match:.0%} -> {t.exact_match:.0%}{gain}, "
+                f"edit similarity {b.edit_similarity:.2f} -> {t.edit_similarity:.2f} "
+                f"on {t.n} test examples; report: {self.markdown_path}")
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "—" if value is None else format(value, pattern)
+
+
+def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=()) -> str:
+    """The report as markdown (table, training figures, a few sample completions)."""
+    lines = [
+        "# lsp-train: before / after",
+        "",
+        f"Held-out examples: {tuned.n} (`test` split: the newest commits, never trained on).",
+        "",
+        "| model | exact match | edit similarity | completion loss | perplexity | median latency |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, s in (("base", base), ("tuned", tuned)):
+        lines.append(
+            f"| {label}: `{s.model}` | {s.exact_match:.1%} | {s.edit_similarity:.3f} | "
+            f"{_fmt(s.loss, '.3f')} | {_fmt(s.perplexity, '.2f')} | {s.median_latency_ms:.0f} ms |"
+        )
+    if training is not None:
+        lines += ["", "## Training", "", training.summary()]
+    if samples:
+        lines += ["", "## Samples", ""]
+        for expected, before, after in samples:
+            lines += [f"- expected `{expected.strip()[:120]}`",
+                      f"  - base `{before.strip()[:120]}`", f"  - tuned `{after.strip()[:120]}`"]
+    return "\n".join(lines) + "\n"
+
+
+def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_examples: int = 200,
+                        say: Callable[[str], None] = print, training=None, with_loss: bool = True) -> Report:
+    """Score base and tuned models on the test split and save report.md/.json/.png in out_dir."""
+    from repolsp.models.prompt import template_for
+    from repolsp.trainer.chart import bar_chart
+
+    held_out = eval_examples(examples, max_examples)
+    say(f"evaluating base and tuned models on {len(held_out)} held-out examples ...")
+    base, base_texts = score_model(base_entry, held_out, template_for(base_entry.manifest.fim_template),
+                                   with_loss=with_loss)
+    tuned, tuned_texts = score_model(tuned_entry, held_out, template_for(tuned_entry.manifest.fim_template),
+                                     with_loss=with_loss)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    samples = [(e.completion, b, t) for e, b, t in zip(held_out, base_texts, tuned_texts)][:8]
+    markdown = out_dir / "report.md"
+    chart = out_dir / "report.png"
+    data = out_dir / "report.json"
+    markdown.write_text(render_markdown(base, tuned, training, samples), encoding="utf-8")
+    data.write_text(json.dumps({"base": base.to_json(), "tuned": tuned.to_json(),
+                                "training": training.stats_for_manifest() if training else None},
+                               indent=2), encoding="utf-8")
+    bar_chart(chart, "held-out test split", ["exact match", "edit sim"],
+              [("base", [base.exact_match, base.edit_similarity]),
+               ("tuned", [tuned.exact_match, tuned.edit_similarity])])
+    report = Report(base, tuned, markdown, chart, data)
+    print(render_markdown(base, tuned), flush=True)
+    return report

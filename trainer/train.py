@@ -1,0 +1,663 @@
+"""Examples -> adapter: a plain PyTorch loop over packed sequences, with peft adapters.
+
+Read top to bottom: tokenizer and FIM tokens -> tokenize -> order by value (newest commits,
+most-touched files) -> pack into rows -> model + adapter -> loop (AdamW, warmup + cosine,
+accumulation, clipping, validation, early stopping, checkpoints, time budget) -> adapter on disk.
+
+Runs on CPU or CUDA; under `accelerate launch` / `torchrun` the same code trains with DDP
+(each process takes its share of every batch). Checkpoints hold everything a run needs to
+continue exactly: trainable weights, optimizer, step, RNG state, schedule length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from repolsp.trainer.errors import TrainerError, TrainingInterrupted
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+ADAPTER = "adapter"
+IGNORE = -100  # label of tokens that carry no loss (prompt, padding)
+
+# LoRA targets per transformers model_type; anything else gets peft's "all-linear".
+TARGET_MODULES = {
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gemma3_text": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "starcoder2": ["q_proj", "k_proj", "v_proj", "o_proj", "c_fc", "c_proj"],
+    "gpt_bigcode": ["c_attn", "c_proj", "c_fc"],
+}
+DEFAULT_LR = {"lora": 2e-4, "adalora": 2e-4, "prefix": 1e-2, "full": 2e-5}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes a training run (saved in checkpoints; resume checks it)."""
+
+    method: str = "lora"
+    rank: int = 16
+    alpha: float | None = None
+    dropout: float = 0.05
+    epochs: float = 1.0
+    lr: float | None = None
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.05
+    min_lr_ratio: float = 0.1
+    clip_norm: float = 1.0
+    batch_size: int = 4  # packed rows per optimizer step (per process)
+    grad_accum: int = 1
+    seq_len: int = 640  # tokens per packed row
+    max_completion_tokens: int = 128
+    max_steps: int | None = None
+    checkpoint_every: int = 20
+    eval_every: int = 50
+    max_eval_rows: int = 32
+    patience: int = 3  # validations without improvement before stopping early
+    seed: int = 0
+    device: str = "auto"
+    budget_s: float | None = None
+    resume: bool = False
+    threads: int | None = None
+    shuffle_window: int = 64  # examples shuffled within windows of this many (priority order kept)
+
+    @classmethod
+    def from_args(cls, args, budget_s: float | None, max_prompt_tokens: int) -> "TrainConfig":
+        return cls(
+            method=args.method, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
+            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
+            seq_len=args.seq_len or max_prompt_tokens + 128, max_steps=args.max_steps,
+            checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, seed=args.seed,
+            device=args.device, budget_s=budget_s, resume=args.resume, threads=args.threads,
+        )
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
+
+    def fingerprint(self) -> dict:
+        """Settings that must be equal for --resume to continue a run exactly."""
+        keep = ("method", "rank", "alpha", "dropout", "epochs", "lr", "weight_decay",
+                "warmup_fraction", "min_lr_ratio", "batch_size", "grad_accum", "seq_len",
+                "max_completion_tokens", "max_steps", "seed", "shuffle_window")
+        return {k: getattr(self, k) for k in keep}
+
+
+@dataclass
+class TrainResult:
+    """What a run did; `summary()` is the line the CLI prints."""
+
+    adapter_dir: Path
+    method: str
+    steps: int
+    planned_steps: int
+    stopped: str  # "done" | "budget" | "early-stop" | "max-steps"
+    train_examples: int
+    examples_seen: int
+    tokens_seen: int
+    elapsed_s: float
+    tokens_per_s: float
+    first_loss: float | None
+    last_loss: float | None
+    best_valid_loss: float | None
+    fim_template: str | None
+    added_tokens: list[str] = field(default_factory=list)
+    resumed_from_step: int = 0
+
+    @property
+    def fraction_seen(self) -> float:
+        return self.examples_seen / self.train_examples if self.train_examples else 0.0
+
+    def summary(self) -> str:
+        losses = (f"loss {self.first_loss:.3f} -> {self.last_loss:.3f}"
+                  if self.first_loss is not None and self.last_loss is not None else "no loss")
+        valid = f", best valid loss {self.best_valid_loss:.3f}" if self.best_valid_loss is not None else ""
+        return (
+            f"trained {self.steps}/{self.planned_steps} steps ({self.stopped}) in {self.elapsed_s:.0f}s: "
+            f"{losses}{valid}; saw {self.fraction_seen:.0%} of {self.train_examples} examples; "
+            f"{self.tokens_per_s:.0f} tokens/s (plain-loop baseline on 2 cores: 94)"
+        )
+
+    def stats_for_manifest(self) -> dict:
+        data = asdict(self)
+        data["adapter_dir"] = str(self.adapter_dir)
+        data["fraction_seen"] = round(self.fraction_seen, 4)
+        return data
+
+
+# -- tokenizer and FIM tokens -------------------------------------------------------------------
+
+
+def load_tokenizer(hf_dir: Path, template=None):
+    """The model's tokenizer, with the template's FIM sentinels added as special tokens when the
+    vocabulary lacks them (SmolLM2); existing tokens (Gemma's <unusedN>) are reused."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
+    except (OSError, ValueError) as exc:
+        raise TrainerError(f"cannot load the tokenizer from {hf_dir}: {exc}") from exc
+    if template is not None and template.fim:
+        missing = [t for t in fim_sentinels(template) if not _single_token(tokenizer, t)]
+        if missing:
+            tokenizer.add_special_tokens({"additional_special_tokens": missing},
+                                         replace_extra_special_tokens=False)
+    return tokenizer
+
+
+def fim_sentinels(template) -> list[str]:
+    return [t for t in (template.fim_prefix, template.fim_suffix, template.fim_middle) if t.strip()]
+
+
+def _single_token(tokenizer, text: str) -> bool:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return len(ids) == 1 and ids[0] != tokenizer.unk_token_id
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tokenized:
+    input_ids: list[int]
+    labels: list[int]
+    index: int  # position in the training example list
+
+
+def tokenize_example(tokenizer, prompt: str, completion: str, seq_len: int,
+                     max_completion_tokens: int) -> tuple[list[int], list[int]]:
+    """(input_ids, labels): the prompt as the server encodes it (special tokens included), then
+    the completion and EOS; only completion and EOS carry loss. Long prompts lose their start."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    completion_ids = completion_ids[:max_completion_tokens]
+    if len(completion_ids) < max_completion_tokens and tokenizer.eos_token_id is not None:
+        completion_ids = completion_ids + [tokenizer.eos_token_id]
+    room = seq_len - len(completion_ids)
+    if len(prompt_ids) > room:
+        keep_head = 1 if tokenizer.bos_token_id is not None and prompt_ids[:1] == [tokenizer.bos_token_id] else 0
+        prompt_ids = prompt_ids[:keep_head] + prompt_ids[len(prompt_ids) - room + keep_head:]
+    return prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids
+
+
+def priority_order(examples) -> list[int]:
+    """Indices of `examples`, most valuable first: newest commits, then most-touched files."""
+    if not examples:
+        return []
+    times = [e.time for e in examples]
+    t_min, t_max = min(times), max(times)
+    touches: dict[str, set] = {}
+    for e in examples:
+        touches.setdefault(e.path, set()).add(e.commit)
+    most = max(len(s) for s in touches.values())
+
+    def score(i: int) -> float:
+        e = examples[i]
+        recency = (e.time - t_min) / (t_max - t_min) if t_max > t_min else 1.0
+        return 0.7 * recency + 0.3 * len(touches[e.path]) / most
+
+    return sorted(range(len(examples)), key=lambda i: (-score(i), i))
+
+
+def epoch_order(priority: list[int], epoch: int, seed: int, window: int) -> list[int]:
+    """The epoch's example order: priority order, shuffled only within consecutive windows
+    (so a budget-cut run still sees the most valuable examples first). Deterministic."""
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order: list[int] = []
+    for start in range(0, len(priority), window):
+        chunk = priority[start:start + window]
+        rng.shuffle(chunk)
+        order.extend(chunk)
+    return order
+
+
+def pack_rows(order: list[int], lengths: dict[int, int], seq_len: int) -> list[list[int]]:
+    """Greedy packing in order: each row holds whole examples whose lengths sum to <= seq_len."""
+    rows: list[list[int]] = []
+    row: list[int] = []
+    used = 0
+    for i in order:
+        n = lengths[i]
+        if row and used + n > seq_len:
+            rows.append(row)
+            row, used = [], 0
+        row.append(i)
+        used += n
+    if row:
+        rows.append(row)
+    return rows
+
+
+def plan_batches(priority: list[int], lengths: dict[int, int], config: TrainConfig) -> list[list[list[int]]]:
+    """All optimizer steps' batches for the whole run: steps -> rows -> example indices."""
+    per_step = config.batch_size * config.grad_accum
+    steps: list[list[list[int]]] = []
+    full_epochs = math.ceil(config.epochs)
+    for epoch in range(full_epochs):
+        order = epoch_order(list(priority), epoch, config.seed, config.shuffle_window)
+        rows = pack_rows(order, lengths, config.seq_len)
+        epoch_steps = [rows[i:i + per_step] for i in range(0, len(rows), per_step)]
+        if epoch == full_epochs - 1 and config.epochs < full_epochs:
+            epoch_steps = epoch_steps[: max(1, round(len(epoch_steps) * (config.epochs - epoch)))]
+        steps.extend(epoch_steps)
+    if config.max_steps:
+        steps = steps[: config.max_steps]
+    return steps
+
+
+def collate(rows: list[list[int]], data: dict[int, Tokenized], pack: bool = True):
+    """Tensors for rows of packed examples: input_ids and labels [B, L], position_ids that
+    restart at each example, and a block-diagonal causal mask [B, 1, L, L] so packed examples
+    never attend to each other (the model sees each exactly as served)."""
+    import torch
+
+    width = max(sum(len(data[i].input_ids) for i in row) for row in rows)
+    batch = len(rows)
+    input_ids = torch.zeros(batch, width, dtype=torch.long)
+    labels = torch.full((batch, width), IGNORE, dtype=torch.long)
+    positions = torch.zeros(batch, width, dtype=torch.long)
+    if not pack:
+        mask2d = torch.zeros(batch, width, dtype=torch.long)
+    mask = torch.zeros(batch, 1, width, width, dtype=torch.bool)
+    for b, row in enumerate(rows):
+        cursor = 0
+        for i in row:
+            ids = data[i].input_ids
+            n = len(ids)
+            input_ids[b, cursor:cursor + n] = torch.tensor(ids)
+            labels[b, cursor:cursor + n] = torch.tensor(data[i].labels)
+            positions[b, cursor:cursor + n] = torch.arange(n)
+            mask[b, 0, cursor:cursor + n, cursor:cursor + n] = torch.tril(torch.ones(n, n, dtype=torch.bool))
+            if not pack:
+                mask2d[b, cursor:cursor + n] = 1
+            cursor += n
+        # Padding attends to itself only (an all-False row would give NaN in attention).
+        pad = torch.arange(cursor, width)
+        mask[b, 0, pad, pad] = True
+    if not pack:
+        return {"input_ids": input_ids, "labels": labels, "attention_mask": mask2d}
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": positions}
+
+
+def get_lr(step: int, total_steps: int, peak_lr: float, warmup_fraction: float, min_ratio: float) -> float:
+    """Linear warmup, then cosine decay to `min_ratio` x peak at `total_steps`."""
+    warmup = max(1, round(total_steps * warmup_fraction))
+    if step < warmup:
+        return peak_lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return peak_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# -- model --------------------------------------------------------------------------------------
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainerError("--device cuda: no CUDA device is available (use --device cpu)")
+    return device
+
+
+def load_model(hf_dir: Path, tokenizer, template_name: str | None):
+    """The base model in float32, its embeddings grown for added FIM tokens (mean-initialised)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if not any((hf_dir / name).exists() for name in ("model.safetensors", "model.safetensors.index.json",
+                                                    "pytorch_model.bin")):
+        raise TrainerError(f"{hf_dir} has no transformers weights to train (re-import the model)")
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    return model
+
+
+def add_adapter(model, config: TrainConfig, trainable_token_ids: list[int], total_steps: int):
+    """Wrap `model` for the chosen method; FIM token embeddings train alongside the adapter."""
+    method = config.method
+    model_type = getattr(model.config, "model_type", "")
+    if method == "full":
+        for param in model.parameters():
+            param.requires_grad_(True)
+        return model
+    import peft
+
+    targets = TARGET_MODULES.get(model_type, "all-linear")
+    token_indices = {"embed_tokens": trainable_token_ids} if trainable_token_ids else None
+    alpha = config.alpha if config.alpha is not None else 2 * config.rank
+    if method == "lora":
+        peft_config = peft.LoraConfig(
+            r=config.rank, lora_alpha=alpha, lora_dropout=config.dropout, target_modules=targets,
+            trainable_token_indices=token_indices, task_type="CAUSAL_LM",
+        )
+    elif method == "adalora":
+        peft_config = peft.AdaLoraConfig(
+            init_r=max(config.rank * 3 // 2, config.rank), target_r=config.rank, lora_alpha=alpha,
+            lora_dropout=config.dropout, target_modules=targets, total_step=max(total_steps, 10),
+            tinit=max(1, total_steps // 10), tfinal=max(1, total_steps // 5),
+            trainable_token_indices=token_indices, task_type="CAUSAL_LM",
+        )
+    elif method == "prefix":
+        peft_config = peft.PrefixTuningConfig(num_virtual_tokens=config.rank, task_type="CAUSAL_LM")
+    else:
+        raise TrainerError(f"unknown method {method!r}")
+    return peft.get_peft_model(model, peft_config)
+
+
+def trainable_state(model) -> dict:
+    """The trained parameters only (adapter, FIM token embeddings), by name, on CPU."""
+    return {n: p.detach().to("cpu").clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(model, state: dict) -> None:
+    params = dict(model.named_parameters())
+    missing = [n for n in state if n not in params]
+    if missing:
+        raise TrainerError(f"checkpoint does not match the model ({missing[0]}); start over without --resume")
+    import torch
+
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value.to(params[name].device))
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def _data_fingerprint(examples, base_name: str) -> str:
+    digest = hashlib.sha256(base_name.encode())
+    for e in examples:
+        digest.update(f"{e.commit}\x00{e.path}\x00{e.kind}\x00{e.completion}\x00{len(e.prompt)}\x01".encode())
+    return digest.hexdigest()[:16]
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
+          show_progress: bool = True, stop_after_steps: int | None = None) -> TrainResult:
+    """Train an adapter for store entry `entry` on the `train` split of `examples`.
+
+    `stop_after_steps` simulates an interruption (tests): the run stops as Ctrl-C would.
+    """
+    import torch
+    from accelerate import Accelerator
+
+    from repolsp.models.prompt import template_for
+    from repolsp.trainer.prompts import tuned_template_name
+
+    manifest = entry.manifest
+    template_name = tuned_template_name(manifest.family, manifest.fim_template)
+    template = template_for(template_name)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(entry.hf_dir, template)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    use_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if use_bf16 else "no")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    train_examples = [e for e in examples if e.split == "train"]
+    valid_examples = [e for e in examples if e.split == "valid"]
+    if not train_examples:
+        raise TrainerError("no training examples")
+    pack = config.method != "prefix"  # prefix tuning prepends keys: one example per row
+    data = {}
+    for i, e in enumerate(train_examples):
+        ids, labels = tokenize_example(tokenizer, e.prompt, e.completion, config.seq_len,
+                                       config.max_completion_tokens)
+        data[i] = Tokenized(ids, labels, i)
+    lengths = {i: len(t.input_ids) for i, t in data.items()}
+    priority = priority_order(train_examples)
+    batches = plan_batches(priority, lengths if pack else {i: config.seq_len for i in data}, config)
+    valid_data = {}
+    for i, e in enumerate(valid_examples):
+        ids, labels = tokenize_example(tokenizer, e.prompt, e.completion, config.seq_len,
+                                       config.max_completion_tokens)
+        valid_data[i] = Tokenized(ids, labels, i)
+    valid_rows = pack_rows(list(valid_data), {i: len(t.input_ids) for i, t in valid_data.items()},
+                           config.seq_len if pack else 1)[: config.max_eval_rows]
+
+    # Same seed -> same adapter init, same dropout masks, same data order.
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    model = load_model(entry.hf_dir, tokenizer, template_name)
+    fim_ids = [tokenizer.convert_tokens_to_ids(t) for t in fim_sentinels(template)] if template.fim else []
+    added = [t for t in fim_sentinels(template) if t in tokenizer.get_added_vocab()] if template.fim else []
+    model = add_adapter(model, config, fim_ids, len(batches))
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.peak_lr, betas=(0.9, 0.95),
+    )
+
+    fingerprint = {"config": config.fingerprint(), "data": _data_fingerprint(train_examples, entry.name)}
+    ckpt_path = run_dir / CHECKPOINT
+    state = {"step": 0, "elapsed_s": 0.0, "tokens": 0, "schedule_steps": len(batches),
+             "best_valid": None, "bad_evals": 0, "first_loss": None, "last_loss": None}
+    resumed_from = 0
+    if config.resume:
+        if not ckpt_path.is_file():
+            raise TrainerError(f"nothing to resume: no checkpoint in {run_dir} (run without --resume)")
+        saved = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if saved["fingerprint"] != fingerprint:
+            raise TrainerError(
+                "the checkpoint was made with other settings or another history; "
+                "run without --resume to start over"
+            )
+        load_trainable_state(model, saved["trainable"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+        random.setstate(saved["python_rng"])
+        state.update(saved["state"])
+        resumed_from = state["step"]
+    elif ckpt_path.is_file():
+        log.warning("starting over; the interrupted run's checkpoint in %s is replaced", run_dir)
+        ckpt_path.unlink()
+    (run_dir / METRICS).touch()
+    if not config.resume:
+        (run_dir / METRICS).write_text("")
+
+    model, optimizer = accelerator.prepare(model, optimizer)
+    world, rank = accelerator.num_processes, accelerator.process_index
+
+    # RNG state at the start of the current step: an interruption mid-step resumes that step
+    # with the same dropout masks an uninterrupted run would have drawn.
+    rng_at_step_start = [torch.get_rng_state()]
+
+    def save_checkpoint() -> None:
+        if not accelerator.is_main_process:
+            return
+        _atomic_torch_save({
+            "fingerprint": fingerprint,
+            "trainable": trainable_state(accelerator.unwrap_model(model)),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": rng_at_step_start[0],
+            "python_rng": random.getstate(),
+            "state": dict(state),
+        }, ckpt_path)
+
+    def valid_loss() -> float | None:
+        if not valid_rows:
+            return None
+        model.eval()
+        total = count = 0.0
+        with torch.no_grad():
+            for start in range(0, len(valid_rows), config.batch_size):
+                batch = collate(valid_rows[start:start + config.batch_size], valid_data, pack)
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                with accelerator.autocast():
+                    out = model(**batch)
+                n = int((batch["labels"][:, 1:] != IGNORE).sum())
+                total += float(out.loss) * n
+                count += n
+        model.train()
+        return total / count if count else None
+
+    bar = None
+    if show_progress and accelerator.is_main_process:
+        from tqdm import tqdm
+
+        bar = tqdm(total=state["schedule_steps"], initial=state["step"], desc="training", unit="step",
+                   file=sys.stdout, dynamic_ncols=True, mininterval=0.5)
+    metrics = open(run_dir / METRICS, "a", encoding="utf-8")
+    started = time.monotonic()
+    elapsed_before = state["elapsed_s"]
+    stopped = "done"
+    model.train()
+    try:
+        while state["step"] < state["schedule_steps"]:
+            step = state["step"]
+            if stop_after_steps is not None and step - resumed_from >= stop_after_steps:
+                raise KeyboardInterrupt
+            lr = get_lr(step, state["schedule_steps"], config.peak_lr, config.warmup_fraction, config.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            rows = batches[step]
+            micro = [rows[i:i + config.batch_size] for i in range(0, len(rows), config.batch_size)]
+            step_loss = 0.0
+            step_tokens = 0
+            for micro_rows in micro:
+                mine = micro_rows[rank::world] or micro_rows[:1]
+                batch = collate(mine, data, pack)
+                step_tokens += int(batch["input_ids"].numel()) * world
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                with accelerator.autocast():
+                    loss = model(**batch).loss / len(micro)
+                accelerator.backward(loss)
+                step_loss += float(loss.detach())
+            if config.clip_norm:
+                accelerator.clip_grad_norm_(params, config.clip_norm)
+            optimizer.step()
+            if config.method == "adalora":
+                accelerator.unwrap_model(model).base_model.update_and_allocate(step)
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] = step + 1
+            rng_at_step_start[0] = torch.get_rng_state()
+            state["tokens"] += step_tokens
+            state["last_loss"] = step_loss
+            if state["first_loss"] is None:
+                state["first_loss"] = step_loss
+            elapsed = elapsed_before + time.monotonic() - started
+            state["elapsed_s"] = elapsed
+            tokens_per_s = state["tokens"] / elapsed if elapsed > 0 else 0.0
+            record = {"step": state["step"], "loss": round(step_loss, 5), "lr": lr,
+                      "tokens_per_s": round(tokens_per_s, 1), "elapsed_s": round(elapsed, 2)}
+            # A time budget: after a few steps, shorten the schedule to what fits, so the
+            # learning rate still decays to its floor by the end.
+            if config.budget_s and state["step"] == 3 and not state.get("budget_fitted"):
+                per_step = elapsed / state["step"]
+                fit = max(state["step"] + 1, int(config.budget_s / per_step))
+                state["schedule_steps"] = min(state["schedule_steps"], fit)
+                state["budget_fitted"] = True
+                if bar is not None:
+                    bar.total = state["schedule_steps"]
+            if valid_rows and (state["step"] % config.eval_every == 0 or state["step"] == state["schedule_steps"]):
+                v = valid_loss()
+                record["valid_loss"] = round(v, 5)
+                if state["best_valid"] is None or v < state["best_valid"] - 1e-4:
+                    state["best_valid"] = v
+                    state["bad_evals"] = 0
+                    if accelerator.is_main_process:
+                        _atomic_torch_save(trainable_state(accelerator.unwrap_model(model)), run_dir / "best.pt")
+                else:
+                    state["bad_evals"] += 1
+            if accelerator.is_main_process:
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+            if bar is not None:
+                bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{tokens_per_s:.0f}", refresh=False)
+                bar.update(1)
+            if state["step"] % config.checkpoint_every == 0:
+                save_checkpoint()
+            if state["bad_evals"] >= config.patience:
+                stopped = "early-stop"
+                break
+            if config.budget_s and elapsed >= config.budget_s:
+                stopped = "budget"
+                break
+        else:
+            stopped = "max-steps" if config.max_steps and state["step"] >= config.max_steps else "done"
+    except KeyboardInterrupt:
+        save_checkpoint()
+        raise TrainingInterrupted(
+            f"interrupted at step {state['step']}/{state['schedule_steps']}; checkpoint kept in "
+            f"{run_dir}; run `lsp-train --resume` with the same options to continue"
+        ) from None
+    finally:
+        metrics.close()
+        if bar is not None:
+            bar.close()
+    save_checkpoint()
+
+    unwrapped = accelerator.unwrap_model(model)
+    best_path = run_dir / "best.pt"
+    if state["best_valid"] is not None and best_path.is_file() and stopped == "early-stop":
+        load_trainable_state(unwrapped, torch.load(best_path, map_location="cpu", weights_only=False))
+    adapter_dir = run_dir / ADAPTER
+    if accelerator.is_main_process:
+        save_adapter(unwrapped, tokenizer, adapter_dir, config, template_name, entry.name)
+    accelerator.wait_for_everyone()
+    elapsed = state["elapsed_s"]
+    return TrainResult(
+        adapter_dir=adapter_dir, method=config.method, steps=state["step"],
+        planned_steps=len(batches), stopped=stopped, train_examples=len(train_examples),
+        examples_seen=_examples_through(batches, state["step"] - 1), tokens_seen=state["tokens"], elapsed_s=elapsed,
+        tokens_per_s=state["tokens"] / elapsed if elapsed > 0 else 0.0,
+        first_loss=state["first_loss"], last_loss=state["last_loss"],
+        best_valid_loss=state["best_valid"], fim_template=template_name if template.fim else None,
+        added_tokens=added, resumed_from_step=resumed_from,
+    )
+
+
+def _examples_through(batches, step: int) -> int:
+    """Distinct examples in batches[0..step] (all of them once an epoch is complete)."""
+    seen = set()
+    for rows in batches[: step + 1]:
+        for row in rows:
+            seen.update(row)
+    return len(seen)
+
+
+def save_adapter(model, tokenizer, adapter_dir: Path, config: TrainConfig, template_name: str,
+                 base_name: str) -> None:
+    """The adapter (or the full model for --method full), the tokenizer with its FIM tokens, and
+    training.json (what export needs), written to a fresh folder then renamed into place."""
+    import shutil
+
+    tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / "training.json").write_text(json.dumps({
+        "method": config.method, "fim_template": template_name, "base_model": base_name,
+        "config": config.fingerprint(),
+    }, indent=2))
+    shutil.rmtree(adapter_dir, ignore_errors=True)
+    os.replace(tmp, adapter_dir)
