@@ -184,7 +184,14 @@ def opens_block(code_line: str, spec: LanguageSpec) -> bool:
     openers = spec.block_openers
     if spec.name == "python":
         openers = openers + ("(", "[", "{", "\\")
+        if code.endswith(":") and _bracket_depth(code) > 0:
+            return False  # a dict entry or slice (`{"a":`), not a block header
     return bool(code) and code.endswith(openers)
+
+
+def _bracket_depth(code: str) -> int:
+    """Open minus closed brackets on a line (strings not excluded: a heuristic)."""
+    return sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
 
 
 def _neighbour_code_line(lines: LineIndex, line_no: int, step: int) -> int | None:

@@ -20,6 +20,7 @@ CASES = [
     ("py-end-of-body-before-dedent", "a.py", "class A:\n    def f(self):\n        y = 1\n        <|>\n    def g(self):\n        pass\n", MULTI, 4),
     ("py-between-statements", "a.py", "def f(x):\n    a = 1\n    <|>\n    return a\n", SINGLE, 0),
     ("py-after-colon", "a.py", "for i in range(3):<|>\n", MULTI, 0),
+    ("py-dict-colon-is-not-a-block", "a.py", "x = {\"a\":<|>\n", SINGLE, ANY),
     ("py-in-string", "a.py", "x = 'ab<|>c'\n", NONE, None),
     ("py-in-fstring-text", "a.py", "x = f'ab<|>{y}'\n", NONE, None),
     ("py-in-fstring-code", "a.py", "x = f'{ab<|>}'\n", SINGLE, ANY),
