@@ -40,7 +40,7 @@ from .types import Snippet
 log = logging.getLogger(__name__)
 
 INDEX_FORMAT_VERSION = 2
-MAX_CHUNK_LINES = 40
+MAX_CHUNK_LINES = 24
 TEXT_CHUNK_LINES = 30
 MAX_CHUNKS_PER_FILE_IN_RESULTS = 2
 

@@ -200,3 +200,32 @@ def test_names_near_cursor_prefers_calls_and_nearness():
     names = names_near_cursor(doc, offset, 5)
     assert names[0] == "transform"
     assert names.index("compute") < names.index("value")
+
+
+FUZZ_SOURCES = {
+    "python": ("a.py", PY_SOURCE.replace("<|>", "")),
+    "javascript": ("a.js", "import a from 'a';\n/** d */\nclass K {\n  m(x) {\n    return `${x} 😀`;\n  }\n}\n" * 30),
+    "go": ("a.go", "package m\n\nimport \"fmt\"\n\nfunc F(a int) int {\n\tfmt.Println(\"é\")\n\treturn a\n}\n" * 30),
+    "rust": ("a.rs", "use std::io;\r\nfn f(a: i32) -> i32 {\r\n    let s = \"日本\";\r\n    a\r\n}\r\n" * 30),
+    "java": ("A.java", "import a.B;\nclass A {\n  int f(int a) {\n    return a; // ü\n  }\n}\n" * 30),
+    "c": ("a.c", "#include <stdio.h>\nint f(int a) {\n  return a; /* ß */\n}\n" * 30),
+    "cpp": ("a.cpp", "#include <vector>\nnamespace n {\nint f(int a) { return a; }\n}\n" * 30),
+    "text": ("notes.txt", "some words here\n\tindented line\n" * 50),
+    "empty": ("e.py", ""),
+}
+
+
+@pytest.mark.parametrize("language", list(FUZZ_SOURCES))
+def test_invariants_at_random_cursors(language):
+    import random
+
+    path, text = FUZZ_SOURCES[language]
+    doc = Document(f"file:///w/{path}", text, path=path)
+    rng = random.Random(language)
+    for _ in range(40):
+        offset = rng.randint(0, len(text))
+        budget = ContextBudget(max_prompt_tokens=rng.choice([48, 96, 200, 512]), max_suffix_tokens=rng.choice([0, 16, 96]))
+        ctx = build_context(doc, offset, None, budget, approx_token_count)
+        assert context_tokens(ctx, approx_token_count) + budget.reserved_tokens <= budget.max_prompt_tokens
+        assert text[:offset].endswith(ctx.prefix) and text[offset:].startswith(ctx.suffix)
+        assert ctx.language == doc.language
