@@ -357,7 +357,45 @@ def summary_from_model(raw: str, plan: DocPlan) -> str | None:
         return plan.name + phrase[len(plan.name):] if phrase else None
     first = " ".join(line.strip().lstrip("*/").strip() for line in first.splitlines()[:1])
     first = re.sub(r"^@brief\s+", "", first)
-    return clean_phrase(first, forbid=(plan.name, humanize(plan.name)))
+    phrase = clean_phrase(first, forbid=(plan.name, humanize(plan.name)))
+    if phrase and plan.language == "python" and plan.kind in ("function", "method"):
+        phrase = imperative(phrase)
+    return phrase
+
+
+_PREAMBLE = re.compile(
+    r"^(?:this|the)\s+(?:function|method|helper|routine|procedure|code)\s+(will\s+|is used to\s+|can be used to\s+)?"
+    r"|^(?:a\s+)?(?:function|method|helper)\s+(?:that|which)\s+()|^(?:function|method|helper)\s+to\s+()",
+    re.I,
+)
+
+
+def imperative(summary: str) -> str:
+    """PEP 257's imperative mood: "This function returns x." -> "Return x."; anything that is not
+    such a preamble followed by a verb is returned unchanged."""
+    match = _PREAMBLE.match(summary)
+    if not match:
+        return summary
+    rest = summary[match.end():]
+    word, _, tail = rest.partition(" ")
+    base_form = match.group(1) is not None or match.group(3) is not None
+    if not base_form:
+        lower = word.lower()
+        if lower in ("is", "are", "was", "has", "can", "should", "must", "may"):
+            return summary
+        if lower == "does":
+            word = "do"
+        elif lower.endswith("ies") and len(lower) > 4:
+            word = word[:-3] + "y"
+        elif lower.endswith(("sses", "shes", "ches", "xes", "zes", "oes")):
+            word = word[:-2]
+        elif lower.endswith("s") and not lower.endswith("ss"):
+            word = word[:-1]
+        else:
+            return summary
+    if not word:
+        return summary
+    return (word[:1].upper() + word[1:] + (" " + tail if tail else "")).strip()
 
 
 def humanize(name: str) -> str:

@@ -275,10 +275,24 @@ def _python_target_imports(info: DefinitionInfo, module: str) -> list[str]:
     return [f"from {module} import {_owner_name(info) or info.name}"]
 
 
-def python_test_prompt(doc: Document, info: DefinitionInfo, module: str, test_path_rel: str,
-                       test_name: str) -> str:
-    """Left-to-right prompt: the source file's imports and the function, then the test file's
-    import of it and the opened test function (ending at ``():``, a clean token boundary)."""
+def test_seed(info: DefinitionInfo) -> str:
+    """The first words of the test body given to the model: an assert calling the function, so a
+    small model writes ``assert f(args) == value`` lines instead of free-form code."""
+    owner = _owner_name(info)
+    decorators = " ".join(info.decorators)
+    if info.is_async or info.has_yield:
+        return ""
+    if owner is None:
+        return f"assert {info.name}("
+    if "staticmethod" in decorators or "classmethod" in decorators:
+        return f"assert {owner}.{info.name}("
+    return ""
+
+
+def python_test_prompt(doc: Document, info: DefinitionInfo, test_name: str) -> str:
+    """Left-to-right prompt: the source file's imports and the function (its class header for a
+    method), then the opened test function right below it, as if tests lived in the same file,
+    ending with the seed (``assert f(``)."""
     text = doc.text.replace("\r\n", "\n")
     start = doc.text.rfind("\n", 0, info.start) + 1
     source = doc.text[start:info.end].replace("\r\n", "\n")
@@ -287,11 +301,21 @@ def python_test_prompt(doc: Document, info: DefinitionInfo, module: str, test_pa
         class_line = re.search(rf"^class {re.escape(owner)}\b.*$", text, flags=re.M)
         source = (class_line.group(0) + "\n" if class_line else "") + source
     imports = "\n".join(line for line in text.splitlines()[:60] if line.startswith(("import ", "from ")))
-    imports = imports + "\n\n" if imports else ""
-    source = source[:3000]
-    target_import = _python_target_imports(info, module)[0]
-    return (f"# Path: {doc.path}\n{imports}{source.rstrip()}\n\n\n# Path: {test_path_rel}\n"
-            f"import pytest\n\n{target_import}\n\n\ndef {test_name}():")
+    imports = imports + "\n\n\n" if imports else ""
+    source = textwrap_dedent_keep(source[:3000])
+    seed = test_seed(info)
+    opened = f"def {test_name}():\n    {seed}" if seed else f"def {test_name}():"
+    return f"{imports}{source.rstrip()}\n\n\n{opened}"
+
+
+def textwrap_dedent_keep(source: str) -> str:
+    """The source unchanged unless every line is indented (a method without its class)."""
+    import textwrap
+
+    return source if source[:1] not in (" ", "\t") or source.lstrip().startswith("class ") else textwrap.dedent(source)
+
+
+_PYTEST_HELPERS = frozenset({"raises", "approx", "mark", "param", "skip", "warns", "fail", "importorskip"})
 
 
 def _python_names(node: tree_sitter.Node, source: bytes) -> tuple[set[str], set[str]]:
@@ -369,6 +393,15 @@ def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known
         return None
     if len(set(ln.strip() for ln in lines if ln.strip())) < len([ln for ln in lines if ln.strip()]) // 2:
         return None  # mostly repeated lines
+    helpers = set(re.findall(r"\bpytest\.(\w+)", body_text))
+    if helpers - _PYTEST_HELPERS:
+        return None  # `pytest.argparse...`: an invented API
+    for expected in re.findall(r"pytest\.raises\(\s*([^,)]*)", body_text):
+        if not re.fullmatch(r"\(?[\w.]*(Error|Exception|Exit|Warning|Interrupt)\w*(,\s*[\w.]+)*\)?", expected.strip()):
+            return None  # pytest.raises needs an exception type
+    for left, right in re.findall(r"^\s*assert\s+(.+?)\s*==\s*(.+?)\s*$", body_text, flags=re.M):
+        if left == right:
+            return None  # `assert f(x) == f(x)` checks nothing
     assigned, used = _python_names(body, data)
     unknown = used - assigned - _BUILTINS - known
     if unknown:
@@ -384,6 +417,8 @@ def python_test_code(doc: Document, info: DefinitionInfo, module: str, test_name
     imported = owner or info.name
     if raw is not None:
         call_names = {info.name}
+        seed = test_seed(info)
+        raw = f"\n    {seed}{raw}" if seed else raw
         body = clean_python_test_body(raw, test_name, call_names, {imported})
         if body is not None:
             imports = ["import pytest"] if "pytest." in body else []
@@ -808,9 +843,9 @@ async def generate_tests(
         module = python_module_path(source, root)
         raw = None
         if settings.engine is not None:
-            prompt = python_test_prompt(doc, info, module, _rel(path, root), test_name)
+            prompt = python_test_prompt(doc, info, test_name)
             request = GenerationRequest(
-                prompt=prompt, max_new_tokens=160, stop=("\ndef ", "\nclass ", "\n# Path:", "\n@"),
+                prompt=prompt, max_new_tokens=96, stop=("\ndef ", "\nclass ", "\n@", "\n\n"),
                 should_stop=_stop_after_body, max_prompt_tokens=settings.max_prompt_tokens,
             )
             raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)

@@ -24,7 +24,8 @@ from tests.lsp.conftest import SERVER, capabilities, server_env
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "code_actions" / "calc_project"
 CLIENTS = ["vscode", "neovim"]
 PROSE = "Combine the two inputs into one value.\n"
-TEST_BODY = "\n    assert add(1, 2) == 3\n    assert add(-1, 1) == 0\n"
+# The model continues the seed `assert <function>(` of the test body.
+TEST_BODY = "1, 2) == 3\n    assert add(-1, 1) == 0\n"
 
 
 def client_capabilities(kind: str) -> types.ClientCapabilities:
@@ -278,7 +279,7 @@ async def test_tests_action_creates_the_test_file(code_client: LanguageClient):
     assert syntax_error_count(new, "python") == 0
     assert "from calc.stats import mean\n" in new  # the real module path (src/ layout)
     assert "def test_mean():\n" in new
-    # The fake "model" calls add(), which the test file does not import: rejected for the skeleton.
+    # The fake "model" also calls add(), which the test file does not import: the skeleton is used.
     assert "result = mean(values)" in new and "assert result == expected" in new
 
 

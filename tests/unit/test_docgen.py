@@ -23,6 +23,7 @@ from repolsp.server.docgen import (
     docstring_target,
     generate_docstring,
     harvest_sections,
+    imperative,
     newline_of,
     plan_docstring,
     summary_from_model,
@@ -270,6 +271,18 @@ def test_harvest_sections_google_and_jsdoc():
     assert fill.returns == "The total."
     junk = harvest_sections(" a = 1; b = 2\n        b (int): return b\n", plan)
     assert junk.params == {} and junk.returns == ""
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("This function will return a string.", "Return a string."),
+    ("This function returns the mean.", "Return the mean."),
+    ("This method applies the rule.", "Apply the rule."),
+    ("Function to compute the hash.", "Compute the hash."),
+    ("This function is a helper.", "This function is a helper."),
+    ("Returns the total.", "Returns the total."),
+], ids=["will", "third person", "ies", "function to", "not a verb", "no preamble"])
+def test_imperative(raw, expected):
+    assert imperative(raw) == expected
 
 
 def test_newline_detection():

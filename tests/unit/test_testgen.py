@@ -112,6 +112,9 @@ BODY_CASES = [
     ("not code", "\nThis test checks add.\n", None),
     ("empty", "", None),
     ("repetition", "\n" + "    assert add(1, 2) == 3\n" * 12, None),
+    ("invented pytest api", "\n    with pytest.argparse(1):\n        assert add(1, 2) == 3\n", None),
+    ("raises needs a type", "\n    with pytest.raises(add(1, 2)):\n        assert add(1, 2) == 3\n", None),
+    ("tautology", "\n    assert add(x, 1) == add(x, 1)\n", None),
 ]
 
 
@@ -153,7 +156,7 @@ def edit_for(root: Path, rel: str, needle: str, language: str, completion: str |
 def test_python_new_file_from_the_model(tmp_path):
     root = write(tmp_path, {"src/calc/__init__.py": "", "src/calc/ops.py": "def add(a, b):\n    return a + b\n"})
     edit = edit_for(root, "src/calc/ops.py", "def add", "python",
-                    "\n    assert add(2, 2) == 4\n    with pytest.raises(TypeError):\n        add(None, 1)\n\n\ndef x():\n")
+                    "2, 2) == 4\n    with pytest.raises(TypeError):\n        add(None, 1)\n\n\ndef x():\n")
     assert edit.create and edit.path == root / "tests" / "test_ops.py" and edit.from_model
     assert edit.new_text == (
         '"""Tests for calc.ops."""\n\nimport pytest\n\nfrom calc.ops import add\n\n\n'
@@ -178,7 +181,7 @@ def test_python_append_keeps_content_and_adds_imports(tmp_path):
 
 def test_python_model_body_with_bad_syntax_falls_back(tmp_path):
     root = write(tmp_path, {"calc.py": "def add(a, b):\n    return a + b\n"})
-    edit = edit_for(root, "calc.py", "def add", "python", "\n    assert add(1, 2) ==\n    )))\n")
+    edit = edit_for(root, "calc.py", "def add", "python", "1, 2) ==\n    )))\n")
     assert not edit.from_model and "result = add(a, b)" in edit.new_text
     assert syntax_error_count(edit.new_text, "python") == 0
 
