@@ -534,7 +534,7 @@ class WorkspaceIndex:
     """Chunks and symbols of the workspace's source files, for retrieval into prompts."""
 
     def __init__(self, roots: list[pathlib.Path], data_dir: pathlib.Path | None = None,
-                 max_file_bytes: int = 1_000_000):
+                 max_file_bytes: int = 1_000_000, autosave_s: float | None = 60.0):
         self.roots = [pathlib.Path(os.path.realpath(r)) for r in roots]
         self.data_dir = pathlib.Path(data_dir) if data_dir is not None else None
         self.max_file_bytes = max_file_bytes
@@ -549,6 +549,9 @@ class WorkspaceIndex:
         self.built = False
         self.dirty = False
         self._git_roots: dict[pathlib.Path, bool] = {}  # root -> is a git work tree (asked once)
+        # Updates after a build are persisted by a debounced background save.
+        self.autosave_s = autosave_s
+        self._autosave_timer: threading.Timer | None = None
 
     # -- paths --
 
@@ -755,6 +758,7 @@ class WorkspaceIndex:
             self.remove_file(key)
             return
         self._insert(record)
+        self._schedule_save()
 
     def _ignored_by_git(self, absolute: pathlib.Path) -> bool:
         """True when a single file is ignored (git check-ignore, or the .gitignore files above it)."""
@@ -781,6 +785,28 @@ class WorkspaceIndex:
             return
         with self._lock:
             self._remove_locked(key)
+        self._schedule_save()
+
+    def _schedule_save(self) -> None:
+        """Persist a while after the last update (one pending timer at a time, daemon thread)."""
+        if self.data_dir is None or self.autosave_s is None or not self.built:
+            return
+        with self._lock:
+            if self._autosave_timer is not None and self._autosave_timer.is_alive():
+                return
+            timer = threading.Timer(self.autosave_s, self.save)
+            timer.daemon = True
+            self._autosave_timer = timer
+        timer.start()
+
+    def close(self) -> None:
+        """Stop a pending autosave and persist now (call at server shutdown)."""
+        timer = self._autosave_timer
+        if timer is not None:
+            timer.cancel()
+            if timer.is_alive() and timer is not threading.current_thread():
+                timer.join(timeout=30)  # a save in progress finishes before the final one
+        self.save()
 
     def note_recent(self, path) -> None:
         """Mark a file as recently edited or opened: its chunks get a retrieval boost."""

@@ -267,3 +267,18 @@ def test_in_memory_updates_for_a_root_that_does_not_exist(tmp_path):
     assert "def slugify_title(title):" in index.definitions_for(["slugify_title"])[0].text
     index.remove_file("pkg/util.py")
     assert index.files == []
+
+
+def test_updates_are_persisted_by_autosave_and_close(tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(FIXTURE, root)
+    data_dir = tmp_path / "data"
+    index = WorkspaceIndex([root], data_dir=data_dir, autosave_s=0.05)
+    index.build()
+    (root / "shop" / "extra.py").write_text("def newly_saved_helper():\n    pass\n")
+    index.update_file(root / "shop" / "extra.py")
+    index._autosave_timer.join(timeout=10)  # the debounced save ran on its own
+    assert not index.dirty
+    index.close()
+    reloaded = WorkspaceIndex([root], data_dir=data_dir)
+    assert "shop/extra.py" in reloaded._load_persisted()
