@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .document import Document
 from .should_complete import CompletionDecision, should_complete
-from .symbols import describe_definition, enclosing_definitions, import_nodes, scope_header_text
+from .symbols import enclosing_definitions, import_nodes, scope_header_text
 from .types import PromptContext, Snippet
 
 if TYPE_CHECKING:
@@ -42,16 +43,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CALLED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(|::<|<[A-Za-z_][\w, ]*>\()")
 # Words that are never worth looking up as definitions (keywords and builtins of the languages).
 _NOT_SYMBOLS = frozenset(
-    """
-    and as assert async await break case catch char class const continue def default defer del do
-    double elif else enum except export extends false final finally float fn for from func function
-    go goto if impl implements import in instanceof int interface is lambda let long loop map match
-    mod mut new nil none not null or package pass private protected pub public raise return self
-    short static str string struct super switch this throw throws trait true try type typeof union
-    unsafe use var void where while with yield bool byte len print range println printf std auto
-    unsigned signed sizeof include define ifdef ifndef endif typedef namespace template typename
-    using virtual override list dict set tuple object isinstance Self None True False
-    """.split()
+    ["and", "as", "assert", "async", "await", "break", "case", "catch", "char", "class", "const", "continue", "def", "default", "defer", "del", "do", "double", "elif", "else", "enum", "except", "export", "extends", "false", "final", "finally", "float", "fn", "for", "from", "func", "function", "go", "goto", "if", "impl", "implements", "import", "in", "instanceof", "int", "interface", "is", "lambda", "let", "long", "loop", "map", "match", "mod", "mut", "new", "nil", "none", "not", "null", "or", "package", "pass", "private", "protected", "pub", "public", "raise", "return", "self", "short", "static", "str", "string", "struct", "super", "switch", "this", "throw", "throws", "trait", "true", "try", "type", "typeof", "union", "unsafe", "use", "var", "void", "where", "while", "with", "yield", "bool", "byte", "len", "print", "range", "println", "printf", "std", "auto", "unsigned", "signed", "sizeof", "include", "define", "ifdef", "ifndef", "endif", "typedef", "namespace", "template", "typename", "using", "virtual", "override", "list", "dict", "set", "tuple", "object", "isinstance", "Self", "None", "True", "False"]
 )
 
 
@@ -306,7 +298,7 @@ def imported_names(doc: Document) -> set[str]:
 
 
 _QUOTED = re.compile(r"""["'<]([^"'<>]+)["'>]""")
-_MODULE_AFTER_KEYWORD = re.compile(r"^\s*(?:from|import|use|package|extern\s+crate)\s+(?:static\s+)?([\w.:]+)", re.M)
+_MODULE_AFTER_KEYWORD = re.compile(r"^\s*(?:from|import|use|package|extern\s+crate)\s+(?:static\s+)?([\w.:]+)", re.MULTILINE)
 
 
 def import_hints(doc: Document) -> list[str]:
@@ -330,7 +322,7 @@ def _query_text(doc: Document, offset: int, near_lines: int) -> str:
     return doc.text[start:offset]
 
 
-def _workspace_snippets(doc: Document, offset: int, workspace: "WorkspaceIndex | None",
+def _workspace_snippets(doc: Document, offset: int, workspace: WorkspaceIndex | None,
                         budget: ContextBudget, near_names: list[str]) -> tuple[list[Snippet], list[Snippet]]:
     """(definitions, retrieved) from the workspace index; failures degrade to nothing."""
     if workspace is None:
@@ -366,7 +358,7 @@ def _workspace_snippets(doc: Document, offset: int, workspace: "WorkspaceIndex |
 def build_context(
     doc: Document,
     offset: int,
-    workspace: "WorkspaceIndex | None",
+    workspace: WorkspaceIndex | None,
     budget: ContextBudget,
     count_tokens: Callable[[str], int],
     decision: CompletionDecision | None = None,

@@ -182,7 +182,7 @@ class Document:
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, root: str | os.PathLike | None = None) -> "Document":
+    def from_path(cls, path: str | os.PathLike, root: str | os.PathLike | None = None) -> Document:
         """Read a file (UTF-8, undecodable bytes replaced) into a Document whose ``path`` is
         relative to ``root`` when given; the language comes from the extension."""
         data = pathlib.Path(path).read_bytes()

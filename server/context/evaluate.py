@@ -16,8 +16,8 @@ import random
 import re
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .build import ContextBudget, TokenCounter, approx_token_count, build_context
 from .document import Document

@@ -27,8 +27,8 @@ import threading
 import time
 from array import array
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -73,11 +73,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBWORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # Tokens too common in code to say anything about similarity.
 _STOP_TOKENS = frozenset(
-    """
-    self this the a an and or not if else elif for while return def function func fn class
-    import from in is of to as let var const new true false none null nil int str string void
-    public private static struct pub use end do then try catch except finally with
-    """.split()
+    ["self", "this", "the", "a", "an", "and", "or", "not", "if", "else", "elif", "for", "while", "return", "def", "function", "func", "fn", "class", "import", "from", "in", "is", "of", "to", "as", "let", "var", "const", "new", "true", "false", "none", "null", "nil", "int", "str", "string", "void", "public", "private", "static", "struct", "pub", "use", "end", "do", "then", "try", "catch", "except", "finally", "with"]
 )
 
 
@@ -194,7 +190,7 @@ def _is_git_worktree(root: pathlib.Path) -> bool:
     try:
         result = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True, text=True, timeout=10, check=False,
         )
         return result.returncode == 0 and result.stdout.strip() == "true"
     except (OSError, subprocess.SubprocessError):
@@ -206,7 +202,7 @@ def _git_files(root: pathlib.Path) -> list[str] | None:
     try:
         result = subprocess.run(
             ["git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            capture_output=True, timeout=60,
+            capture_output=True, timeout=60, check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -387,7 +383,7 @@ def _safe_name(doc: Document, node) -> str:
 
     try:
         return definition_name(doc, node)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a grammar surprise costs the chunk its name, nothing more
         return ""
 
 
@@ -415,6 +411,7 @@ def symbols_of(doc: Document, max_members: int = 6) -> list[SymbolEntry]:
         try:
             info = describe_definition(doc, node, with_effects=False)
         except Exception:
+            log.debug("skipping a definition in %s", doc.path, exc_info=True)
             continue
         if not info.name or info.kind in ("module", "namespace"):
             continue
@@ -439,6 +436,7 @@ def _type_summary(doc: Document, info, header_text: str, max_members: int) -> st
         try:
             member_info = describe_definition(doc, member, with_effects=False)
         except Exception:
+            log.debug("skipping a member in %s", doc.path, exc_info=True)
             continue
         if member_info.is_callable and member_info.header:
             members.append(member_info.indent + member_info.header.splitlines()[0].rstrip()
@@ -771,7 +769,7 @@ class WorkspaceIndex:
             if is_git:
                 try:
                     result = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", str(absolute)],
-                                            capture_output=True, timeout=10)
+                                            capture_output=True, timeout=10, check=False)
                     return result.returncode == 0
                 except (OSError, subprocess.SubprocessError):
                     return False
@@ -963,8 +961,8 @@ def _path_matches(path: str, fragments: list[str]) -> bool:
         return False
     stem = re.sub(r"\.[A-Za-z0-9+]+$", "", path)
     for fragment in fragments:
-        if stem.endswith(fragment) or stem.rsplit("/", 1)[0].endswith(fragment) or stem.endswith(fragment + "/__init__") \
-                or stem.endswith(fragment + "/index") or stem.endswith(fragment + "/mod"):
+        package_files = tuple(fragment + suffix for suffix in ("", "/__init__", "/index", "/mod"))
+        if stem.endswith(package_files) or stem.rsplit("/", 1)[0].endswith(fragment):
             return True
     return False
 

@@ -6,8 +6,8 @@ All offsets here are Python ``str`` offsets into ``Document.text``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import tree_sitter
 
@@ -27,6 +27,7 @@ _NAME_LEAVES = frozenset({
     "shorthand_property_identifier_pattern", "namespace_identifier", "destructor_name",
     "operator_name", "qualified_identifier", "private_property_identifier", "package_identifier",
 })
+_NEEDS_BODY = frozenset({"struct_specifier", "enum_specifier", "union_specifier", "class_specifier"})
 _RUST_PANICS = frozenset({"panic", "unreachable", "todo", "unimplemented"})
 
 
@@ -87,11 +88,8 @@ def definition_kind(node: tree_sitter.Node, spec: LanguageSpec) -> str | None:
             if parent is not None and parent.type == "variable_declarator":
                 return "function"
         return None
-    if node.type == "struct_specifier" or node.type == "enum_specifier" or node.type == "union_specifier":
-        # Only a struct with a body defines it; `struct S *p;` merely uses it.
-        if node.child_by_field_name("body") is None:
-            return None
-    if node.type == "class_specifier" and node.child_by_field_name("body") is None:
+    # Only a struct/class with a body defines it; `struct S *p;` merely uses it.
+    if node.type in _NEEDS_BODY and node.child_by_field_name("body") is None:
         return None
     if kind == "function" and _is_method(node, spec):
         return "method"
@@ -204,11 +202,11 @@ def enclosing_definitions(doc: Document, offset: int) -> list[tree_sitter.Node]:
     cursor_indent = _cursor_indent(doc, offset)
     found: list[tree_sitter.Node] = []
     while node is not None:
-        if definition_kind(node, spec) is not None:
-            if node.start_byte < byte < node.end_byte or (
-                byte >= node.end_byte and cursor_indent > _line_indent_width(doc, node.start_byte)
-            ):
-                found.append(node)
+        if definition_kind(node, spec) is not None and (
+            node.start_byte < byte < node.end_byte
+            or (byte >= node.end_byte and cursor_indent > _line_indent_width(doc, node.start_byte))
+        ):
+            found.append(node)
         node = node.parent
     found.reverse()
     return found
@@ -317,11 +315,10 @@ def definition_name(doc: Document, node: tree_sitter.Node) -> str:
         if inner is None:
             break
         declarator = inner
-    if node.type in ("struct_specifier", "enum_specifier", "union_specifier") and node.parent is not None:
-        if node.parent.type == "type_definition":
-            alias = node.parent.child_by_field_name("declarator")
-            if alias is not None:
-                return doc.node_text(alias)
+    if node.type in _NEEDS_BODY and node.parent is not None and node.parent.type == "type_definition":
+        alias = node.parent.child_by_field_name("declarator")
+        if alias is not None:
+            return doc.node_text(alias)
     return ""
 
 

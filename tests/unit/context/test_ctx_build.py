@@ -1,7 +1,6 @@
 """build_context: windows, priority order, whole snippets, and the token budget."""
 
 import pytest
-
 from repolsp.server.context.build import (
     ContextBudget,
     TokenCounter,

@@ -1,7 +1,6 @@
 """Coordinate conversions: LSP positions (utf-8/16/32) <-> str offsets <-> bytes <-> points."""
 
 import pytest
-
 from repolsp.server.context import coords
 
 # text, (line, character) per encoding, expected str offset

@@ -3,7 +3,6 @@
 import random
 
 import pytest
-
 from repolsp.server.context import coords
 from repolsp.server.context.document import Document
 from repolsp.server.context.languages import language_for, parser_for

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from repolsp.server.context import index as index_module
 from repolsp.server.context.build import ContextBudget, build_context, context_tokens
 from repolsp.server.context.document import Document

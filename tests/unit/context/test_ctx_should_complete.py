@@ -1,7 +1,6 @@
 """should_complete decisions per language: none / single-line / multi-line and block ends."""
 
 import pytest
-
 from repolsp.server.context.document import Document
 from repolsp.server.context.should_complete import should_complete
 from repolsp.server.context.types import CompletionMode

@@ -1,7 +1,6 @@
 """enclosing_definition and friends in all eight languages (Python richest)."""
 
 import pytest
-
 from repolsp.server.context.document import Document
 from repolsp.server.context.symbols import (
     enclosing_callable,
@@ -38,51 +37,51 @@ class Store(Base):
 
 # id, path, source, expected fields
 CASES = [
-    ("python-method", "a.py", PY, dict(
-        kind="method", name="save", qualified_name="Store.save",
-        parameters=["name", "*args", "retries", "**options"], return_type="bool",
-        decorators=["@cached"], has_docstring=True, has_return_value=True, has_raise=True,
-        has_yield=False, is_async=True, indent="    ", body_indent="        ")),
-    ("python-generator", "a.py", PY.replace("<|>", "").replace("            yield x", "            yield x<|>"), dict(
-        kind="method", name="items", parameters=[], has_yield=True, has_return_value=False,
-        has_docstring=False)),
+    ("python-method", "a.py", PY, {
+        "kind": "method", "name": "save", "qualified_name": "Store.save",
+        "parameters": ["name", "*args", "retries", "**options"], "return_type": "bool",
+        "decorators": ["@cached"], "has_docstring": True, "has_return_value": True, "has_raise": True,
+        "has_yield": False, "is_async": True, "indent": "    ", "body_indent": "        "}),
+    ("python-generator", "a.py", PY.replace("<|>", "").replace("            yield x", "            yield x<|>"), {
+        "kind": "method", "name": "items", "parameters": [], "has_yield": True, "has_return_value": False,
+        "has_docstring": False}),
     ("python-nested-return-not-counted", "a.py",
      "def outer(a):\n    def inner():\n        return 1\n    <|>print(a)\n",
-     dict(kind="function", name="outer", parameters=["a"], has_return_value=False)),
+     {"kind": "function", "name": "outer", "parameters": ["a"], "has_return_value": False}),
     ("python-unfinished-body", "a.py", "def f(x, y):\n    total = x\n    <|>",
-     dict(name="f", parameters=["x", "y"], has_docstring=False)),
+     {"name": "f", "parameters": ["x", "y"], "has_docstring": False}),
     ("python-empty-body", "a.py", "class A:\n    def g(self, v):\n        <|>",
-     dict(name="g", qualified_name="A.g", body_indent="        ")),
+     {"name": "g", "qualified_name": "A.g", "body_indent": "        "}),
     ("javascript-doc-comment", "a.js",
      "/** Adds. */\nexport function add(a, b = 1, ...rest) {\n  <|>return a + b;\n}\n",
-     dict(kind="function", name="add", parameters=["a", "b", "...rest"], has_docstring=True,
-          has_return_value=True, header="function add(a, b = 1, ...rest)")),
+     {"kind": "function", "name": "add", "parameters": ["a", "b", "...rest"], "has_docstring": True,
+          "has_return_value": True, "header": "function add(a, b = 1, ...rest)"}),
     ("javascript-arrow", "a.js", "const twice = async (x) => {\n  throw x;<|>\n};\n",
-     dict(kind="function", name="twice", parameters=["x"], has_raise=True, is_async=True)),
+     {"kind": "function", "name": "twice", "parameters": ["x"], "has_raise": True, "is_async": True}),
     ("typescript-method", "a.ts",
      "class K {\n  private m(a: number = 1, b?: string): string {\n    return ''<|>;\n  }\n}\n",
-     dict(kind="method", name="m", qualified_name="K.m", parameters=["a", "b"], return_type="string",
-          has_return_value=True)),
+     {"kind": "method", "name": "m", "qualified_name": "K.m", "parameters": ["a", "b"], "return_type": "string",
+          "has_return_value": True}),
     ("tsx-function", "a.tsx", "function View(props: P) {\n  return <div/><|>;\n}\n",
-     dict(name="View", parameters=["props"], has_return_value=True)),
+     {"name": "View", "parameters": ["props"], "has_return_value": True}),
     ("go-method", "a.go",
      "package m\n\n// F does it.\nfunc (r *Repo) F(a, b int, c string) (int, error) {\n\tpanic(1)<|>\n}\n",
-     dict(kind="method", name="F", qualified_name="Repo.F", parameters=["a", "b", "c"],
-          has_docstring=True, has_raise=True, has_return_value=True, body_indent="\t")),
+     {"kind": "method", "name": "F", "qualified_name": "Repo.F", "parameters": ["a", "b", "c"],
+          "has_docstring": True, "has_raise": True, "has_return_value": True, "body_indent": "\t"}),
     ("rust-method", "a.rs",
      "impl Store {\n    /// Saves.\n    fn save(&self, name: &str) -> bool {\n        todo!()<|>\n    }\n}\n",
-     dict(kind="method", name="save", qualified_name="Store.save", parameters=["name"],
-          has_docstring=True, has_raise=True, has_return_value=True)),
+     {"kind": "method", "name": "save", "qualified_name": "Store.save", "parameters": ["name"],
+          "has_docstring": True, "has_raise": True, "has_return_value": True}),
     ("java-method", "A.java",
      "class K {\n  /** Doc. */\n  public int m(int a, String b) throws E {\n    throw new E();<|>\n  }\n}\n",
-     dict(kind="method", name="m", qualified_name="K.m", parameters=["a", "b"], has_docstring=True,
-          has_raise=True, has_return_value=False, return_type="int")),
+     {"kind": "method", "name": "m", "qualified_name": "K.m", "parameters": ["a", "b"], "has_docstring": True,
+          "has_raise": True, "has_return_value": False, "return_type": "int"}),
     ("c-function", "a.c", "// Adds.\nstatic int *add(int a, char *b) {\n  return 0;<|>\n}\n",
-     dict(kind="function", name="add", parameters=["a", "b"], has_docstring=True, has_return_value=True)),
+     {"kind": "function", "name": "add", "parameters": ["a", "b"], "has_docstring": True, "has_return_value": True}),
     ("cpp-method", "a.cpp", "namespace n {\nclass C {\n public:\n  int m(int a) const {\n    throw 1;<|>\n  }\n};\n}\n",
-     dict(kind="method", name="m", qualified_name="n.C.m", parameters=["a"], has_raise=True)),
+     {"kind": "method", "name": "m", "qualified_name": "n.C.m", "parameters": ["a"], "has_raise": True}),
     ("cpp-out-of-line", "a.cpp", "int Widget::size(int a) {\n  return a;<|>\n}\n",
-     dict(kind="function", name="Widget::size", parameters=["a"], has_return_value=True)),
+     {"kind": "function", "name": "Widget::size", "parameters": ["a"], "has_return_value": True}),
 ]
 
 
