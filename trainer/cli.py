@@ -12,7 +12,6 @@ one line on stderr with exit status 2 (1 for an interrupted run whose checkpoint
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re

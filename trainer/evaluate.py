@@ -81,9 +81,7 @@ def generate_completions(entry, examples, template, max_new_tokens: int = 64,
     rules; returns (texts, latencies in ms)."""
     from repolsp.server.engine.base import GenerationRequest
     from repolsp.server.engine.ct2 import CT2Engine
-    from repolsp.server.postprocess import postprocess
-
-    from repolsp.server.postprocess import cut_at_block_end
+    from repolsp.server.postprocess import cut_at_block_end, postprocess
 
     engine = CT2Engine(entry.ct2_dir, entry.hf_dir, model_name=entry.name)
     cap = entry.manifest.max_prompt_tokens or 512
@@ -120,9 +118,8 @@ def completion_loss(hf_dir, examples, template, max_examples: int = 64, seq_len:
     """Mean completion-token cross-entropy of a transformers model on `examples` (prompts in
     `template`), or None when there is nothing to score."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from repolsp.trainer.train import IGNORE, tokenize_example
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
     model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32).eval()

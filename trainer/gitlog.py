@@ -11,6 +11,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from repolsp.trainer.errors import TrainerError
 
@@ -73,7 +74,7 @@ def list_commits(repo: Path, max_commits: int | None = None, since: str | None =
     `max_commits` keeps the newest N; `since` is anything `git log --since` accepts.
     """
     head = subprocess.run(
-        [*_GIT, "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True
+        [*_GIT, "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True, check=False
     )
     if head.returncode != 0:
         raise TrainerError(f"{repo} has no commits yet: commit some code, then train on it")
@@ -132,7 +133,7 @@ def parse_diff_tree(out: bytes) -> list[FileChange]:
             continue
         if section < 0 or section >= len(changes):
             continue
-        if line.startswith(b"Binary files ") or line.startswith(b"GIT binary patch"):
+        if line.startswith((b"Binary files ", b"GIT binary patch")):
             changes[section].binary = True
             continue
         match = _HUNK.match(line)
@@ -166,7 +167,7 @@ class BlobReader:
         self.repo = repo
         self._proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "BlobReader":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

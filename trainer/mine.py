@@ -69,7 +69,7 @@ class Example:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "Example":
+    def from_json(cls, data: dict) -> Example:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -480,13 +480,13 @@ def python_imports(text: str) -> dict[str, tuple[str, str | None]]:
     import re
 
     found: dict[str, tuple[str, str | None]] = {}
-    for match in re.finditer(r"^from\s+([.\w]+)\s+import\s+\(?([^)]+?)\)?\s*$", text, re.M):
+    for match in re.finditer(r"^from\s+([.\w]+)\s+import\s+\(?([^)]+?)\)?\s*$", text, re.MULTILINE):
         module = match.group(1)
         for part in match.group(2).replace("\\", " ").split(","):
             bits = part.strip().split()
             if bits and bits[0] != "*":
                 found[bits[-1]] = (module, bits[0])
-    for match in re.finditer(r"^import\s+([\w.]+)(?:\s+as\s+(\w+))?", text, re.M):
+    for match in re.finditer(r"^import\s+([\w.]+)(?:\s+as\s+(\w+))?", text, re.MULTILINE):
         found[match.group(2) or match.group(1).split(".")[0]] = (match.group(1), None)
     return found
 
@@ -536,7 +536,7 @@ def function_source(text: str, name: str) -> str | None:
     """Source of the top-level Python function or class `name` in `text` (at most 60 lines)."""
     import re
 
-    match = re.search(rf"^(?:async\s+)?(?:def|class)\s+{re.escape(name)}\b", text, re.M)
+    match = re.search(rf"^(?:async\s+)?(?:def|class)\s+{re.escape(name)}\b", text, re.MULTILINE)
     if match is None:
         return None
     lines = text[match.start():].splitlines(keepends=True)

@@ -111,12 +111,15 @@ def tuned_model_name(base: str, repo: Path, when: dt.datetime | None = None) -> 
 def run(args: argparse.Namespace, budget_s: float | None) -> int:
     """The whole `lsp-train` run; returns the exit status."""
     repo = gitlog.repo_root(Path(args.repo).expanduser().resolve())
+    if args.method == "prefix" and not (args.no_export or args.mine_only):
+        raise TrainerError("prefix-tuning adapters cannot be merged into a CTranslate2 model; "
+                           "use --method lora, or --no-export to keep the adapter only")
     store, entry = resolve_base_model(args.model, required=not args.mine_only)
     tokenizer = None
     if entry is not None:
-        from repolsp.trainer.train import load_tokenizer
-        from repolsp.trainer.prompts import tuned_template_name
         from repolsp.models.prompt import template_for
+        from repolsp.trainer.prompts import tuned_template_name
+        from repolsp.trainer.train import load_tokenizer
 
         template = template_for(tuned_template_name(entry.manifest.family, entry.manifest.fim_template))
         tokenizer = load_tokenizer(entry.hf_dir, template)
@@ -132,8 +135,7 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         if mined.negatives:
             negatives_path = args.out.with_name(args.out.stem + ".negatives.jsonl")
             with open(negatives_path, "w", encoding="utf-8") as handle:
-                for item in mined.negatives:
-                    handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+                handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in mined.negatives)
         say(f"wrote {count} examples to {args.out}")
         return 0
     if not any(e.split == "train" for e in mined.examples):

@@ -43,6 +43,10 @@ _PLACEHOLDER = re.compile(
 # Values that are code, not literals: `token = request.headers[...]`, `password=args.password`.
 _CODE_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:[.(\[]|$)")
 
+# `TOKEN_HEADER = "Authorization"`, `PASSWORD_FIELD = "pwd"`: names *about* secrets.
+_NOT_SECRET_NAME_ENDINGS = ("_name", "_field", "_header", "_url", "_path", "_file", "_env",
+                            "_length", "_len", "_type", "_id_key")
+
 _ENV_FILE = re.compile(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$")
 
 
@@ -59,12 +63,12 @@ def _entropy_bits_per_char(value: str) -> float:
 def _assignment_is_secret(name: str, quote: str, value: str) -> bool:
     if _PLACEHOLDER.match(value):
         return False
-    if not quote and _CODE_VALUE.match(value):
-        # An identifier or call (`password=args.password`), not a literal; but an .env-style
-        # `DB_PASSWORD=s3cr3tP4ss` is a literal: letters mixed with digits, no member access.
-        if any(c in value for c in ".([") or sum(c.isdigit() for c in value) < 2:
-            return False
-    if name.lower().endswith(("_name", "_field", "_header", "_url", "_path", "_file", "_env", "_length", "_len", "_type", "_id_key")):
+    # An identifier or call (`password=args.password`) is code, not a literal; but an .env-style
+    # `DB_PASSWORD=s3cr3tP4ss` is a literal: letters mixed with digits, no member access.
+    looks_like_code = any(c in value for c in ".([") or sum(c.isdigit() for c in value) < 2
+    if not quote and _CODE_VALUE.match(value) and looks_like_code:
+        return False
+    if name.lower().endswith(_NOT_SECRET_NAME_ENDINGS):
         return False
     # A quoted literal of 6+ characters assigned to a secret-named variable: keep it out unless
     # it is obviously prose (spaces were excluded by the pattern) or a trivially low-entropy run.

@@ -76,7 +76,7 @@ class TrainConfig:
     shuffle_window: int = 64  # examples shuffled within windows of this many (priority order kept)
 
     @classmethod
-    def from_args(cls, args, budget_s: float | None, max_prompt_tokens: int) -> "TrainConfig":
+    def from_args(cls, args, budget_s: float | None, max_prompt_tokens: int) -> TrainConfig:
         return cls(
             method=args.method, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
             epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
@@ -404,7 +404,6 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
     """
     import torch
     from accelerate import Accelerator
-
     from repolsp.models.prompt import template_for
     from repolsp.trainer.prompts import tuned_template_name
 
@@ -526,7 +525,7 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
 
         bar = tqdm(total=state["schedule_steps"], initial=state["step"], desc="training", unit="step",
                    file=sys.stdout, dynamic_ncols=True, mininterval=0.5)
-    metrics = open(run_dir / METRICS, "a", encoding="utf-8")
+    metrics = open(run_dir / METRICS, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
     started = time.monotonic()
     elapsed_before = state["elapsed_s"]
     stopped = "done"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from repolsp.trainer.cli import parse_duration_s
 from repolsp.trainer.filters import content_excluded, dedup_key, path_excluded
 from repolsp.trainer.gitlog import parse_diff_tree

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
-
-from trainer_fixtures import FUTURE_NAME, HISTORY, PLANTED_KEY, make_history
 from repolsp.server.context.build import approx_token_count
 from repolsp.trainer import cli
 from repolsp.trainer.mine import MineConfig, mine_repository, split_for_commits
 from repolsp.trainer.prompts import ExampleRenderer
+from trainer_fixtures import FUTURE_NAME, PLANTED_KEY, make_history
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,24 @@ import dataclasses
 
 import pytest
 import torch
-
 from repolsp.models.prompt import template_for
 from repolsp.models.store import ModelStore
 from repolsp.trainer.errors import TrainingInterrupted
 from repolsp.trainer.mine import Example, MineConfig, mine_repository
 from repolsp.trainer.pipeline import make_renderer
 from repolsp.trainer.train import (
-    IGNORE, TrainConfig, Tokenized, collate, epoch_order, get_lr, load_tokenizer, pack_rows,
-    plan_batches, priority_order, tokenize_example, train,
+    IGNORE,
+    Tokenized,
+    TrainConfig,
+    collate,
+    epoch_order,
+    get_lr,
+    load_tokenizer,
+    pack_rows,
+    plan_batches,
+    priority_order,
+    tokenize_example,
+    train,
 )
 
 
@@ -31,8 +40,8 @@ def setup(tiny_home, history_repo):
 
 
 def _config(**overrides) -> TrainConfig:
-    base = dict(rank=8, lr=3e-3, seq_len=256, batch_size=2, max_steps=6, checkpoint_every=2,
-                eval_every=3, dropout=0.1, threads=1, epochs=4)
+    base = {"rank": 8, "lr": 3e-3, "seq_len": 256, "batch_size": 2, "max_steps": 6,
+            "checkpoint_every": 2, "eval_every": 3, "dropout": 0.1, "threads": 1, "epochs": 4}
     base.update(overrides)
     return TrainConfig(**base)
 
