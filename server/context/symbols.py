@@ -271,12 +271,16 @@ def describe_definition(doc: Document, node: tree_sitter.Node, with_effects: boo
     body_start, body_indent = _body_position(doc, body, indent, spec)
     decorators = [doc.node_text(child) for child in (outer.children if outer is not node else [])
                   if child.type == "decorator"]
+    # Rust attributes (`#[derive(..)]`) are siblings above the item: they belong to it.
+    attributes = _leading_attributes(outer)
+    decorators = [doc.node_text(a) for a in attributes] + decorators
+    first = attributes[0] if attributes else outer
     info = DefinitionInfo(
         kind=kind,
         name=name,
         qualified_name=qualified,
         language=doc.language,
-        start=doc.offset_of_byte(outer.start_byte),
+        start=doc.offset_of_byte(first.start_byte),
         end=doc.offset_of_byte(outer.end_byte),
         header_start=doc.offset_of_byte(header_node.start_byte),
         header=header,
@@ -286,13 +290,22 @@ def describe_definition(doc: Document, node: tree_sitter.Node, with_effects: boo
         parameters=_parameters(doc, node, kind),
         return_type=_return_type(doc, node),
         decorators=decorators,
-        docstring=_docstring(doc, node, outer, body, spec),
+        docstring=_docstring(doc, node, first, body, spec),
         is_async=any(child.type == "async" for child in (*header_node.children, *node.children)),
         node=node,
     )
     if with_effects and body is not None and info.is_callable:
         info.has_return_value, info.has_raise, info.has_yield = _body_effects(doc, node, body, spec)
     return info
+
+
+def _leading_attributes(outer: tree_sitter.Node) -> list[tree_sitter.Node]:
+    attributes: list[tree_sitter.Node] = []
+    sibling = outer.prev_sibling
+    while sibling is not None and sibling.type == "attribute_item":
+        attributes.insert(0, sibling)
+        sibling = sibling.prev_sibling
+    return attributes
 
 
 def definition_name(doc: Document, node: tree_sitter.Node) -> str:
@@ -490,7 +503,7 @@ def _docstring(doc: Document, node: tree_sitter.Node, outer: tree_sitter.Node,
     if not comments:
         return None
     start, end = comments[0].start_byte, comments[-1].end_byte
-    return doc.source_bytes[start:end].decode("utf-8", "replace")
+    return doc.source_bytes[start:end].decode("utf-8", "replace").rstrip()
 
 
 def _body_effects(doc: Document, node: tree_sitter.Node, body: tree_sitter.Node,
