@@ -356,17 +356,78 @@ def _is_binding(node: tree_sitter.Node) -> bool:
     return False
 
 
-def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known: set[str]) -> str | None:
+_LITERAL_KINDS = {
+    "string": "str", "concatenated_string": "str", "integer": "number", "float": "number",
+    "unary_operator": "number", "true": "bool", "false": "bool", "none": "none", "list": "list",
+    "dictionary": "dict", "set": "set", "tuple": "tuple",
+}
+_ANNOTATION_KINDS = {
+    "str": {"str"}, "int": {"number"}, "float": {"number"}, "complex": {"number"}, "bool": {"bool"},
+    "list": {"list"}, "List": {"list"}, "tuple": {"tuple"}, "Tuple": {"tuple"}, "dict": {"dict"},
+    "Dict": {"dict"}, "set": {"set"}, "Set": {"set"}, "frozenset": {"set"}, "None": {"none"},
+    "bytes": {"bytes"},
+}
+
+
+def expected_literal_kinds(return_type: str | None, name: str) -> frozenset[str] | None:
+    """Literal kinds an ``assert f(...) == <literal>`` may compare with, from the return
+    annotation (``Optional``/``| None`` allow None) or an ``is_``/``has_`` name; None: any."""
+    annotation = (return_type or "").strip().strip("'\"")
+    if not annotation:
+        return frozenset({"bool"}) if re.match(r"(is|has|can|should|contains|exists)_", name) else None
+    kinds: set[str] = set()
+    optional = re.fullmatch(r"(?:typing\.)?Optional\[(.*)\]", annotation)
+    parts = [optional.group(1), "None"] if optional else [p.strip() for p in annotation.split("|")]
+    for part in parts:
+        head = re.split(r"[\[.]", part.strip().removeprefix("typing."), maxsplit=1)[0]
+        if head not in _ANNOTATION_KINDS:
+            return None  # a class, a TypeVar, Any...: any literal might be right
+        kinds |= _ANNOTATION_KINDS[head]
+    return frozenset(kinds)
+
+
+def _mismatched_assert_rows(body: tree_sitter.Node, kinds: frozenset[str]) -> set[int]:
+    """Rows of ``assert <call> == <literal>`` statements whose literal cannot be the result."""
+    rows: set[int] = set()
+    for statement in body.named_children:
+        if statement.type != "assert_statement" or not statement.named_children:
+            continue
+        test = statement.named_children[0]
+        if test.type != "comparison_operator" or len(test.named_children) != 2:
+            continue
+        if not any(child.type == "==" for child in test.children):
+            continue
+        left, right = test.named_children
+        kind = _LITERAL_KINDS.get(right.type)
+        if left.type == "call" and kind is not None and kind not in kinds:
+            rows.update(range(statement.start_point[0], statement.end_point[0] + 1))
+    return rows
+
+
+def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known: set[str],
+                           result_kinds: frozenset[str] | None = None) -> str | None:
     """A test function from the model's continuation of ``def <test_name>():``, or None.
 
-    Kept only if it parses, calls one of ``call_names``, asserts (``assert`` or ``pytest.raises``)
-    and uses no name that is not a builtin, imported (``known``) or assigned in the body.
+    Repeated assert lines are dropped (small models loop), and so are asserts that compare the
+    call with a literal of the wrong kind for ``result_kinds`` (``== "x"`` for a function
+    returning bool, see `expected_literal_kinds`). The rest is kept only if it parses,
+    calls one of ``call_names``, asserts (``assert`` or ``pytest.raises``) and uses no name that
+    is not a builtin, imported (``known``) or assigned in the body.
     """
     lines: list[str] = []
     for line in raw.replace("\r\n", "\n").split("\n")[1:] if raw.startswith("\n") else raw.split("\n"):
         if line.strip() and not line[:1].isspace():
             break  # back at column 0: the model moved on to the next definition
         lines.append(line.rstrip())
+    seen: set[str] = set()
+    unique: list[str] = []
+    for line in lines:
+        key = line.strip()
+        if key.startswith("assert ") and key in seen:
+            continue
+        seen.add(key)
+        unique.append(line)
+    lines = unique
     while lines and not lines[-1].strip():
         lines.pop()
     while lines and not lines[0].strip():
@@ -381,11 +442,21 @@ def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known
         lines.pop()  # the model stopped mid-statement: drop the unfinished line
     if not lines:
         return None
-    data = text.encode("utf-8")
     function = tree.root_node.named_children[0] if tree.root_node.named_children else None
     if function is None or function.type != "function_definition":
         return None
     body = function.child_by_field_name("body")
+    if result_kinds is not None:
+        rows = _mismatched_assert_rows(body, result_kinds)
+        if rows:  # rows count from the `def` line: body line i is row i + 1
+            lines = [line for i, line in enumerate(lines) if i + 1 not in rows]
+            text = f"def {test_name}():\n" + "\n".join(lines)
+            tree = parser.parse(text.encode("utf-8"))
+            if not lines or tree.root_node.has_error:
+                return None
+            function = tree.root_node.named_children[0]
+            body = function.child_by_field_name("body")
+    data = text.encode("utf-8")
     body_text = data[body.start_byte:body.end_byte].decode("utf-8")
     if not re.search(r"\bassert\b|pytest\.raises", body_text):
         return None
@@ -419,9 +490,13 @@ def python_test_code(doc: Document, info: DefinitionInfo, module: str, test_name
         call_names = {info.name}
         seed = test_seed(info)
         raw = f"\n    {seed}{raw}" if seed else raw
-        body = clean_python_test_body(raw, test_name, call_names, {imported})
+        kinds = expected_literal_kinds(info.return_type, info.name)
+        body = clean_python_test_body(raw, test_name, call_names, {imported}, kinds)
         if body is not None:
             imports = ["import pytest"] if "pytest." in body else []
+            # A small model's expected values are guesses: say so where the user reads them.
+            head, _, rest = body.partition("\n")
+            body = f"{head}\n    # TODO: check the expected values (generated).\n{rest}"
             return GeneratedTest(test_name, body, imports, from_model=True)
     return python_skeleton(doc, info, test_name)
 
@@ -796,8 +871,12 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _stop_after_body(text: str) -> bool:
-    """Stop once the model writes a line at column 0 after the test body (the next definition)."""
-    return bool(re.search(r"\n\S", text.lstrip("\n"))) or "\n\n\n" in text
+    """Stop at a line at column 0 (the next definition), a repeated line (the model loops) or
+    after a handful of lines: a first test should be short."""
+    if re.search(r"\n\S", text.lstrip("\n")) or "\n\n\n" in text:
+        return True
+    complete = [line.strip() for line in text.split("\n")[:-1] if line.strip()]
+    return len(complete) != len(set(complete)) or len(complete) >= 8
 
 
 async def generate_tests(

@@ -295,7 +295,7 @@ async def test_tests_action_appends_to_the_existing_test_file(code_client: Langu
     new = apply_workspace_edit(code_client, edit, {target: before})[target]
     assert new.startswith(before)  # appended: the existing content is untouched
     added = new[len(before):]
-    assert added == "\n\ndef test_add_2():\n    assert add(1, 2) == 3\n    assert add(-1, 1) == 0\n"
+    assert added == "\n\ndef test_add_2():\n    # TODO: check the expected values (generated).\n    assert add(1, 2) == 3\n    assert add(-1, 1) == 0\n"
     assert syntax_error_count(new, "python") == 0
 
 
