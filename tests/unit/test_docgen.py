@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from repolsp.server.context.document import Document
+from repolsp.server.context.document import Document, path_to_uri
 from repolsp.server.context.symbols import enclosing_definition
 from repolsp.server.docgen import (
     DocFill,
@@ -370,3 +372,52 @@ def test_pipeline_timeout_falls_back_to_the_template():
     result = asyncio.run(generate_docstring(make("python", text), 5, settings))
     executor.shutdown()
     assert not result.from_model
+
+
+# -- the real CTranslate2 engine, random weights: its output is noise, the edit must still hold --
+
+
+@pytest.fixture(scope="module")
+def random_engine(tiny_hf_model, tmp_path_factory):
+    from repolsp.models.convert import import_model
+    from repolsp.models.store import ModelStore
+    from repolsp.server.engine.ct2 import CT2Engine
+
+    entry = import_model(str(tiny_hf_model), ModelStore(tmp_path_factory.mktemp("store")), name="tiny",
+                         quantization="float32")
+    return CT2Engine(entry.ct2_dir, entry.hf_dir, threads=1, compute_type="float32")
+
+
+NOISE_CASES = [
+    ("python", "class Point:\n    def __init__(self, x, y):\n        self.x = x\n\n    def norm(self, p: int = 2) -> float:\n"
+               "        if p < 1:\n            raise ValueError(p)\n        return (self.x ** p) ** (1 / p)\n", "def norm"),
+    ("python", "def add(a, b):\n\treturn a + b\n", "def add"),
+    ("javascript", "function total(items) {\n  return items.reduce((a, b) => a + b, 0);\n}\n", "total"),
+    ("go", "package m\n\nfunc Total(xs []int) int {\n\treturn 0\n}\n", "Total"),
+]
+
+
+@pytest.mark.parametrize("language, text, needle", NOISE_CASES, ids=["python method", "python tabs", "js", "go"])
+def test_real_engine_noise_never_breaks_the_file(random_engine, language, text, needle):
+    from repolsp.server.testgen import generate_tests
+
+    executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        settings = GenerationSettings(engine=random_engine, executor=executor, timeout_s=30,
+                                      summary_tokens=16, sections_tokens=24)
+        doc = make(language, text)
+        result = asyncio.run(generate_docstring(doc, text.index(needle) + 1, settings))
+        new = apply_insertions(text, [result.insertion])
+        assert syntax_error_count(new, language) == 0
+        if language == "python":
+            info = enclosing_definition(make(language, new), new.index(needle) + 4)
+            assert info.docstring is not None
+        if language == "python":
+            root = Path(tempfile.mkdtemp())
+            (root / "geo.py").write_text(text)
+            doc = Document(path_to_uri(root / "geo.py"), text, "python")
+            edit = asyncio.run(generate_tests(doc, text.index(needle) + 4, root, settings))
+            assert syntax_error_count(edit.new_text, "python") == 0
+            assert f"def test_{needle.split()[-1]}(" in edit.new_text
+    finally:
+        executor.shutdown()
