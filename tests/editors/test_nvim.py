@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 
 import pytest
 from editor_helpers import REPO_ROOT, nvim_version, run_bounded
@@ -99,3 +100,22 @@ def test_generate_commands_apply_server_edits(live):
 
 def test_session_ends_cleanly(live):
     assert live["rc"] == 0, live["output"]
+
+
+def test_help_file_has_the_tags_messages_point_to(nvim, isolated_env, tmp_path):
+    """`:help repolsp-install` (named in the missing-server message) and each command resolve."""
+    plugin = tmp_path / "repolsp"
+    shutil.copytree(REPO_ROOT / "editors" / "nvim", plugin)
+    tags = ["repolsp-install", ":RepolspTrain", ":RepolspModel", "repolsp-setup"]
+    script = tmp_path / "help.lua"
+    script.write_text(
+        f"vim.opt.runtimepath:prepend({json.dumps(str(plugin))})\n"
+        f"vim.cmd.helptags({json.dumps(str(plugin / 'doc'))})\n"
+        f"for _, tag in ipairs(vim.json.decode({json.dumps(json.dumps(tags))})) do\n"
+        "  local ok = pcall(vim.cmd.help, tag)\n"
+        "  io.stdout:write(tag .. ' ' .. tostring(ok and vim.fn.expand('%:t') == 'repolsp.txt') .. '\\n')\n"
+        "end\n"
+    )
+    result = run_bounded([nvim, "--headless", "--clean", "-l", str(script)], cwd=tmp_path, env=isolated_env, timeout_s=30)
+    for tag in tags:
+        assert f"{tag} true" in result.stdout, result.stdout

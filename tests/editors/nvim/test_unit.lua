@@ -171,6 +171,13 @@ for _, c in ipairs(status_cases) do
   end)
 end
 
+test('train_arguments: none for the server root, a URI otherwise', function()
+  eq({}, commands.train_arguments(nil, '/ws'))
+  eq({}, commands.train_arguments('', '/ws'))
+  eq({}, commands.train_arguments('/ws/', '/ws'))
+  eq({ 'file:///other' }, commands.train_arguments('/other', '/ws'))
+end)
+
 test('statusline', function()
   commands.last_status = nil
   eq('', commands.statusline())

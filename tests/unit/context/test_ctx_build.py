@@ -7,6 +7,7 @@ from repolsp.server.context.build import (
     approx_token_count,
     build_context,
     context_tokens,
+    current_callee,
     names_near_cursor,
 )
 from repolsp.server.context.document import Document
@@ -192,6 +193,16 @@ def test_token_counter_caches_counts():
     assert calls == ["ab"]
     counter("c"), counter("d"), counter("ab")
     assert calls == ["ab", "c", "d", "ab"]  # evicted after max_entries
+
+
+@pytest.mark.parametrize(
+    "line_prefix,callee",
+    [("x = f(", "f"), ("x = f(a, g(b), ", "f"), ("x = obj.method(a", "method"), ("y = [f(1), ", None),
+     ("let v = Vec::<i32>::with_capacity(", "with_capacity"), ("foo<T>(", "foo"), ("x = 1", None)],
+    ids=["simple", "nested-closed", "method", "in-list", "rust-turbofish", "generic", "no-call"],
+)
+def test_current_callee(line_prefix, callee):
+    assert current_callee(line_prefix) == callee
 
 
 def test_names_near_cursor_prefers_calls_and_nearness():
