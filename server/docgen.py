@@ -669,6 +669,14 @@ def sections_prompt(base_prompt: str, plan: DocPlan, summary: str, indent: str) 
     return None
 
 
+def summary_seed(plan: DocPlan) -> str:
+    """First word given to the model for brace languages: measured on Gemma 3 270M, an opened
+    ``/**`` or ``// Name`` alone mostly gets code back, while "Returns" gets a sentence."""
+    if plan.language == "python" or not plan.returns:
+        return ""
+    return "returns" if plan.language == "go" else "Returns"
+
+
 async def run_model(
     engine: Engine,
     executor,
@@ -717,12 +725,16 @@ async def fill_from_model(doc: Document, info: DefinitionInfo, plan: DocPlan,
     if settings.engine is None:
         return fill
     prompt, static = docstring_prompt(doc, info)
+    seed = summary_seed(plan)
     request = GenerationRequest(
-        prompt=prompt, max_new_tokens=settings.summary_tokens, stop=('"""', "*/", "\n\n"),
+        prompt=f"{prompt} {seed}" if seed else prompt,
+        max_new_tokens=settings.summary_tokens, stop=('"""', "*/", "\n\n"),
         should_stop=_stop_at_line_end, static_prefix_chars=static,
         max_prompt_tokens=settings.max_prompt_tokens,
     )
     raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
+    if seed and raw is not None:
+        raw = f" {seed}{raw}"
     summary = summary_from_model(raw or "", plan)
     if summary is None:
         log.info("docstring: model summary rejected: %r", (raw or "")[:120])
