@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:<[^<>()]*>)?\s*$")
 _CALLED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(|::<|<[A-Za-z_][\w, ]*>\()")
 # Words that are never worth looking up as definitions (keywords and builtins of the languages).
 _NOT_SYMBOLS = frozenset(
@@ -289,6 +290,23 @@ def called_names(doc: Document, offset: int, near_lines: int) -> set[str]:
     return set(_CALLED.findall(doc.text[start:end]))
 
 
+def current_callee(line_prefix: str) -> str | None:
+    """The function whose argument list the cursor is in on this line (``f(a, g(b), |``)."""
+    depth = 0
+    for index in range(len(line_prefix) - 1, -1, -1):
+        ch = line_prefix[index]
+        if ch in ")]}":
+            depth += 1
+        elif ch in "([{":
+            if depth == 0:
+                if ch != "(":
+                    return None
+                match = _NAME_BEFORE.search(line_prefix, 0, index)
+                return match.group(1) if match else None
+            depth -= 1
+    return None
+
+
 def imported_names(doc: Document) -> set[str]:
     """Identifiers that appear in the file's import statements."""
     names: set[str] = set()
@@ -323,11 +341,12 @@ def _query_text(doc: Document, offset: int, near_lines: int) -> str:
 
 
 def _workspace_snippets(doc: Document, offset: int, workspace: WorkspaceIndex | None,
-                        budget: ContextBudget, near_names: list[str]) -> tuple[list[Snippet], list[Snippet]]:
-    """(definitions, retrieved) from the workspace index; failures degrade to nothing."""
+                        budget: ContextBudget, near_names: list[str]) -> tuple[list[list[Snippet]], list[Snippet]]:
+    """(definition groups, retrieved) from the workspace index; failures degrade to nothing.
+    Each definition group is the full snippet, then a compact alternative when there is one."""
     if workspace is None:
         return [], []
-    definitions: list[Snippet] = []
+    definitions: list[list[Snippet]] = []
     retrieved: list[Snippet] = []
     try:
         imported = imported_names(doc)
@@ -335,10 +354,21 @@ def _workspace_snippets(doc: Document, offset: int, workspace: WorkspaceIndex | 
         # imported names do, so only those are looked up (fewer, better definition snippets).
         called = called_names(doc, offset, budget.near_cursor_lines)
         wanted = [n for n in near_names if n in imported or n in called or n[:1].isupper()]
+        # The call being written comes first (its signature is what the arguments need), then
+        # imported names, then the rest, each group nearest-first.
+        callee = current_callee(doc.text[doc.lines.line_starts[doc.lines.line_of(offset)]:offset])
         ordered = [n for n in wanted if n in imported] + [n for n in wanted if n not in imported]
-        definitions = workspace.definitions_for(ordered[: budget.max_definitions * 3], exclude_path=doc.path,
-                                                hints=import_hints(doc))
-        definitions = definitions[: budget.max_definitions]
+        if callee and callee in ordered:
+            ordered.remove(callee)
+            ordered.insert(0, callee)
+        names = ordered[: budget.max_definitions * 3]
+        if hasattr(workspace, "definition_alternatives"):
+            pairs = workspace.definition_alternatives(names, exclude_path=doc.path, hints=import_hints(doc))
+        else:  # any object with the documented definitions_for (tests, other indexes)
+            pairs = [(s, None) for s in workspace.definitions_for(names, exclude_path=doc.path,
+                                                                   hints=import_hints(doc))]
+        definitions = [[full] + ([compact] if compact is not None else [])
+                       for full, compact in pairs[: budget.max_definitions]]
     except Exception:
         log.warning("definition lookup failed for %s", doc.path, exc_info=True)
     try:
@@ -347,7 +377,7 @@ def _workspace_snippets(doc: Document, offset: int, workspace: WorkspaceIndex | 
             retrieved = workspace.retrieve(query, exclude_path=doc.path, limit=budget.max_retrieved)
     except Exception:
         log.warning("retrieval failed for %s", doc.path, exc_info=True)
-    seen = {s.text for s in definitions}
+    seen = {s.text for group in definitions for s in group}
     retrieved = [s for s in retrieved if s.text not in seen]
     return definitions, retrieved
 
@@ -381,12 +411,14 @@ def build_context(
     near = names_near_cursor(doc, offset, budget.near_cursor_lines)
     scope = _safe(lambda: scope_snippet(doc, offset, prefix_start, budget.max_doc_lines), None)
     if scope is not None:
-        candidates.append([scope])
+        compact_scope = _safe(lambda: scope_snippet(doc, offset, prefix_start, 0), None)
+        candidates.append([scope] if compact_scope is None or compact_scope.text == scope.text
+                          else [scope, compact_scope])
     imports = _safe(lambda: imports_snippets(doc, prefix_start, set(near)), [])
     if imports:
         candidates.append(imports)
     definitions, retrieved = _workspace_snippets(doc, offset, workspace, budget, near)
-    candidates.extend([s] for s in definitions)
+    candidates.extend(definitions)
     candidates.extend([s] for s in retrieved)
 
     snippet_room = total - suffix_tokens - prefix_tokens

@@ -39,7 +39,7 @@ from .types import Snippet
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT_VERSION = 2
+INDEX_FORMAT_VERSION = 3
 MAX_CHUNK_LINES = 24
 TEXT_CHUNK_LINES = 30
 MAX_CHUNKS_PER_FILE_IN_RESULTS = 2
@@ -129,7 +129,8 @@ class SymbolEntry:
     kind: str
     path: str
     line: int
-    signature: str
+    signature: str  # doc comment/docstring + header (+ members' headers for types)
+    header: str = ""  # the compact form: header only (types: + constructor header)
 
 
 @dataclass
@@ -416,12 +417,35 @@ def symbols_of(doc: Document, max_members: int = 6) -> list[SymbolEntry]:
         if not info.name or info.kind in ("module", "namespace"):
             continue
         text = signature_text(info, max_doc_lines=3)
-        if info.kind in ("class", "struct", "interface", "trait", "enum", "impl", "type"):
+        compact = info.indent + info.header
+        if info.kind in _TYPE_KINDS:
             text = _type_summary(doc, info, text, max_members)
+            compact = _type_compact(doc, info)
         simple = re.split(r"::|\.", info.name)[-1]
         entries.append(SymbolEntry(name=simple, qualified_name=info.qualified_name, kind=info.kind,
-                                   path=doc.path, line=doc.lines.line_of(info.header_start), signature=text))
+                                   path=doc.path, line=doc.lines.line_of(info.header_start), signature=text,
+                                   header=compact if compact != text else ""))
     return entries
+
+
+_TYPE_KINDS = frozenset({"class", "struct", "interface", "trait", "enum", "impl", "type"})
+_CONSTRUCTOR_NAMES = frozenset({"__init__", "constructor", "new"})
+
+
+def _type_compact(doc: Document, info) -> str:
+    """A type's header with its constructor's header, when it has one (``__init__``, ``new``)."""
+    lines = [info.indent + info.header]
+    for member in iter_definitions(doc, info.node, into_callables=False):
+        if member.id == info.node.id:
+            continue
+        try:
+            member_info = describe_definition(doc, member, with_effects=False)
+        except Exception:  # noqa: BLE001 - the header alone is still a compact form
+            break
+        if member_info.is_callable and (member_info.name in _CONSTRUCTOR_NAMES or member_info.name == info.name):
+            lines.append(member_info.indent + member_info.header)
+            break
+    return "\n".join(lines)
 
 
 def _type_summary(doc: Document, info, header_text: str, max_members: int) -> str:
@@ -855,10 +879,16 @@ class WorkspaceIndex:
         """Signatures (and docstrings) of symbols named in ``names`` defined in other files, in
         the order of ``names``. ``hints`` are module paths from the caller's imports (``a.b``,
         ``./util``, ``github.com/x/pkg``): definitions in files matching one come first."""
+        return [full for full, _ in self.definition_alternatives(names, exclude_path, hints, per_name)]
+
+    def definition_alternatives(self, names: Iterable[str], exclude_path: str | None = None,
+                                hints: Iterable[str] = (), per_name: int = 2) -> list[tuple[Snippet, Snippet | None]]:
+        """Like ``definitions_for``, each with a compact alternative (the header alone, a type
+        with its constructor) for when the full one does not fit the budget; None if no shorter."""
         exclude = self.key_for(exclude_path) if exclude_path else None
         fragments = [_module_fragment(h) for h in hints]
         fragments = [f for f in fragments if f]
-        found: list[Snippet] = []
+        found: list[tuple[Snippet, Snippet | None]] = []
         seen: set[tuple[str, str]] = set()
         with self._lock:
             for name in names:
@@ -872,7 +902,10 @@ class WorkspaceIndex:
                     if (entry.path, entry.signature) in seen:
                         continue
                     seen.add((entry.path, entry.signature))
-                    found.append(Snippet(path=entry.path, text=entry.signature, kind="definition", score=1.0))
+                    full = Snippet(path=entry.path, text=entry.signature, kind="definition", score=1.0)
+                    compact = (Snippet(path=entry.path, text=entry.header, kind="definition", score=0.5)
+                               if entry.header else None)
+                    found.append((full, compact))
         return found
 
     def symbols_in(self, path) -> list[SymbolEntry]:
@@ -908,7 +941,7 @@ class WorkspaceIndex:
                 "files": [
                     [r.path, r.abs_path, r.mtime_ns, r.size, r.language,
                      [[c.start_line, c.end_line, c.text, c.kind, c.name] for c in r.chunks],
-                     [[y.name, y.qualified_name, y.kind, y.line, y.signature] for y in r.symbols]]
+                     [[y.name, y.qualified_name, y.kind, y.line, y.signature, y.header] for y in r.symbols]]
                     for r in self._files.values()
                 ],
             }
@@ -936,8 +969,8 @@ class WorkspaceIndex:
                 records[path] = FileRecord(
                     path=path, abs_path=abs_path, mtime_ns=mtime_ns, size=size, language=language,
                     chunks=[Chunk(path, start, end, text, kind, name) for start, end, text, kind, name in chunks],
-                    symbols=[SymbolEntry(name, qualified, kind, path, line, signature)
-                             for name, qualified, kind, line, signature in symbols],
+                    symbols=[SymbolEntry(name, qualified, kind, path, line, signature, header)
+                             for name, qualified, kind, line, signature, header in symbols],
                 )
             return records
         except (OSError, ValueError, KeyError, TypeError, EOFError):

@@ -586,7 +586,8 @@ def scope_header_text(doc: Document, node: tree_sitter.Node, max_doc_lines: int 
     else:
         end = info.body_start
     text = doc.text[lines_start:end].rstrip()
-    docstring = _trim_doc(info.docstring, info.language, max_doc_lines) if info.docstring and max_doc_lines > 0 else None
+    docstring = (_trim_doc(info.docstring, info.language, max_doc_lines, _doc_indent(info))
+                 if info.docstring and max_doc_lines > 0 else None)
     if docstring is None:
         return text
     if doc.language == "python":
@@ -594,22 +595,28 @@ def scope_header_text(doc: Document, node: tree_sitter.Node, max_doc_lines: int 
     return info.indent + docstring + "\n" + text
 
 
-def _trim_doc(docstring: str, language: str, max_doc_lines: int) -> str:
+def _trim_doc(docstring: str, language: str, max_doc_lines: int, indent: str = "") -> str:
+    """The first ``max_doc_lines`` lines of a docstring/doc comment, closed again (``indent``
+    goes before the closing quotes or ``*/``)."""
     doc_lines = docstring.splitlines()
     if len(doc_lines) <= max_doc_lines:
         return docstring
     doc_lines = doc_lines[:max_doc_lines]
     stripped = docstring.lstrip("rRbBuUfF")
     if language == "python":
-        doc_lines.append(stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1])
+        doc_lines.append(indent + (stripped[:3] if stripped[:3] in ('"""', "'''") else stripped[:1]))
     elif docstring.lstrip().startswith("/*"):
-        doc_lines.append(" */")
+        doc_lines.append(indent + " */")
     return "\n".join(doc_lines)
+
+
+def _doc_indent(info: DefinitionInfo) -> str:
+    return info.body_indent if info.language == "python" else info.indent
 
 
 def signature_text(info: DefinitionInfo, max_doc_lines: int = 6) -> str:
     """A short rendering of a definition for prompts: doc comment, header, docstring (trimmed)."""
-    docstring = _trim_doc(info.docstring, info.language, max_doc_lines) if info.docstring else None
+    docstring = _trim_doc(info.docstring, info.language, max_doc_lines, _doc_indent(info)) if info.docstring else None
     text = info.indent + info.header
     if docstring and info.language == "python":
         return text + "\n" + info.body_indent + docstring

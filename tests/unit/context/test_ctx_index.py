@@ -281,3 +281,31 @@ def test_updates_are_persisted_by_autosave_and_close(tmp_path):
     index.close()
     reloaded = WorkspaceIndex([root], data_dir=data_dir)
     assert "shop/extra.py" in reloaded._load_persisted()
+
+
+def test_compact_definition_is_used_when_the_full_one_does_not_fit(tmp_path):
+    root = tmp_path / "ws"
+    long_doc = "\n".join(f"    Detail line {i} of a long explanation" + " word" * 20 for i in range(3))
+    _write(root, {
+        "lib/geometry.py": (
+            f'def polygon_area(points, closed=True):\n    """Area of a polygon.\n{long_doc}\n    """\n    return 0\n\n\n'
+            "class Shape:\n    \"\"\"A shape.\"\"\"\n\n    def __init__(self, sides, name):\n        self.sides = sides\n\n"
+            + "".join(f"    def method_{i}(self):\n        return {i}\n\n" for i in range(12))
+        ),
+        "app.py": "from lib.geometry import polygon_area, Shape\n" + "x = 1\n" * 100 + "s = Shape(3, 'tri')\narea = polygon_area(",
+    })
+    index = WorkspaceIndex([root])
+    index.build()
+    pairs = dict((full.text.splitlines()[0].strip(), compact) for full, compact in
+                 index.definition_alternatives(["polygon_area", "Shape"]))
+    assert pairs["def polygon_area(points, closed=True):"].text == "def polygon_area(points, closed=True):"
+    assert pairs["class Shape:"].text == "class Shape:\n    def __init__(self, sides, name):"
+
+    doc = Document.from_path(root / "app.py", root=root)
+    tight = ContextBudget(max_prompt_tokens=160, max_suffix_tokens=0)
+    ctx = build_context(doc, len(doc.text), index, tight, words)
+    texts = [s.text for s in ctx.snippets if s.kind == "definition"]
+    assert "def polygon_area(points, closed=True):" in texts  # compact form: the full one is too big
+    assert context_tokens(ctx, words) + tight.reserved_tokens <= tight.max_prompt_tokens
+    roomy = build_context(doc, len(doc.text), index, ContextBudget(max_prompt_tokens=2048), words)
+    assert any("Area of a polygon." in s.text for s in roomy.snippets if s.kind == "definition")

@@ -158,3 +158,10 @@ def test_file_definitions_and_signature_text():
         "    async def save(self, name: str, *args, retries: int = 3, **options) -> bool:\n"
         '        """Save one record."""'
     )
+
+
+def test_trimmed_docstring_is_closed_at_the_body_indentation():
+    body = "\n".join(f"        line {i}" for i in range(8))
+    doc = Document("file:///w/a.py", f'class A:\n    def f(self):\n        """Summary.\n{body}\n        """\n')
+    info = file_definitions(doc)[1]
+    assert signature_text(info, max_doc_lines=3).splitlines()[-1] == '        """'
