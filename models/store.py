@@ -180,7 +180,8 @@ class ModelStore:
         """A fresh hidden folder to build model `name` in, on the store's filesystem."""
         validate_name(name)
         self.models_dir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".build-{name}-", dir=self.models_dir))
+        self.clean_stale_builds()
+        return Path(tempfile.mkdtemp(prefix=f".build-{name}-{os.getpid()}-", dir=self.models_dir))
 
     @contextmanager
     def building(self, name: str) -> Iterator[Path]:
@@ -215,15 +216,28 @@ class ModelStore:
         return self._load(target)
 
     def clean_stale_builds(self) -> int:
-        """Remove build folders left by interrupted runs of dead processes; returns the count."""
+        """Remove build folders of processes that died (kill -9, power loss); returns the count."""
         if not self.models_dir.is_dir():
             return 0
         removed = 0
         for child in self.models_dir.iterdir():
-            if child.name.startswith((".build-", ".trash-", ".old-")):
+            match = re.match(r"^\.(?:build|trash|old)-.*?-(\d+)(?:-|$)", child.name)
+            if match and not _pid_alive(int(match.group(1))):
                 shutil.rmtree(child, ignore_errors=True)
                 removed += 1
         return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -74,11 +74,20 @@ class RepolspServer(LanguageServer):
         """Apply wire settings over the CLI config; report bad fields, keep defaults."""
         config, problems = parse_config(data, self.cli_config)
         model_changed = (config.model, config.engine) != (self.config.model, self.config.engine)
+        log_changed = (config.log_file, config.log_level) != (self.config.log_file, self.config.log_level)
         for field_name in config.__dataclass_fields__:
             setattr(self.config, field_name, getattr(config, field_name))
         for problem in problems:
             self.show(f"{source}: {problem}", types.MessageType.Warning)
-        logging.getLogger("repolsp").setLevel(self.config.log_level.upper())
+        if log_changed:
+            from repolsp.server.cli import setup_logging
+
+            try:
+                setup_logging(self.config.log_level, self.config.log_file)
+            except OSError as exc:
+                self.show(f"{source}: cannot write the log file {self.config.log_file!r}: {exc}",
+                          types.MessageType.Warning)
+                setup_logging(self.config.log_level, "")
         if model_changed and self.engine_state != "loading":
             self.start_loading()
 

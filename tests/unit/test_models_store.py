@@ -124,3 +124,34 @@ def test_import_rejects_non_models(tmp_path):
         import_model(str(tmp_path / "file.txt"), store)
     with pytest.raises(ModelError, match="no such file"):
         import_model(str(tmp_path / "missing"), store)
+
+
+def test_builds_of_dead_processes_are_cleaned(tmp_path):
+    store = ModelStore(tmp_path)
+    store.models_dir.mkdir(parents=True)
+    dead = store.models_dir / ".build-m-999999999-abc"  # no such pid
+    dead.mkdir()
+    mine = store.new_build_dir("m")  # cleans on the way
+    assert not dead.exists() and mine.exists()
+    assert store.clean_stale_builds() == 0  # our own live build is kept
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["info", "nope"], "not installed"), (["pull", "nope"], "unknown model"),
+     (["use", "nope"], "lsp-models pull"), (["import", "/no/such/file.gguf"], "no such file")],
+    ids=["info", "pull", "use", "import"],
+)
+def test_cli_errors_are_one_line_and_non_zero(argv, message, capsys):
+    from repolsp.models.cli import main
+
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lsp-models: error:") and message in err and "\n" not in err
+
+
+def test_cli_list_on_empty_store(capsys):
+    from repolsp.models.cli import main
+
+    assert main(["list"]) == 0
+    assert "lsp-models pull" in capsys.readouterr().out
