@@ -296,8 +296,8 @@ def test_compact_definition_is_used_when_the_full_one_does_not_fit(tmp_path):
     })
     index = WorkspaceIndex([root])
     index.build()
-    pairs = dict((full.text.splitlines()[0].strip(), compact) for full, compact in
-                 index.definition_alternatives(["polygon_area", "Shape"]))
+    pairs = {full.text.splitlines()[0].strip(): compact for full, compact in
+                 index.definition_alternatives(["polygon_area", "Shape"])}
     assert pairs["def polygon_area(points, closed=True):"].text == "def polygon_area(points, closed=True):"
     assert pairs["class Shape:"].text == "class Shape:\n    def __init__(self, sides, name):"
 
