@@ -426,16 +426,24 @@ def harvest_sections(raw: str, plan: DocPlan, first_param_done: bool = True) -> 
         if phrase:
             fill.params[plan.params[0].name] = phrase
         lines = lines[1:]
-    in_returns = False
+    in_returns = in_raises = False
+    raised = set(plan.raises)
     for line in lines:
         stripped = line.strip().lstrip("*").strip()
         if not stripped:
             continue
         if re.match(r"^(Returns?|Yields?):?$", stripped) or re.match(r"^-{3,}$", stripped):
             in_returns = stripped.lower().startswith(("return", "yield")) or in_returns
+            in_raises = False
             continue
         if re.match(r"^(Raises|Args|Arguments|Parameters|Examples?|Notes?)\b", stripped):
-            in_returns = False
+            in_returns, in_raises = False, stripped.startswith("Raises")
+            continue
+        raises = re.match(r"^(?:@throws\s+\{?|:raises\s+)?([\w.]+)\}?\s*:?\s+(.+)$", stripped)
+        if raises and raises.group(1) in raised and (in_raises or stripped.startswith(("@throws", ":raises"))):
+            phrase = clean_phrase(raises.group(2), forbid=(raises.group(1),))
+            if phrase and raises.group(1) not in fill.raises:
+                fill.raises[raises.group(1)] = phrase
             continue
         match = (_TAG_LINE.match(line) or _SPHINX_LINE.match(line)
                  or (None if in_returns else _PY_ARG_LINE.match(line)))
@@ -466,6 +474,10 @@ def _param_desc(plan: DocPlan, fill: DocFill, param: Param) -> str:
     if param.default is not None and "default" not in text.lower():
         text += f" Defaults to {param.default}."
     return text
+
+
+def _raise_desc(fill: DocFill, name: str) -> str:
+    return (fill.raises.get(name) or _todo("say when.")).replace("*/", "* /")
 
 
 def _summary(plan: DocPlan, fill: DocFill) -> str:
@@ -557,17 +569,17 @@ def comment_lines(plan: DocPlan, fill: DocFill) -> list[str]:
         tags += [f"@param {name} - {desc}" for name, desc in descs.items()]
         if plan.returns:
             tags.append(f"@returns {ret_desc}")
-        tags += [f"@throws {{{name}}} {_todo('say when.')}" for name in plan.raises]
+        tags += [f"@throws {{{name}}} {_raise_desc(fill, name)}" for name in plan.raises]
     elif lang == "java":
         tags += [f"@param {name} {desc}" for name, desc in descs.items()]
         if plan.returns:
             tags.append(f"@return {ret_desc}")
-        tags += [f"@throws {name} {_todo('say when.')}" for name in plan.raises]
+        tags += [f"@throws {name} {_raise_desc(fill, name)}" for name in plan.raises]
     else:  # c, cpp: Doxygen
         tags += [f"@param {name} {desc}" for name, desc in descs.items()]
         if plan.returns:
             tags.append(f"@return {ret_desc}")
-        tags += [f"@throws {name} {_todo('say when.')}" for name in plan.raises]
+        tags += [f"@throws {name} {_raise_desc(fill, name)}" for name in plan.raises]
         summary = f"@brief {summary}"
     lines = ["/**", f" * {summary}"]
     if tags:
@@ -750,7 +762,7 @@ async def fill_from_model(doc: Document, info: DefinitionInfo, plan: DocPlan,
     )
     raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
     harvested = harvest_sections(raw or "", plan)
-    fill.params, fill.returns = harvested.params, harvested.returns
+    fill.params, fill.returns, fill.raises = harvested.params, harvested.returns, harvested.raises
     return fill
 
 

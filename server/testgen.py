@@ -246,9 +246,11 @@ def _python_call(doc: Document, info: DefinitionInfo) -> tuple[list[str], str, l
         if "staticmethod" in decorators or "classmethod" in decorators:
             callee = f"{owner}.{info.name}"
         else:
-            setup.append(f"instance = {owner}()  # TODO: constructor arguments")
+            constructor, complete = constructor_call(doc, owner)
+            note = "" if complete else "  # TODO: constructor arguments"
+            setup.append(f"instance = {constructor}{note}")
             callee = f"instance.{info.name}"
-    call = f"{callee}({', '.join(args)})"
+    call = callee if "property" in decorators else f"{callee}({', '.join(args)})"
     imports: list[str] = []
     if info.is_async:
         call = f"asyncio.run({call})"
@@ -275,18 +277,73 @@ def _python_target_imports(info: DefinitionInfo, module: str) -> list[str]:
     return [f"from {module} import {_owner_name(info) or info.name}"]
 
 
-def test_seed(info: DefinitionInfo) -> str:
+def constructor_call(doc: Document, owner: str) -> tuple[str, bool]:
+    """(``Owner(...)`` expression, complete): required ``__init__`` parameters (or dataclass
+    fields without defaults) become ``name=None`` placeholders; complete when there are none."""
+    node = _top_level_class(doc, owner)
+    if node is None:
+        return f"{owner}()", False
+    body = node.child_by_field_name("body")
+    required: list[str] = []
+    init = None
+    for child in body.named_children if body is not None else []:
+        target = child.child_by_field_name("definition") if child.type == "decorated_definition" else child
+        if target is not None and target.type == "function_definition" and \
+                doc.node_text(target.child_by_field_name("name")) == "__init__":
+            init = target
+    if init is not None:
+        params = init.child_by_field_name("parameters")
+        for param in params.named_children[1:] if params is not None else []:
+            if param.type == "identifier":
+                required.append(doc.node_text(param))
+            elif param.type == "typed_parameter" and param.named_children[0].type == "identifier":
+                required.append(doc.node_text(param.named_children[0]))
+    elif node.parent is not None and node.parent.type == "decorated_definition" and \
+            any("dataclass" in doc.node_text(d) for d in node.parent.named_children if d.type == "decorator"):
+        for child in body.named_children if body is not None else []:
+            assignment = child.named_children[0] if child.type == "expression_statement" and child.named_children else None
+            if assignment is not None and assignment.type == "assignment" and \
+                    assignment.child_by_field_name("right") is None and \
+                    assignment.child_by_field_name("type") is not None:
+                left = assignment.child_by_field_name("left")
+                if left is not None and left.type == "identifier":
+                    required.append(doc.node_text(left))
+    args = ", ".join(f"{name}=None" for name in required)
+    return f"{owner}({args})", not required
+
+
+def _top_level_class(doc: Document, name: str) -> tree_sitter.Node | None:
+    for child in doc.tree.root_node.named_children if doc.tree is not None else []:
+        target = child.child_by_field_name("definition") if child.type == "decorated_definition" else child
+        if target is not None and target.type == "class_definition" and \
+                doc.node_text(target.child_by_field_name("name")) == name:
+            return target
+    return None
+
+
+def _returns_value(info: DefinitionInfo) -> bool:
+    annotation = (info.return_type or "").strip()
+    return info.has_return_value if not annotation else annotation not in ("None", "NoReturn")
+
+
+def body_seed(doc: Document, info: DefinitionInfo) -> str:
     """The first words of the test body given to the model: an assert calling the function, so a
-    small model writes ``assert f(args) == value`` lines instead of free-form code."""
+    small model writes ``assert f(args) == value`` lines instead of free-form code. Empty when
+    there is no value to assert on (or no simple way to make the object)."""
     owner = _owner_name(info)
     decorators = " ".join(info.decorators)
-    if info.is_async or info.has_yield:
+    if info.is_async or info.has_yield or not _returns_value(info):
         return ""
     if owner is None:
         return f"assert {info.name}("
     if "staticmethod" in decorators or "classmethod" in decorators:
         return f"assert {owner}.{info.name}("
-    return ""
+    constructor, complete = constructor_call(doc, owner)
+    if not complete:
+        return ""
+    variable = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", owner).lower()
+    access = f"{variable}.{info.name}" + ("" if "property" in decorators else "(")
+    return f"{variable} = {constructor}\n    assert {access}"
 
 
 def python_test_prompt(doc: Document, info: DefinitionInfo, test_name: str) -> str:
@@ -303,7 +360,7 @@ def python_test_prompt(doc: Document, info: DefinitionInfo, test_name: str) -> s
     imports = "\n".join(line for line in text.splitlines()[:60] if line.startswith(("import ", "from ")))
     imports = imports + "\n\n\n" if imports else ""
     source = textwrap_dedent_keep(source[:3000])
-    seed = test_seed(info)
+    seed = body_seed(doc, info)
     opened = f"def {test_name}():\n    {seed}" if seed else f"def {test_name}():"
     return f"{imports}{source.rstrip()}\n\n\n{opened}"
 
@@ -460,7 +517,7 @@ def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known
     body_text = data[body.start_byte:body.end_byte].decode("utf-8")
     if not re.search(r"\bassert\b|pytest\.raises", body_text):
         return None
-    if not any(re.search(rf"\b{re.escape(name)}\s*\(", body_text) for name in call_names):
+    if not any(re.search(rf"\b{re.escape(name)}\s*\(|\.{re.escape(name)}\b", body_text) for name in call_names):
         return None
     if len(set(ln.strip() for ln in lines if ln.strip())) < len([ln for ln in lines if ln.strip()]) // 2:
         return None  # mostly repeated lines
@@ -488,7 +545,7 @@ def python_test_code(doc: Document, info: DefinitionInfo, module: str, test_name
     imported = owner or info.name
     if raw is not None:
         call_names = {info.name}
-        seed = test_seed(info)
+        seed = body_seed(doc, info)
         raw = f"\n    {seed}{raw}" if seed else raw
         kinds = expected_literal_kinds(info.return_type, info.name)
         body = clean_python_test_body(raw, test_name, call_names, {imported}, kinds)

@@ -271,6 +271,9 @@ def test_harvest_sections_google_and_jsdoc():
     fill = harvest_sections(" the left side\n * @param b - the right side\n * @returns the total\n */", js)
     assert fill.params == {"a": "The left side.", "b": "The right side."}
     assert fill.returns == "The total."
+    raising = DocPlan("python", "function", "f", params=[Param("a")], raises=["ValueError", "KeyError"])
+    fill = harvest_sections(" The key.\n\n    Raises:\n        ValueError: If a is negative.\n        TypeError: never.\n", raising)
+    assert fill.raises == {"ValueError": "If a is negative."}
     junk = harvest_sections(" a = 1; b = 2\n        b (int): return b\n", plan)
     assert junk.params == {} and junk.returns == ""
 

@@ -262,3 +262,51 @@ def test_unsaved_document_gets_a_message(tmp_path):
     doc = Document("untitled:Untitled-1", "def f():\n    return 1\n", "python")
     result = asyncio.run(generate_tests(doc, 5, tmp_path, GenerationSettings(engine=None)))
     assert result == "save the file first: tests are generated for files on disk"
+
+
+INVENTORY = '''from dataclasses import dataclass
+
+
+@dataclass
+class Item:
+    sku: str
+    quantity: int = 0
+
+    @property
+    def value(self) -> int:
+        return self.quantity
+
+
+class Store:
+    def __init__(self, name, *, size: int, region="eu"):
+        self.name = name
+
+    def count(self) -> int:
+        return 0
+
+
+class Empty:
+    def size(self) -> int:
+        return 0
+'''
+
+
+@pytest.mark.parametrize("needle, expected", [
+    ("def value", "    instance = Item(sku=None)  # TODO: constructor arguments\n    expected = None  # TODO\n"
+                  "    result = instance.value\n"),
+    ("def count", "    instance = Store(name=None, size=None)  # TODO: constructor arguments\n"),
+    ("def size", "    instance = Empty()\n    expected = None  # TODO\n    result = instance.size()\n"),
+], ids=["dataclass property", "init with keyword-only", "no constructor arguments"])
+def test_method_skeletons_construct_the_object(tmp_path, needle, expected):
+    root = write(tmp_path, {"shop.py": INVENTORY})
+    edit = edit_for(root, "shop.py", needle, "python")
+    assert expected in edit.new_text
+    assert syntax_error_count(edit.new_text, "python") == 0
+
+
+def test_method_seed_lets_the_model_assert_on_a_fresh_object(tmp_path):
+    root = write(tmp_path, {"shop.py": INVENTORY})
+    edit = edit_for(root, "shop.py", "def size", "python", ") == 0\n")
+    assert edit.from_model
+    assert "def test_size():\n    # TODO: check the expected values (generated).\n    empty = Empty()\n" \
+           "    assert empty.size() == 0\n" in edit.new_text
