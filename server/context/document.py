@@ -3,6 +3,7 @@ through LSP incremental changes with incremental re-parsing."""
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import pathlib
@@ -106,15 +107,42 @@ class Document:
 
     def byte_at(self, offset: int) -> int:
         """UTF-8 byte offset of str ``offset``."""
+        offset = max(0, min(offset, len(self._text)))
         if self._is_ascii:
-            return max(0, min(offset, len(self._text)))
-        return coords.offset_to_byte(self._text, offset)
+            return offset
+        # Convert only within the line: whole-prefix encoding is O(file) per call.
+        lines = self.lines
+        line = lines.line_of(offset)
+        line_start = lines.line_starts[line]
+        head = self._text[line_start:offset]
+        width = len(head) if head.isascii() else len(coords.encode_text(head))
+        return self._line_byte_starts()[line] + width
 
     def offset_of_byte(self, byte_offset: int) -> int:
         """str offset of a UTF-8 byte offset (e.g. a tree-sitter node boundary)."""
+        byte_offset = max(0, min(byte_offset, len(self._bytes)))
         if self._is_ascii:
-            return max(0, min(byte_offset, len(self._text)))
-        return coords.byte_to_offset(self._bytes, byte_offset)
+            return byte_offset
+        byte_starts = self._line_byte_starts()
+        line = bisect.bisect_right(byte_starts, byte_offset) - 1
+        line_byte_start = byte_starts[line]
+        return self.lines.line_starts[line] + coords.byte_to_offset(
+            self._bytes[line_byte_start:byte_offset + 4], byte_offset - line_byte_start)
+
+    def _line_byte_starts(self) -> list[int]:
+        """Byte offset of every line start (same lines as ``lines``), built once per version."""
+        if self._byte_starts is None:
+            starts = self.lines.line_starts
+            text = self._text
+            result = [0] * len(starts)
+            extra = 0  # bytes beyond one per code point, accumulated over non-ASCII lines
+            for index in range(1, len(starts)):
+                segment = text[starts[index - 1]:starts[index]]
+                if not segment.isascii():
+                    extra += len(coords.encode_text(segment)) - len(segment)
+                result[index] = starts[index] + extra
+            self._byte_starts = result
+        return self._byte_starts
 
     def node_text(self, node: tree_sitter.Node) -> str:
         """Text of a tree-sitter node of this document."""
@@ -164,6 +192,7 @@ class Document:
         self._bytes = coords.encode_text(text)
         self._is_ascii = len(self._bytes) == len(text)
         self._lines = None
+        self._byte_starts: list[int] | None = None
 
     def _reparse(self, old_tree: tree_sitter.Tree | None) -> None:
         if self.language == TEXT:

@@ -240,10 +240,10 @@ def enclosing_definition(doc: Document, offset: int) -> DefinitionInfo | None:
 
 def enclosing_callable(doc: Document, offset: int) -> DefinitionInfo | None:
     """The innermost function or method around ``offset`` (a class is skipped)."""
+    spec = spec_for(doc.language)
     for node in reversed(enclosing_definitions(doc, offset)):
-        info = describe_definition(doc, node)
-        if info.is_callable:
-            return info
+        if definition_kind(node, spec) in ("function", "method"):
+            return describe_definition(doc, node)
     return None
 
 
@@ -577,7 +577,7 @@ def scope_header_text(doc: Document, node: tree_sitter.Node, max_doc_lines: int 
     """Source lines of a definition's header as written: decorators and signature (up to and
     including ``{`` in brace languages), with its docstring (Python) or doc comment above (others)
     trimmed to ``max_doc_lines`` lines (0: without it)."""
-    info = describe_definition(doc, node)
+    info = describe_definition(doc, node, with_effects=False)
     lines_start = doc.lines.line_bounds(doc.lines.line_of(info.start))[0]
     if info.body_start is None:
         end = info.end

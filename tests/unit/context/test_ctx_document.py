@@ -118,3 +118,16 @@ def test_uri_derived_path_and_percent_encoding():
     doc = Document("file:///w/my%20dir/a.py", "")
     assert doc.path == "/w/my dir/a.py"
     assert Document("untitled:Untitled-1", "x", language_id="python").language == "python"
+
+
+@pytest.mark.parametrize("language", ["python", "rust", "javascript"])
+def test_document_byte_conversions_match_coords(language):
+    path, text = SOURCES[language]
+    doc = Document(f"file:///w/{path}", text * 3)
+    data = doc.source_bytes
+    for offset in range(len(doc.text) + 1):
+        byte = doc.byte_at(offset)
+        assert byte == coords.offset_to_byte(doc.text, offset)
+        assert doc.offset_of_byte(byte) == offset
+    for byte in range(len(data) + 1):
+        assert doc.offset_of_byte(byte) == coords.byte_to_offset(data, byte)
