@@ -501,3 +501,67 @@ def test_render_report_without_charts_names_every_model():
     }
     text = render_report(results)
     assert "| m | 1 | 100.0% [100.0, 100.0]" in text and "abababababababab" in text
+
+
+# --- bench/run.py (make bench) -------------------------------------------------------------
+
+
+def _bench_module():
+    import importlib.util
+    import sys
+
+    name = "repolsp_bench_run"
+    if name not in sys.modules:  # bench/ is scripts, not a package: load the file itself
+        path = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while being created
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+BENCH_SOURCE = "\n".join(
+    [f"CONSTANT_{i} = {i}" for i in range(300)]
+    + ["", "", "def combine(left, right):", '    """Join two lists."""',
+       "    merged = list(left)", "    for item in right:", "        if item not in merged:",
+       "            merged.append(item)", "    return merged", ""]
+    + [f"OTHER_{i} = {i}" for i in range(300)]
+) + "\n"
+
+
+def test_bench_typing_script_types_the_removed_body_back():
+    bench = _bench_module()
+    script = bench.typing_script(BENCH_SOURCE, "big.py")
+    assert script.function == "combine"
+    assert "merged.append" not in script.text and '"""Join two lists."""' in script.text
+    text, _ = bench.replay_text(script, len(script.keystrokes) - 1)
+    assert text == BENCH_SOURCE
+    assert "\n        " in script.keystrokes  # Enter arrives with the auto-indentation
+    line, character = script.line, script.character
+    for typed in script.keystrokes:
+        line, character = bench.advance(line, character, typed)
+    assert (line, character) == (script.line + 4, len("    return merged"))
+
+
+@pytest.mark.parametrize(
+    "typed, expected",
+    [("a", (3, 5)), ("\n    ", (4, 4)), ("\n", (4, 0))],
+    ids=["char", "enter-with-indent", "bare-enter"],
+)
+def test_bench_advance(typed, expected):
+    assert _bench_module().advance(3, 4, typed) == expected
+
+
+def test_bench_smoke_run_with_the_fake_engine_writes_the_table(tmp_path, monkeypatch):
+    bench = _bench_module()
+    monkeypatch.setenv("REPOLSP_HOME", str(tmp_path / "home"))
+    out, data = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    code = bench.main(["--engine", "fake", "--max-chars", "6", "--out", str(out),
+                       "--json", str(data)])
+    assert code == 0
+    table = out.read_text()
+    assert "Inline latency p50, all requests" in table and "Server peak RSS" in table
+    session = json.loads(data.read_text())["session"]
+    assert session["requests"] == 6
+    assert session["model_requests"] + session["cache_hits"] + session["no_model_requests"] == 6
+    assert session["peak_rss_mb"] > 0
