@@ -556,10 +556,12 @@ class WorkspaceIndex:
     """Chunks and symbols of the workspace's source files, for retrieval into prompts."""
 
     def __init__(self, roots: list[pathlib.Path], data_dir: pathlib.Path | None = None,
-                 max_file_bytes: int = 1_000_000, autosave_s: float | None = 60.0):
+                 max_file_bytes: int = 1_000_000, autosave_s: float | None = 60.0, max_files: int = 20_000):
         self.roots = [pathlib.Path(os.path.realpath(r)) for r in roots]
         self.data_dir = pathlib.Path(data_dir) if data_dir is not None else None
         self.max_file_bytes = max_file_bytes
+        # A monorepo beyond this is indexed partially (shallowest paths first) rather than for hours.
+        self.max_files = max_files
         self._lock = threading.RLock()
         self._files: dict[str, FileRecord] = {}
         self._chunk_ids: dict[str, list[int]] = {}
@@ -621,7 +623,8 @@ class WorkspaceIndex:
     # -- building --
 
     def candidate_files(self) -> list[tuple[str, pathlib.Path]]:
-        """(display path, absolute path) of the files the walk selects before content checks."""
+        """(display path, absolute path) of the source files the walk selects before content
+        checks: not ignored, not in vendored/build folders, code extensions, at most ``max_files``."""
         found: list[tuple[str, pathlib.Path]] = []
         for root in self.roots:
             self._git_roots[root] = _is_git_worktree(root)
@@ -635,7 +638,13 @@ class WorkspaceIndex:
                 absolute = root / rel
                 key = rel if len(self.roots) == 1 else f"{root.name}/{rel}"
                 found.append((key, absolute))
-        return found
+        code = [(k, a) for k, a in found if a.suffix.lower() in source_extensions()
+                or a.suffix.lower() in OTHER_CODE_EXTENSIONS]
+        if len(code) > self.max_files:
+            log.warning("workspace has %d source files; indexing the %d shallowest", len(code), self.max_files)
+            code.sort(key=lambda item: (item[0].count("/"), item[0]))
+            code = code[: self.max_files]
+        return code
 
     def build(self, progress: Callable[[int, int, str], None] | None = None,
               cancel: threading.Event | None = None) -> None:

@@ -309,3 +309,12 @@ def test_compact_definition_is_used_when_the_full_one_does_not_fit(tmp_path):
     assert context_tokens(ctx, words) + tight.reserved_tokens <= tight.max_prompt_tokens
     roomy = build_context(doc, len(doc.text), index, ContextBudget(max_prompt_tokens=2048), words)
     assert any("Area of a polygon." in s.text for s in roomy.snippets if s.kind == "definition")
+
+
+def test_max_files_keeps_the_shallowest(tmp_path):
+    root = tmp_path / "ws"
+    _write(root, {"a.py": "def a():\n    pass\n", "pkg/b.py": "def b():\n    pass\n",
+                  "pkg/deep/c.py": "def c():\n    pass\n", "README.md": "# readme\n"})
+    index = WorkspaceIndex([root], max_files=2)
+    index.build()
+    assert index.files == ["a.py", "pkg/b.py"]
