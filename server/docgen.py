@@ -20,7 +20,6 @@ import threading
 from dataclasses import dataclass, field
 
 import tree_sitter
-
 from repolsp.server.context.document import Document
 from repolsp.server.context.languages import parser_for, spec_for
 from repolsp.server.context.symbols import (
@@ -90,8 +89,8 @@ def newline_of(text: str, offset: int = 0) -> str:
 
 def indent_unit(text: str) -> str:
     """The file's indentation step: a tab when lines are tab-indented, else four spaces."""
-    tabs = len(re.findall(r"^\t", text, flags=re.M))
-    spaces = len(re.findall(r"^ ", text, flags=re.M))
+    tabs = len(re.findall(r"^\t", text, flags=re.MULTILINE))
+    spaces = len(re.findall(r"^ ", text, flags=re.MULTILINE))
     return "\t" if tabs > spaces else "    "
 
 
@@ -236,7 +235,7 @@ def _yield_type(annotation: str | None) -> str | None:
     if not annotation:
         return None
     match = re.match(r"(?:typing\.|collections\.abc\.)?(?:Async)?(?:Iterator|Iterable|Generator)\[(.*)\]$",
-                     annotation.strip(), flags=re.S)
+                     annotation.strip(), flags=re.DOTALL)
     if not match:
         return annotation
     inner, depth, cut = match.group(1), 0, None
@@ -366,7 +365,7 @@ def summary_from_model(raw: str, plan: DocPlan) -> str | None:
 _PREAMBLE = re.compile(
     r"^(?:this|the)\s+(?:function|method|helper|routine|procedure|code)\s+(will\s+|is used to\s+|can be used to\s+)?"
     r"|^(?:a\s+)?(?:function|method|helper)\s+(?:that|which)\s+()|^(?:function|method|helper)\s+to\s+()",
-    re.I,
+    re.IGNORECASE,
 )
 
 

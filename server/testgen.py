@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tree_sitter
-
 from repolsp.server.context.document import Document, uri_to_path
 from repolsp.server.context.languages import parser_for
-from repolsp.server.context.symbols import DefinitionInfo, describe_definition, enclosing_definitions
+from repolsp.server.context.symbols import (
+    DefinitionInfo,
+    describe_definition,
+    enclosing_definitions,
+)
 from repolsp.server.docgen import (
     GenerationSettings,
     Insertion,
@@ -355,7 +358,7 @@ def python_test_prompt(doc: Document, info: DefinitionInfo, test_name: str) -> s
     source = doc.text[start:info.end].replace("\r\n", "\n")
     owner = _owner_name(info)
     if owner:
-        class_line = re.search(rf"^class {re.escape(owner)}\b.*$", text, flags=re.M)
+        class_line = re.search(rf"^class {re.escape(owner)}\b.*$", text, flags=re.MULTILINE)
         source = (class_line.group(0) + "\n" if class_line else "") + source
     imports = "\n".join(line for line in text.splitlines()[:60] if line.startswith(("import ", "from ")))
     imports = imports + "\n\n\n" if imports else ""
@@ -408,9 +411,7 @@ def _is_binding(node: tree_sitter.Node) -> bool:
         return parent.child_by_field_name("left") == child
     if parent.type in ("as_pattern_target", "named_expression"):
         return parent.child_by_field_name("name") == child or parent.type == "as_pattern_target"
-    if parent.type in ("lambda_parameters", "parameters", "global_statement"):
-        return True
-    return False
+    return parent.type in ("lambda_parameters", "parameters", "global_statement")
 
 
 _LITERAL_KINDS = {
@@ -519,7 +520,7 @@ def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known
         return None
     if not any(re.search(rf"\b{re.escape(name)}\s*\(|\.{re.escape(name)}\b", body_text) for name in call_names):
         return None
-    if len(set(ln.strip() for ln in lines if ln.strip())) < len([ln for ln in lines if ln.strip()]) // 2:
+    if len({ln.strip() for ln in lines if ln.strip()}) < len([ln for ln in lines if ln.strip()]) // 2:
         return None  # mostly repeated lines
     helpers = set(re.findall(r"\bpytest\.(\w+)", body_text))
     if helpers - _PYTEST_HELPERS:
@@ -527,7 +528,7 @@ def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known
     for expected in re.findall(r"pytest\.raises\(\s*([^,)]*)", body_text):
         if not re.fullmatch(r"\(?[\w.]*(Error|Exception|Exit|Warning|Interrupt)\w*(,\s*[\w.]+)*\)?", expected.strip()):
             return None  # pytest.raises needs an exception type
-    for left, right in re.findall(r"^\s*assert\s+(.+?)\s*==\s*(.+?)\s*$", body_text, flags=re.M):
+    for left, right in re.findall(r"^\s*assert\s+(.+?)\s*==\s*(.+?)\s*$", body_text, flags=re.MULTILINE):
         if left == right:
             return None  # `assert f(x) == f(x)` checks nothing
     assigned, used = _python_names(body, data)
@@ -597,10 +598,10 @@ def _has_import(existing: str, line: str) -> bool:
     if match:
         module, name = match.groups()
         pattern = rf"^from {re.escape(module)} import [^\n]*\b{re.escape(name)}\b"
-        return re.search(pattern, existing, flags=re.M) is not None or \
+        return re.search(pattern, existing, flags=re.MULTILINE) is not None or \
             re.search(rf"^from {re.escape(module)} import \(([^)]*)\b{re.escape(name)}\b", existing,
-                      flags=re.M | re.S) is not None
-    return re.search(rf"^{re.escape(line)}\s*$", existing, flags=re.M) is not None
+                      flags=re.MULTILINE | re.DOTALL) is not None
+    return re.search(rf"^{re.escape(line)}\s*$", existing, flags=re.MULTILINE) is not None
 
 
 def append_insertion(existing: str, block: str, newline: str, blank_lines: int = 2) -> Insertion:
@@ -732,7 +733,7 @@ def js_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> Generate
 def _js_import_line(doc: Document, info: DefinitionInfo, module_spec: str) -> str:
     name = _owner_name(info) or info.name
     text = doc.text
-    commonjs = ("module.exports" in text or "exports." in text) and not re.search(r"^\s*export\b", text, re.M)
+    commonjs = ("module.exports" in text or "exports." in text) and not re.search(r"^\s*export\b", text, re.MULTILINE)
     if commonjs:
         return f"const {{ {name} }} = require('{module_spec}');"
     if re.search(rf"export\s+default\s+(async\s+)?(function|class)\s+{re.escape(name)}\b", text):
@@ -839,7 +840,7 @@ def _brace_import_insertions(language: str, existing: str, imports: list[str], n
     if not missing:
         return []
     block = newline.join(missing) + newline
-    anchor = re.search(r"^package\b[^\n]*\n", existing, flags=re.M) if language in ("go", "java") else None
+    anchor = re.search(r"^package\b[^\n]*\n", existing, flags=re.MULTILINE) if language in ("go", "java") else None
     if anchor is None:
         return [Insertion(0, 0, block)]
     return [Insertion(anchor.end(), anchor.end(), newline + block)]
@@ -862,7 +863,7 @@ def brace_file_edit(language: str, existing: str | None, code: GeneratedTest, he
     if container is None:
         insertions.append(append_insertion(existing, code.function, newline, blank_lines=1))
         return False, insertions
-    match = re.search(container.marker, existing, flags=re.M)
+    match = re.search(container.marker, existing, flags=re.MULTILINE)
     close = _container_close(existing, match.end() - 1) if match else None
     block = _indent_block(code.function, container.indent).replace("\n", newline)
     if close is None:
@@ -1008,7 +1009,7 @@ def _other_language_test(doc: Document, info: DefinitionInfo, source: Path, path
     """(test code, new-file header, container) for Go, JS/TS, Rust and Java."""
     lang = doc.language
     if lang == "go":
-        package = re.search(r"^package\s+(\w+)", doc.text, flags=re.M)
+        package = re.search(r"^package\s+(\w+)", doc.text, flags=re.MULTILINE)
         code = go_skeleton(doc, info, test_name)
         return code, f"package {package.group(1) if package else 'main'}\n\nimport \"testing\"\n\n", None
     if lang in ("javascript", "typescript", "tsx"):
@@ -1023,7 +1024,7 @@ def _other_language_test(doc: Document, info: DefinitionInfo, source: Path, path
                                    r"^\s*mod\s+tests\s*\{")
     if lang == "java":
         code = java_skeleton(doc, info, test_name)
-        package = re.search(r"^package\s+([\w.]+)\s*;", doc.text, flags=re.M)
+        package = re.search(r"^package\s+([\w.]+)\s*;", doc.text, flags=re.MULTILINE)
         head = (f"package {package.group(1)};\n\n" if package else "") + \
             "import static org.junit.jupiter.api.Assertions.assertEquals;\n\nimport org.junit.jupiter.api.Test;\n\n"
         return code, head, Container(f"class {path.stem} {{\n\n", "    ",

@@ -12,10 +12,14 @@ import threading
 from pathlib import Path
 
 from lsprotocol import types
-
 from repolsp.server.context import coords
 from repolsp.server.context.document import Document, path_to_uri, uri_to_path
-from repolsp.server.docgen import DocstringEdit, GenerationSettings, docstring_target, generate_docstring
+from repolsp.server.docgen import (
+    DocstringEdit,
+    GenerationSettings,
+    docstring_target,
+    generate_docstring,
+)
 from repolsp.server.server import RepolspServer
 from repolsp.server.testgen import AddTestEdit, generate_tests, target_for_tests
 
@@ -132,7 +136,7 @@ async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.Workspac
             open_texts = {str(Path(p).resolve()): d.text for u, d in ls.documents.items()
                           if (p := uri_to_path(u)) is not None}
             result = await generate_tests(doc, offset, ls.workspace_root, settings, open_texts, cancel)
-    except Exception as exc:  # noqa: BLE001 - a bug here must not take the server down
+    except Exception as exc:
         log.exception("%s generation failed", kind)
         return f"generating the {kind} failed: {exc}"
     if isinstance(result, str):

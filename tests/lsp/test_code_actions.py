@@ -10,15 +10,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
-
 from repolsp.server.context import coords
 from repolsp.server.context.document import Document, path_to_uri, uri_to_path
 from repolsp.server.context.symbols import enclosing_definition
 from repolsp.server.docgen import syntax_error_count
+
 from tests.lsp.conftest import SERVER, capabilities, server_env
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "code_actions" / "calc_project"
@@ -146,7 +145,7 @@ def apply_workspace_edit(client: LanguageClient, edit: types.WorkspaceEdit, file
         elif isinstance(change, types.TextDocumentEdit):
             apply_text_edits(change.text_document.uri, change.edits)
         else:
-            raise AssertionError(f"unexpected change {change!r}")
+            pytest.fail(f"unexpected change {change!r}")
     return files
 
 

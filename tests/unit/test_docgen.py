@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from repolsp.server.context.document import Document, path_to_uri
 from repolsp.server.context.symbols import enclosing_definition
 from repolsp.server.docgen import (
@@ -72,7 +71,7 @@ PY_CASES = [
 @pytest.mark.parametrize("text, name, indent, expected", [c[1:] for c in PY_CASES], ids=[c[0] for c in PY_CASES])
 def test_python_docstring_is_first_statement_and_parses(text, name, indent, expected):
     needle = "class " + name if text.find("class " + name) >= 0 else "def " + name
-    new, doc = template_edit("python", text, needle)
+    new, _doc = template_edit("python", text, needle)
     assert syntax_error_count(new, "python") == 0
     assert expected in new
     info = enclosing_definition(make("python", new), new.index(needle) + 4)
@@ -107,9 +106,9 @@ def test_file_with_an_existing_error_still_gets_a_docstring():
 
 OTHER_CASES = [
     ("js", "javascript", "export function add(a, b = 1, ...rest) {\n  if (!a) throw new TypeError('a');\n  return a + b;\n}\n",
-     "add", "/**\n * TODO: summarize add.\n *\n * @param a - TODO: describe.\n * @param b - TODO: describe."
+     "add", ("/**\n * TODO: summarize add.\n *\n * @param a - TODO: describe.\n * @param b - TODO: describe."
      "\n * @param rest - TODO: describe.\n * @returns TODO: describe the result.\n"
-     " * @throws {TypeError} TODO: say when.\n */\nexport function add("),
+     " * @throws {TypeError} TODO: say when.\n */\nexport function add(")),
     ("ts method", "typescript", "class K {\n  add(a: number): number {\n    return a;\n  }\n}\n", "add",
      "class K {\n  /**\n   * TODO: summarize add.\n   *\n   * @param a - TODO: describe.\n   * @returns TODO: describe the result.\n   */\n  add("),
     ("go", "go", "package m\n\nfunc Add(a, b int) int {\n\treturn a + b\n}\n", "Add",
@@ -117,17 +116,17 @@ OTHER_CASES = [
     ("go method tabs", "go", "package m\n\ntype T struct{}\n\nfunc (t T) Size() int {\n\treturn 1\n}\n", "Size",
      "\n// Size TODO: describe what it does.\nfunc (t T) Size()"),
     ("rust", "rust", "pub fn parse(s: &str) -> Result<u8, E> {\n    panic!(\"no\");\n}\n", "parse",
-     "/// TODO: summarize parse.\n///\n/// # Errors\n///\n/// TODO: describe when an error is returned.\n///\n"
-     "/// # Panics\n///\n/// TODO: describe when it panics.\npub fn parse("),
+     ("/// TODO: summarize parse.\n///\n/// # Errors\n///\n/// TODO: describe when an error is returned.\n///\n"
+     "/// # Panics\n///\n/// TODO: describe when it panics.\npub fn parse(")),
     ("rust impl method", "rust", "struct S;\nimpl S {\n    fn get(&self) -> u8 {\n        1\n    }\n}\n", "get",
      "impl S {\n    /// TODO: summarize get.\n    fn get("),
     ("java", "java", "class A {\n    @Override\n    public int add(int a, int b) throws IOException {\n        return a + b;\n    }\n}\n",
-     "add", "    /**\n     * TODO: summarize add.\n     *\n     * @param a TODO: describe.\n     * @param b TODO: describe.\n"
-     "     * @return TODO: describe the result.\n     * @throws IOException TODO: say when.\n     */\n    @Override\n"),
+     "add", ("    /**\n     * TODO: summarize add.\n     *\n     * @param a TODO: describe.\n     * @param b TODO: describe.\n"
+     "     * @return TODO: describe the result.\n     * @throws IOException TODO: say when.\n     */\n    @Override\n")),
     ("java void", "java", "class A {\n    void run() {\n    }\n}\n", "run", "    /**\n     * TODO: summarize run.\n     */\n    void run()"),
     ("c", "c", "#include <x.h>\nint add(int a, int b) {\n    return a + b;\n}\n", "add",
-     "#include <x.h>\n/**\n * @brief TODO: summarize add.\n *\n * @param a TODO: describe.\n * @param b TODO: describe.\n"
-     " * @return TODO: describe the result.\n */\nint add("),
+     ("#include <x.h>\n/**\n * @brief TODO: summarize add.\n *\n * @param a TODO: describe.\n * @param b TODO: describe.\n"
+     " * @return TODO: describe the result.\n */\nint add(")),
     ("cpp template", "cpp", "template <typename T>\nT twice(T a) {\n    return a + a;\n}\n", "twice",
      "/**\n * @brief TODO: summarize twice.\n *\n * @param a TODO: describe.\n * @return TODO: describe the result.\n */\ntemplate <typename T>\n"),
     ("c void", "c", "void reset(void) {\n}\n", "reset", "/**\n * @brief TODO: summarize reset.\n */\nvoid reset"),
@@ -392,8 +391,8 @@ def random_engine(tiny_hf_model, tmp_path_factory):
 
 
 NOISE_CASES = [
-    ("python", "class Point:\n    def __init__(self, x, y):\n        self.x = x\n\n    def norm(self, p: int = 2) -> float:\n"
-               "        if p < 1:\n            raise ValueError(p)\n        return (self.x ** p) ** (1 / p)\n", "def norm"),
+    ("python", ("class Point:\n    def __init__(self, x, y):\n        self.x = x\n\n    def norm(self, p: int = 2) -> float:\n"
+               "        if p < 1:\n            raise ValueError(p)\n        return (self.x ** p) ** (1 / p)\n"), "def norm"),
     ("python", "def add(a, b):\n\treturn a + b\n", "def add"),
     ("javascript", "function total(items) {\n  return items.reduce((a, b) => a + b, 0);\n}\n", "total"),
     ("go", "package m\n\nfunc Total(xs []int) int {\n\treturn 0\n}\n", "Total"),

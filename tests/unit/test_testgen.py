@@ -7,18 +7,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from repolsp.server.context.document import Document, path_to_uri
 from repolsp.server.docgen import GenerationSettings, syntax_error_count
 from repolsp.server.engine.fake import FakeEngine
 from repolsp.server.testgen import (
     append_insertion,
     clean_python_test_body,
+    conventional_test_path,
     expected_literal_kinds,
     generate_tests,
     python_module_path,
     python_test_path,
-    conventional_test_path,
     target_for_tests,
 )
 
@@ -292,8 +291,8 @@ class Empty:
 
 
 @pytest.mark.parametrize("needle, expected", [
-    ("def value", "    instance = Item(sku=None)  # TODO: constructor arguments\n    expected = None  # TODO\n"
-                  "    result = instance.value\n"),
+    ("def value", ("    instance = Item(sku=None)  # TODO: constructor arguments\n    expected = None  # TODO\n"
+                  "    result = instance.value\n")),
     ("def count", "    instance = Store(name=None, size=None)  # TODO: constructor arguments\n"),
     ("def size", "    instance = Empty()\n    expected = None  # TODO\n    result = instance.size()\n"),
 ], ids=["dataclass property", "init with keyword-only", "no constructor arguments"])
