@@ -991,6 +991,8 @@ def _module_fragment(module: str) -> str:
     text = module.strip().strip("'\"<>")
     while text.startswith(("./", "../")):
         text = text.split("/", 1)[1] if "/" in text else ""
+    for prefix in ("crate::", "super::", "self::"):
+        text = text.removeprefix(prefix)
     text = text.replace("::", "/").replace("\\", "/")
     if "/" not in text:
         text = text.replace(".", "/")
@@ -999,12 +1001,26 @@ def _module_fragment(module: str) -> str:
 
 
 def _path_matches(path: str, fragments: list[str]) -> bool:
+    """True when a file is plausibly the module an import names: the file or its folder ends
+    with the import path, or with the import path less its last part (``use a::b::item``), or
+    (Go, Java packages) its folder is named like the import's last part."""
     if not fragments:
         return False
     stem = re.sub(r"\.[A-Za-z0-9+]+$", "", path)
+    folder = stem.rsplit("/", 1)[0] if "/" in stem else ""
     for fragment in fragments:
+        parent = fragment.rsplit("/", 1)[0] if "/" in fragment else ""
+        last = fragment.rsplit("/", 1)[-1]
         package_files = tuple(fragment + suffix for suffix in ("", "/__init__", "/index", "/mod"))
-        if stem.endswith(package_files) or stem.rsplit("/", 1)[0].endswith(fragment):
+        if _ends_with_part(stem, package_files) or _ends_with_part(folder, (fragment,)):
+            return True
+        if parent and _ends_with_part(stem, (parent, parent + "/mod")):
+            return True  # `use a::b::item` / `import a.b.Class`: the module file is a/b
+        if folder and _ends_with_part(folder, (last,)):
             return True
     return False
 
+
+def _ends_with_part(path: str, endings: tuple[str, ...]) -> bool:
+    """``path`` ends with one of ``endings`` at a '/' boundary."""
+    return any(path == e or path.endswith("/" + e) for e in endings)

@@ -318,3 +318,25 @@ def test_max_files_keeps_the_shallowest(tmp_path):
     index = WorkspaceIndex([root], max_files=2)
     index.build()
     assert index.files == ["a.py", "pkg/b.py"]
+
+
+@pytest.mark.parametrize(
+    "path,hint,matches",
+    [
+        ("pkg/beta.py", "pkg.beta", True),
+        ("src/pkg/beta/__init__.py", "pkg.beta", True),
+        ("web/utils/format.js", "./utils/format", True),
+        ("web/utils/index.ts", "../utils", True),
+        ("money/convert.go", "github.com/acme/shop/money", True),
+        ("rs/ledger.rs", "crate::ledger::record_booking", True),
+        ("java/com/shop/Invoice.java", "com.shop.Invoice", True),
+        ("pkg/alphabeta.py", "pkg.beta", False),
+        ("other/thing.py", "pkg.beta", False),
+    ],
+    ids=["py-module", "py-package", "js-relative", "ts-index", "go-package", "rust-item", "java-class",
+         "no-partial-name", "unrelated"],
+)
+def test_import_hints_match_module_files(path, hint, matches):
+    from repolsp.server.context.index import _module_fragment, _path_matches
+
+    assert _path_matches(path, [_module_fragment(hint)]) is matches
