@@ -730,9 +730,29 @@ def js_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> Generate
     return GeneratedTest(test_name, f"test('{test_name}', {arrow} {{\n" + "\n".join(lines) + "\n});")
 
 
+def js_exports(text: str, name: str) -> bool:
+    """True when a JS/TS module exports ``name`` (ES ``export`` or CommonJS ``exports``)."""
+    word = re.escape(name)
+    return bool(
+        re.search(rf"export\s+(default\s+)?(async\s+)?(function\*?|class|const|let|var)\s+{word}\b", text)
+        or re.search(rf"export\s*\{{[^}}]*\b{word}\b", text)
+        or re.search(rf"module\.exports\s*=\s*{word}\b|module\.exports\s*=\s*\{{[^}}]*\b{word}\b", text)
+        or re.search(rf"\bexports\.{word}\s*=", text)
+    )
+
+
 def _js_import_line(doc: Document, info: DefinitionInfo, module_spec: str) -> str:
     name = _owner_name(info) or info.name
     text = doc.text
+    if not js_exports(text, name):
+        # Importing an unexported name fails at run time: say what to do instead of guessing.
+        note = f"// TODO: export {name} from {module_spec} so that this test can import it.\n"
+    else:
+        note = ""
+    return note + _js_import_statement(text, name, module_spec)
+
+
+def _js_import_statement(text: str, name: str, module_spec: str) -> str:
     commonjs = ("module.exports" in text or "exports." in text) and not re.search(r"^\s*export\b", text, re.MULTILINE)
     if commonjs:
         return f"const {{ {name} }} = require('{module_spec}');"
@@ -835,7 +855,8 @@ class Container:
 
 
 def _brace_import_insertions(language: str, existing: str, imports: list[str], newline: str) -> list[Insertion]:
-    missing = [line for line in imports if line not in existing and not (
+    # An entry may carry a comment line above its import: the import line decides.
+    missing = [line for line in imports if line.rsplit("\n", 1)[-1] not in existing and not (
         language == "go" and '"testing"' in existing)]
     if not missing:
         return []

@@ -15,6 +15,7 @@ from repolsp.server.testgen import (
     clean_python_test_body,
     conventional_test_path,
     expected_literal_kinds,
+    js_exports,
     generate_tests,
     python_module_path,
     python_test_path,
@@ -257,6 +258,27 @@ def test_other_languages(tmp_path, files, rel, needle, language, target, snippet
         assert all(any(line == other for other in lines) for line in existing.splitlines())
 
 
+@pytest.mark.parametrize("text, exported", [
+    ("export function f() {}", True),
+    ("export default async function f() {}", True),
+    ("function f() {}\nexport { g, f as h };", True),
+    ("function f() {}\nmodule.exports = { f };", True),
+    ("exports.f = function () {};", True),
+    ("function f() {}\n", False),
+    ("export function ff() {}", False),
+], ids=["export function", "default async", "export list", "module.exports", "exports.f", "not exported", "other name"])
+def test_js_exports(text, exported):
+    assert js_exports(text, "f") is exported
+
+
+def test_js_test_for_an_unexported_function_says_so(tmp_path):
+    root = write(tmp_path, {"a.js": "function hidden(x) {\n  return x;\n}\n"})
+    edit = edit_for(root, "a.js", "hidden", "javascript")
+    assert edit.new_text.startswith("// TODO: export hidden from ./a so that this test can import it.\n"
+                                    "import { hidden } from './a';\n")
+    assert syntax_error_count(edit.new_text, "javascript") == 0
+
+
 def test_unsaved_document_gets_a_message(tmp_path):
     doc = Document("untitled:Untitled-1", "def f():\n    return 1\n", "python")
     result = asyncio.run(generate_tests(doc, 5, tmp_path, GenerationSettings(engine=None)))
@@ -309,3 +331,11 @@ def test_method_seed_lets_the_model_assert_on_a_fresh_object(tmp_path):
     assert edit.from_model
     assert "def test_size():\n    # TODO: check the expected values (generated).\n    empty = Empty()\n" \
            "    assert empty.size() == 0\n" in edit.new_text
+
+
+def test_js_append_does_not_repeat_an_existing_import(tmp_path):
+    root = write(tmp_path, {"a.js": "function hidden(x) {\n  return x;\n}\n",
+                            "a.test.js": "import { hidden } from './a';\n\ntest('old', () => {});\n"})
+    edit = edit_for(root, "a.js", "hidden", "javascript")
+    assert edit.new_text.count("import { hidden }") == 1
+    assert edit.new_text.startswith("import { hidden } from './a';\n\ntest('old', () => {});\n\ntest('hidden'")
