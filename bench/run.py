@@ -5,7 +5,8 @@
    package as the workspace) is removed and typed again character by character, with an
    automatic `textDocument/inlineCompletion` request after every keystroke (answered after the
    server's debounce). Client-measured latency p50/p95 over all requests and over those that
-   reached the model, the server's cache hit rate, and the server's peak RSS.
+   reached the model, the server's cache hit rate, and the server's peak RSS. Then `lsp-eval`'s
+   held-out history holes of this repository, each asked once over the same connection.
 2. The engine on prompts of that session: time to first token, prompt tokens/s, decode
    tokens/s, for CTranslate2 int8 (as served) and transformers fp32 (same model, same token
    ids, same number of new tokens, same thread count), in the same run, as ratios.
@@ -153,8 +154,17 @@ def render_results(results: dict) -> str:
         ("Inline latency p50 / p95, requests that reached the model",
          f"{format_ms(s['model_p50_ms'])} / {format_ms(s['model_p95_ms'])}", "p50 ≤ 600 ms",
          verdict(s["model_p50_ms"], TARGETS["model_p50_ms"]), f"n={s['model_requests']}"),
+        ("… of those: single-line / multi-line answers (p50)",
+         (f"{format_ms(s.get('model_single_line_p50_ms'))} / "
+         f"{format_ms(s.get('model_multi_line_p50_ms'))}"), "", "",
+         f"n={s.get('model_single_line_n', 0)} / {s.get('model_multi_line_n', 0)}"),
         ("Cache hit rate (typing through a shown suggestion)", f"{100 * s['cache_hit_rate']:.0f}%",
          "", "", f"{s['cache_hits']} of {s['requests']} requests"),
+        ("Inline latency p50 / p95, held-out history holes (explicit requests)",
+         f"{format_ms(s.get('history_p50_ms'))} / {format_ms(s.get('history_p95_ms'))}", "", "",
+         (f"n={s.get('history_holes', 0)} ({s.get('history_source', '')}); exact match "
+          + (f"{100 * s['history_exact_match']:.0f}%" if s.get("history_exact_match") is not None
+             else "—"))),
         ("Server peak RSS", f"{s['peak_rss_mb']:.0f} MB", "≤ 500 MB",
          verdict(s["peak_rss_mb"], TARGETS["rss_mb"]), s["rss_source"]),
     ]
@@ -245,9 +255,21 @@ async def _status(client) -> dict:
         types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
 
 
+@dataclass
+class ReplayHole:
+    """A held-out hole of `lsp-eval`'s history task, replayed as an explicit request."""
+
+    path: str
+    text: str
+    line: int
+    character: int  # UTF-16 units, as LSP wants
+    target: str
+
+
 async def run_session(script: TypingScript, workspace: Path, model: str, engine: str,
-                      threads: int, log_file: Path) -> dict:
-    """Replay the typing script through the real server; returns latencies and server facts."""
+                      threads: int, log_file: Path, holes: list[ReplayHole] | None = None) -> dict:
+    """Replay the typing script (then the history holes) through the real server; returns
+    latencies and server facts."""
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
 
@@ -293,6 +315,7 @@ async def run_session(script: TypingScript, workspace: Path, model: str, engine:
         types.TextDocumentItem(uri=uri, language_id="python", version=version, text=script.text)))
     line, character = script.line, script.character
     all_ms, model_ms, cache_ms, empty_ms = [], [], [], []
+    single_ms, multi_ms = [], []  # model requests by the shape of the answer
     states: list[tuple[int, int, int]] = []  # (keystroke index, line, character) at model calls
     before = await _status(client)
     for index, typed in enumerate(script.keystrokes):
@@ -319,10 +342,15 @@ async def run_session(script: TypingScript, workspace: Path, model: str, engine:
         elif engine_calls > 0 or after["modelLatencyMs"]["count"] > before["modelLatencyMs"]["count"]:
             model_ms.append(latency)
             states.append((index, line, character))
+            shown = items[0].insert_text if items else ""
+            shown = shown if isinstance(shown, str) else shown.value
+            (multi_ms if "\n" in shown else single_ms).append(latency)
         else:
             empty_ms.append(latency)
         before = after
         del items
+    typing_status = await _status(client)
+    hole_ms, hole_exact = await _replay_holes(client, workspace, holes or [])
     rss_mb, rss_source = peak_rss_mb(pid)
     final = await _status(client)
     await client.shutdown_async(None)
@@ -335,14 +363,65 @@ async def run_session(script: TypingScript, workspace: Path, model: str, engine:
         "all_p50_ms": percentile(all_ms, 50), "all_p95_ms": percentile(all_ms, 95),
         "model_p50_ms": percentile(model_ms, 50), "model_p95_ms": percentile(model_ms, 95),
         "cache_p50_ms": percentile(cache_ms, 50),
+        "model_single_line_p50_ms": percentile(single_ms, 50), "model_single_line_n": len(single_ms),
+        "model_multi_line_p50_ms": percentile(multi_ms, 50), "model_multi_line_n": len(multi_ms),
+        "history_holes": len(hole_ms), "history_p50_ms": percentile(hole_ms, 50),
+        "history_p95_ms": percentile(hole_ms, 95),
+        "history_exact_match": (sum(hole_exact) / len(hole_exact)) if hole_exact else None,
         "peak_rss_mb": rss_mb or 0.0, "rss_source": rss_source,
-        "server_status": {k: final.get(k) for k in ("latencyMs", "modelLatencyMs", "cacheHitRate",
-                                                     "requests", "cancelled", "superseded",
-                                                     "engineStats", "model")},
+        "server_status": {k: typing_status.get(k) for k in (
+            "latencyMs", "modelLatencyMs", "cacheHitRate", "requests", "cancelled", "superseded",
+            "engineStats", "model")},
         "debounce_ms": final.get("config", {}).get("debounceMs"),
         "model_states": states,
         "all_ms": [round(v, 1) for v in all_ms],
     }
+
+
+async def _replay_holes(client, workspace: Path, holes: list[ReplayHole]
+                        ) -> tuple[list[float], list[bool]]:
+    """Open each hole's file, ask once (explicit trigger: no debounce), close it."""
+    from lsprotocol import types
+    from repolsp.models.evaluate import normalize
+
+    latencies, exact = [], []
+    for number, hole in enumerate(holes):
+        uri = (workspace / "history-holes" / str(number) / hole.path).as_uri()
+        client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(
+            uri=uri, language_id="", version=1, text=hole.text)))
+        started = time.perf_counter()
+        result = await client.text_document_inline_completion_async(types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(hole.line, hole.character),
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+        latencies.append((time.perf_counter() - started) * 1000)
+        items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
+        shown = items[0].insert_text if items else ""
+        shown = shown if isinstance(shown, str) else shown.value
+        exact.append(normalize(shown) == normalize(hole.target))
+        client.text_document_did_close(types.DidCloseTextDocumentParams(
+            types.TextDocumentIdentifier(uri=uri)))
+    return latencies, exact
+
+
+def history_holes(repo: Path, count: int, seed: int = 0) -> tuple[list[ReplayHole], str]:
+    """`lsp-eval`'s history holes of repo as LSP requests; ([], reason) when there are none."""
+    from repolsp.models.evaluate import EvalError, history_items
+    from repolsp.server.context.document import Document
+
+    if count <= 0:
+        return [], "not asked for"
+    try:
+        items, facts = history_items(repo, count, seed)
+    except EvalError as exc:
+        return [], str(exc)
+    holes = []
+    for item in items:
+        line, character = Document("file:///hole", item.text, None, path=item.path).position_at(
+            item.offset)
+        holes.append(ReplayHole(item.path, item.text, line, character, item.target))
+    return holes, f"{Path(facts['repo']).name}, {facts['held_out_commits']} held-out commits"
 
 
 async def _wait_exit(client, timeout_s: float = 10.0) -> None:
@@ -550,6 +629,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     parser.add_argument("--new-tokens", type=int, default=32, help="tokens per engine prompt")
     parser.add_argument("--engine-prompts", type=int, default=4, help="prompts for the engines")
+    parser.add_argument("--history-repo", type=Path, default=HERE.parent,
+                        help="git repository whose held-out holes are replayed (default: this one)")
+    parser.add_argument("--history-holes", type=int, default=20,
+                        help="history holes to replay over the LSP (0 = none)")
     parser.add_argument("--no-transformers", action="store_true",
                         help="skip the transformers fp32 comparison")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -583,10 +666,12 @@ def main(argv=None) -> int:
         source = (workspace / rel_path).read_text(encoding="utf-8")
         script = typing_script(source, rel_path, args.max_chars)
         (workspace / rel_path).write_text(script.text, encoding="utf-8")
+        holes, hole_source = history_holes(args.history_repo, args.history_holes)
         print(f"bench: typing {len(script.keystrokes)} keystrokes into {script.function}() of "
-              f"{rel_path} with {model_name}…", file=sys.stderr)
+              f"{rel_path} with {model_name}, then {len(holes)} history holes…", file=sys.stderr)
         session = asyncio.run(run_session(script, workspace, args.model if entry else "",
-                                          args.engine, threads, Path(tmp) / "server.log"))
+                                          args.engine, threads, Path(tmp) / "server.log", holes))
+        session["history_source"] = hole_source
         session.update(file=rel_path, file_lines=source.count("\n") + 1, function=script.function,
                        chars=len(script.keystrokes))
         print("bench: context stage…", file=sys.stderr)
