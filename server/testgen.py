@@ -564,7 +564,7 @@ def python_test_code(doc: Document, info: DefinitionInfo, module: str, test_name
 
 def _unique_test_name(existing: str, base: str) -> str:
     name, n = base, 2
-    while re.search(rf"\b(def|fn|func|void)\s+{re.escape(name)}\s*\(", existing):
+    while re.search(rf"\b(def|fn|func|void)\s+{re.escape(name)}\s*\(|\btest\(\s*['\"]{re.escape(name)}['\"]", existing):
         name, n = f"{base}_{n}" if not base[:1].isupper() and "_" in base else f"{base}{n}", n + 1
     return name
 

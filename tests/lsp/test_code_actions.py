@@ -313,3 +313,37 @@ async def test_tests_for_method_imports_its_class(code_client: LanguageClient):
     assert syntax_error_count(new, "python") == 0
     # Only insertions: removing the added import gives the old file plus the appended test.
     assert new.replace("from calc.ops import Accumulator\n", "", 1).startswith(before)
+
+
+# -- capability fallbacks (no server process needed) ---------------------------------------------
+
+
+@pytest.mark.parametrize("code_action_caps, expected", [
+    (types.CodeActionClientCapabilities(
+        code_action_literal_support=types.ClientCodeActionLiteralOptions(
+            types.ClientCodeActionKindOptions(value_set=["refactor"])),
+        resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"])), "lazy"),
+    (types.CodeActionClientCapabilities(
+        code_action_literal_support=types.ClientCodeActionLiteralOptions(
+            types.ClientCodeActionKindOptions(value_set=["refactor"]))), "command inside"),
+    (types.CodeActionClientCapabilities(), "bare command"),
+    (None, "bare command"),
+], ids=["resolve support", "no resolve", "no literal support", "no code action caps"])
+def test_action_shape_follows_client_capabilities(code_action_caps, expected):
+    from types import SimpleNamespace
+
+    from repolsp.server.features.code_actions import _action
+
+    ls = SimpleNamespace(client_capabilities=types.ClientCapabilities(
+        text_document=types.TextDocumentClientCapabilities(code_action=code_action_caps)))
+    position = {"line": 3, "character": 4}
+    action = _action(ls, "docstring", "Generate docstring for 'f'", "file:///a.py", position)
+    if expected == "lazy":
+        assert action.data == {"action": "docstring", "uri": "file:///a.py", "position": position}
+        assert action.edit is None and action.command is None
+    elif expected == "command inside":
+        assert isinstance(action, types.CodeAction)
+        assert action.command.command == "repolsp.generateDocstring"
+        assert action.command.arguments == ["file:///a.py", position]
+    else:
+        assert isinstance(action, types.Command) and action.command == "repolsp.generateDocstring"

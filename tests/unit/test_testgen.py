@@ -15,8 +15,8 @@ from repolsp.server.testgen import (
     clean_python_test_body,
     conventional_test_path,
     expected_literal_kinds,
-    js_exports,
     generate_tests,
+    js_exports,
     python_module_path,
     python_test_path,
     target_for_tests,
@@ -339,3 +339,5 @@ def test_js_append_does_not_repeat_an_existing_import(tmp_path):
     edit = edit_for(root, "a.js", "hidden", "javascript")
     assert edit.new_text.count("import { hidden }") == 1
     assert edit.new_text.startswith("import { hidden } from './a';\n\ntest('old', () => {});\n\ntest('hidden'")
+    again = write(tmp_path, {"a.test.js": edit.new_text})
+    assert edit_for(again, "a.js", "hidden", "javascript").test_name == "hidden2"
