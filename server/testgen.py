@@ -730,6 +730,73 @@ def js_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> Generate
     return GeneratedTest(test_name, f"test('{test_name}', {arrow} {{\n" + "\n".join(lines) + "\n});")
 
 
+_JS_GLOBALS = frozenset({
+    "expect", "test", "it", "describe", "beforeEach", "afterEach", "jest", "vi", "undefined", "NaN",
+    "Infinity", "Math", "JSON", "Array", "Object", "String", "Number", "Boolean", "Date", "Error",
+    "TypeError", "RangeError", "Map", "Set", "Promise", "BigInt", "Symbol", "RegExp", "console",
+})
+
+
+def js_seed(info: DefinitionInfo) -> str:
+    """First words of a JS/TS test body for the model (plain functions returning a value only)."""
+    if _owner_name(info) or info.is_async or not info.has_return_value:
+        return ""
+    return f"expect({info.name}("
+
+
+def js_test_prompt(doc: Document, info: DefinitionInfo, test_file: str, import_line: str, test_name: str) -> str:
+    """The function's source, then the test file's import and the opened test with the seed."""
+    start = doc.text.rfind("\n", 0, info.start) + 1
+    source = doc.text[start:info.end].replace("\r\n", "\n")[:3000]
+    return (f"{source.rstrip()}\n\n\n// {test_file}\n{import_line.rsplit(chr(10), 1)[-1]}\n\n"
+            f"test('{test_name}', () => {{\n  {js_seed(info)}")
+
+
+def clean_js_test_body(raw: str, info: DefinitionInfo, test_name: str, language: str) -> str | None:
+    """A Jest test from the model's continuation of the seed, or None: it must parse, call the
+    function with a plausible number of arguments inside ``expect(...)`` and use only known
+    globals and its own variables."""
+    body = js_seed(info) + raw.split("});")[0]
+    lines = [line.rstrip() for line in body.split("\n")]
+    lines = [line for i, line in enumerate(lines) if line.strip() and line.strip() not in
+             {other.strip() for other in lines[:i]}][:MAX_BODY_LINES]  # small models loop
+    parser = parser_for(language)
+    while lines:
+        text = (f"test('{test_name}', () => {{\n  // TODO: check the expected values (generated).\n  "
+                + "\n".join(lines) + "\n});")
+        tree = parser.parse(text.encode("utf-8"))
+        if not tree.root_node.has_error:
+            break
+        lines.pop()
+    if not lines:
+        return None
+    data = text.encode("utf-8")
+    declared: set[str] = set()
+    used: set[str] = set()
+    calls_ok = False
+    required = len([p for p in info.parameters if not p.startswith("...")])
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.type == "variable_declarator" and node.child_by_field_name("name") is not None:
+            declared.add(data[node.child_by_field_name("name").start_byte:node.child_by_field_name("name").end_byte].decode())
+        elif node.type == "identifier":
+            used.add(data[node.start_byte:node.end_byte].decode())
+        elif node.type == "call_expression":
+            function = node.child_by_field_name("function")
+            arguments = node.child_by_field_name("arguments")
+            if function is not None and data[function.start_byte:function.end_byte].decode() == info.name:
+                count = len(arguments.named_children) if arguments is not None else 0
+                rest = any(p.startswith("...") for p in info.parameters)
+                calls_ok = calls_ok or (1 <= count or required == 0) and (count <= required or rest)
+    if not calls_ok or "expect(" not in text:
+        return None
+    if used - declared - _JS_GLOBALS - {info.name}:
+        return None
+    return text
+
+
 def js_exports(text: str, name: str) -> bool:
     """True when a JS/TS module exports ``name`` (ES ``export`` or CommonJS ``exports``)."""
     word = re.escape(name)
@@ -1010,7 +1077,14 @@ async def generate_tests(
         code = python_test_code(doc, info, module, test_name, raw)
         create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
     else:
-        code, header, container = _other_language_test(doc, info, source, path, root, test_name)
+        raw = None
+        if settings.engine is not None and doc.language in ("javascript", "typescript", "tsx") and js_seed(info):
+            import_line = _js_import_line(doc, info, "./" + source.stem)
+            prompt = js_test_prompt(doc, info, path.name, import_line, test_name)
+            request = GenerationRequest(prompt=prompt, max_new_tokens=64, stop=("});", "\n\n"),
+                                        max_prompt_tokens=settings.max_prompt_tokens)
+            raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
+        code, header, container = _other_language_test(doc, info, source, path, root, test_name, raw)
         create, insertions = brace_file_edit(doc.language, existing, code, header, container)
     edit = AddTestEdit(path, create, insertions, existing or "", test_name, code.from_model, info)
     errors_before = syntax_error_count(existing or "", doc.language) if existing else 0
@@ -1026,7 +1100,7 @@ async def generate_tests(
 
 
 def _other_language_test(doc: Document, info: DefinitionInfo, source: Path, path: Path, root: Path,
-                         test_name: str) -> tuple[GeneratedTest, str, Container | None]:
+                         test_name: str, raw: str | None = None) -> tuple[GeneratedTest, str, Container | None]:
     """(test code, new-file header, container) for Go, JS/TS, Rust and Java."""
     lang = doc.language
     if lang == "go":
@@ -1034,7 +1108,8 @@ def _other_language_test(doc: Document, info: DefinitionInfo, source: Path, path
         code = go_skeleton(doc, info, test_name)
         return code, f"package {package.group(1) if package else 'main'}\n\nimport \"testing\"\n\n", None
     if lang in ("javascript", "typescript", "tsx"):
-        code = js_skeleton(doc, info, test_name)
+        body = clean_js_test_body(raw, info, test_name, lang) if raw is not None and js_seed(info) else None
+        code = GeneratedTest(test_name, body, from_model=True) if body else js_skeleton(doc, info, test_name)
         spec = "./" + source.stem
         lines = [line for line in (_js_framework_import(source, root), _js_import_line(doc, info, spec)) if line]
         code.imports = lines

@@ -341,3 +341,25 @@ def test_js_append_does_not_repeat_an_existing_import(tmp_path):
     assert edit.new_text.startswith("import { hidden } from './a';\n\ntest('old', () => {});\n\ntest('hidden'")
     again = write(tmp_path, {"a.test.js": edit.new_text})
     assert edit_for(again, "a.js", "hidden", "javascript").test_name == "hidden2"
+
+
+CLAMP = "export function clamp(value, min, max) {\n  return Math.min(Math.max(value, min), max);\n}\n"
+
+
+@pytest.mark.parametrize("completion, from_model", [
+    ("5, 0, 10)).toBe(5);\n  expect(clamp(-1, 0, 10)).toBe(0);\n", True),
+    ("5, 0, 10)).toBe(5);\n  expect(clamp(5, 0, 10)).toBe(5);\n  expect(clamp(5, 0, 10)).toBe(5);\n", True),
+    ("5, 0, 10, 11, 12)).toBe(5);\n", False),
+    ("x, 0, 10)).toBe(5);\n", False),
+    (")).toBe(", False),
+    ("5, 0, 10)).toBe(5)\n  }}}}\n", True),
+], ids=["valid", "repeats collapse", "too many arguments", "unknown name", "unfinished", "junk after"])
+def test_js_model_bodies_are_checked(tmp_path, completion, from_model):
+    root = write(tmp_path, {"clamp.js": CLAMP})
+    edit = edit_for(root, "clamp.js", "clamp", "javascript", completion)
+    assert edit.from_model is from_model
+    assert syntax_error_count(edit.new_text, "javascript") == 0
+    if from_model:
+        assert "test('clamp', () => {\n  // TODO: check the expected values (generated).\n  expect(clamp(5, 0, 10)).toBe(5)" \
+            in edit.new_text
+        assert edit.new_text.count("expect(clamp(5, 0, 10)).toBe(5)") == 1
