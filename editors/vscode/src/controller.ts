@@ -99,6 +99,14 @@ function isCancellation(error: unknown): boolean {
   return code === -32800 || /cancel/i.test(errorMessage(error));
 }
 
+/** The most specific value the user set (folder > workspace > user); undefined when only defaulted. */
+export function explicitValue(
+  inspected: { globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown } | undefined,
+): unknown {
+  if (!inspected) return undefined;
+  return inspected.workspaceFolderValue ?? inspected.workspaceValue ?? inspected.globalValue;
+}
+
 /**
  * Arguments of `repolsp.train`: none for the server's own workspace root (the first folder);
  * the folder's URI only when the user picked another folder of a multi-root workspace.
@@ -155,10 +163,13 @@ export class RepolspController implements vscode.Disposable {
     await this.start();
   }
 
-  /** `repolsp.*` settings mapped for the server; problems are reported once per change. */
+  /**
+   * `repolsp.*` settings mapped for the server. Only values the user set are sent: the server
+   * owns the defaults, and flags in repolsp.server.extraArgs (e.g. `--engine fake`) stay in force.
+   */
   readServerSettings(): MappedSettings {
     const config = vscode.workspace.getConfiguration('repolsp');
-    return toServerSettings((key) => config.get(key), this.deps.home);
+    return toServerSettings((key) => explicitValue(config.inspect(key)), this.deps.home);
   }
 
   readLaunchSettings(): ServerLaunchSettings {

@@ -104,13 +104,26 @@ function M.tests()
   return M.execute('repolsp.generateTests', cursor_args(bufnr), apply_result, bufnr)
 end
 
+--- Arguments of `repolsp.train`: none for the server's own root, else the folder's URI.
+function M.train_arguments(folder, root_dir)
+  if not folder or folder == '' then return {} end
+  local path = vim.fs.normalize(vim.fn.fnamemodify(folder, ':p'))
+  if root_dir and path == vim.fs.normalize(root_dir) then return {} end
+  return { vim.uri_from_fname(path) }
+end
+
+--- Starts training; the server reports progress with $/progress and ends it when done.
 function M.train(folder)
   local client = client_or_warn(vim.api.nvim_get_current_buf())
   if not client then return false end
-  local root = folder and folder ~= '' and vim.fs.normalize(vim.fn.fnamemodify(folder, ':p'))
-    or client.root_dir or vim.fn.getcwd()
-  notify('repolsp: training on ' .. root .. ' (cancel with :RepolspTrainCancel)')
-  return M.execute('repolsp.train', { vim.uri_from_fname(root) }, function(result)
+  local args = M.train_arguments(folder, client.root_dir)
+  return M.execute('repolsp.train', args, function(result)
+    if type(result) == 'table' and result.started == false then return end -- the server said why
+    if type(result) == 'table' and result.started then
+      notify('repolsp: training started on ' .. (args[1] or client.root_dir or 'the workspace')
+        .. ' (:RepolspTrainCancel to stop)')
+      return
+    end
     local detail = type(result) == 'table' and result.message or (type(result) == 'string' and result or nil)
     notify('repolsp: training finished' .. (detail and (': ' .. detail) or '.'))
   end)

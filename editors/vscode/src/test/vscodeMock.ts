@@ -178,6 +178,11 @@ export const workspace = {
         const full = `${section}.${key}`;
         return state.settings.has(full) ? (state.settings.get(full) as T) : fallback;
       },
+      /** Settings in the mock are user settings; package.json defaults are not modelled. */
+      inspect(key: string) {
+        const full = `${section}.${key}`;
+        return { key: full, globalValue: state.settings.get(full) };
+      },
     };
   },
   onDidChangeConfiguration: (listener: Listener<{ affectsConfiguration(section: string): boolean }>) =>

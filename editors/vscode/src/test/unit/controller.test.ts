@@ -5,7 +5,7 @@ import { beforeEach, describe, test } from 'node:test';
 
 import * as vscode from 'vscode';
 
-import { CLIENT_COMMANDS, ClientLike, ClientSpec, RepolspController } from '../../controller';
+import { CLIENT_COMMANDS, ClientLike, ClientSpec, RepolspController, explicitValue, trainArguments } from '../../controller';
 import * as mock from '../vscodeMock';
 
 /** A language client that records traffic and answers from a script. */
@@ -342,5 +342,21 @@ describe('commands', () => {
     assert.equal(c.phase, 'failed');
     assert.match(mock.state.statusItems[0].text, /\$\(error\)/);
     c.dispose();
+  });
+});
+
+describe('helpers', () => {
+  test('explicitValue: the most specific value the user set', () => {
+    assert.equal(explicitValue(undefined), undefined);
+    assert.equal(explicitValue({}), undefined, 'a default alone is not sent');
+    assert.equal(explicitValue({ globalValue: 1 }), 1);
+    assert.equal(explicitValue({ globalValue: 1, workspaceValue: 2 }), 2);
+    assert.equal(explicitValue({ globalValue: 1, workspaceValue: 2, workspaceFolderValue: 3 }), 3);
+    assert.equal(explicitValue({ globalValue: 0, workspaceValue: undefined }), 0);
+  });
+
+  test('trainArguments: no argument for the server\'s own root', () => {
+    assert.deepEqual(trainArguments('file:///a', 'file:///a'), []);
+    assert.deepEqual(trainArguments('file:///b', 'file:///a'), ['file:///b']);
   });
 });
