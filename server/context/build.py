@@ -42,10 +42,41 @@ log = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:<[^<>()]*>)?\s*$")
 _CALLED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(|::<|<[A-Za-z_][\w, ]*>\()")
-# Words that are never worth looking up as definitions (keywords and builtins of the languages).
-_NOT_SYMBOLS = frozenset(
-    ["and", "as", "assert", "async", "await", "break", "case", "catch", "char", "class", "const", "continue", "def", "default", "defer", "del", "do", "double", "elif", "else", "enum", "except", "export", "extends", "false", "final", "finally", "float", "fn", "for", "from", "func", "function", "go", "goto", "if", "impl", "implements", "import", "in", "instanceof", "int", "interface", "is", "lambda", "let", "long", "loop", "map", "match", "mod", "mut", "new", "nil", "none", "not", "null", "or", "package", "pass", "private", "protected", "pub", "public", "raise", "return", "self", "short", "static", "str", "string", "struct", "super", "switch", "this", "throw", "throws", "trait", "true", "try", "type", "typeof", "union", "unsafe", "use", "var", "void", "where", "while", "with", "yield", "bool", "byte", "len", "print", "range", "println", "printf", "std", "auto", "unsigned", "signed", "sizeof", "include", "define", "ifdef", "ifndef", "endif", "typedef", "namespace", "template", "typename", "using", "virtual", "override", "list", "dict", "set", "tuple", "object", "isinstance", "Self", "None", "True", "False"]
-)
+# Keywords and ubiquitous builtins per language: never worth looking up as definitions.
+_KEYWORDS_BY_LANGUAGE = {
+    "python": """False None True and as assert async await break class continue def del elif else
+        except finally for from global if import in is lambda nonlocal not or pass raise return try
+        while with yield self cls print len range str int float bool list dict set tuple object
+        isinstance super type open enumerate zip map filter sorted min max sum any all""",
+    "javascript": """break case catch class const continue debugger default delete do else export
+        extends finally for function if import in instanceof new return super switch this throw try
+        typeof var void while with yield let static async await of null undefined true false
+        console require module exports Object Array String Number Boolean Promise JSON Math Error""",
+    "go": """break case chan const continue default defer else fallthrough for func go goto if import
+        interface map package range return select struct switch type var nil true false len cap make
+        new append panic recover string int int64 int32 uint error byte rune bool float64 fmt""",
+    "rust": """as break const continue crate else enum extern false fn for if impl in let loop match
+        mod move mut pub ref return self Self static struct super trait true type unsafe use where
+        while async await dyn Some None Ok Err Box Vec String Option Result println format vec i32
+        i64 u8 u32 u64 usize f64 bool str""",
+    "java": """abstract assert boolean break byte case catch char class const continue default do
+        double else enum extends final finally float for goto if implements import instanceof int
+        interface long native new package private protected public return short static super switch
+        synchronized this throw throws transient try void volatile while true false null String
+        Object System var record Override""",
+    "c": """auto break case char const continue default do double else enum extern float for goto
+        if inline int long register restrict return short signed sizeof static struct switch typedef
+        union unsigned void volatile while NULL true false bool size_t include define ifdef ifndef
+        endif printf""",
+}
+_KEYWORDS_BY_LANGUAGE["typescript"] = _KEYWORDS_BY_LANGUAGE["javascript"] + """ interface type enum
+    implements private protected public readonly declare namespace any number string boolean never
+    unknown keyof"""
+_KEYWORDS_BY_LANGUAGE["cpp"] = _KEYWORDS_BY_LANGUAGE["c"] + """ class namespace template typename
+    public private protected virtual override using new delete this nullptr std"""
+_KEYWORDS = {lang: frozenset(words.split()) for lang, words in _KEYWORDS_BY_LANGUAGE.items()}
+_KEYWORDS["tsx"] = _KEYWORDS["typescript"]
+_KEYWORDS["text"] = frozenset().union(*_KEYWORDS.values())
 
 
 @dataclass
@@ -266,11 +297,12 @@ def names_near_cursor(doc: Document, offset: int, near_lines: int) -> list[str]:
     end = lines.line_bounds(last)[1]
     before = doc.text[start:offset]
     after = doc.text[offset:end]
+    keywords = _KEYWORDS.get(doc.language, _KEYWORDS["text"])
     scored: dict[str, tuple[int, int]] = {}
     for distance_base, text, reverse in ((0, before, True), (len(before), after, False)):
         for match in _IDENTIFIER.finditer(text):
             name = match.group()
-            if name in _NOT_SYMBOLS or name.lower() in _NOT_SYMBOLS or len(name) < 2:
+            if name in keywords or len(name) < 2:
                 continue
             distance = (len(text) - match.end()) if reverse else distance_base + match.start()
             follows = text[match.end():match.end() + 1]
