@@ -472,21 +472,7 @@ def build_context(
         # Give what the snippets left back to the prefix.
         prefix, new_start, prefix_tokens = _prefix_window(doc, offset, total - suffix_tokens - snippet_tokens, count)
         if new_start < prefix_start:
-            # Scope headers / imports that the longer prefix now shows are dropped, not repeated.
-            refreshed_scope = scope_snippet(doc, offset, new_start, budget.max_doc_lines) if scope else None
-            kept = []
-            for snippet in chosen:
-                if snippet.kind == "scope":
-                    if refreshed_scope is None:
-                        continue
-                    if refreshed_scope.text != snippet.text and count(refreshed_scope.text) <= count(snippet.text):
-                        snippet = refreshed_scope
-                elif snippet.kind == "imports" and not any(
-                    doc.offset_of_byte(n.start_byte) < new_start for n in import_nodes(doc)
-                ):
-                    continue
-                kept.append(snippet)
-            chosen = kept
+            chosen = _drop_now_visible(doc, offset, chosen, new_start, budget, count)
         prefix_start = new_start
 
     return PromptContext(
@@ -498,6 +484,26 @@ def build_context(
         snippets=chosen,
         block_indent=decision.block_indent,
     )
+
+
+def _drop_now_visible(doc: Document, offset: int, chosen: list[Snippet], window_start: int,
+                      budget: ContextBudget, count: TokenCounter) -> list[Snippet]:
+    """After the prefix grew to ``window_start``: drop scope headers and imports it now shows
+    (a scope snippet may shrink to the headers still above the window, never grow)."""
+    still_above = _safe(lambda: [n for n in import_nodes(doc) if doc.offset_of_byte(n.start_byte) < window_start], [])
+    kept = []
+    for snippet in chosen:
+        if snippet.kind == "scope":
+            options = [_safe(lambda d=doc_lines: scope_snippet(doc, offset, window_start, d), None)
+                       for doc_lines in (budget.max_doc_lines, 0)]
+            options = [o for o in options if o is not None and count(o.text) <= count(snippet.text)]
+            if not options and _safe(lambda: scope_snippet(doc, offset, window_start, 0), None) is None:
+                continue  # every header is visible now
+            snippet = options[0] if options else snippet
+        elif snippet.kind == "imports" and not still_above:
+            continue
+        kept.append(snippet)
+    return kept
 
 
 def _safe(compute, default):

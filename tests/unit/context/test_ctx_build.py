@@ -239,3 +239,11 @@ def test_invariants_at_random_cursors(language):
         assert context_tokens(ctx, approx_token_count) + budget.reserved_tokens <= budget.max_prompt_tokens
         assert text[:offset].endswith(ctx.prefix) and text[offset:].startswith(ctx.suffix)
         assert ctx.language == doc.language
+
+
+def test_scope_is_dropped_when_the_grown_prefix_shows_it():
+    source = "def f(a):\n" + "    x = 1\n" * 30 + "    <|>"
+    doc, offset = _doc(source, "a.py")
+    ctx = build_context(doc, offset, None, ContextBudget(max_prompt_tokens=200), words)
+    assert ctx.prefix.startswith("def f(a):")  # the leftover went back to the prefix...
+    assert ctx.snippets == []  # ...so the scope header is not repeated
