@@ -1,5 +1,6 @@
 """Neovim plugin: pure Lua unit tests, and the plugin against the real `lsp-serve` (fake engine)
-in headless Neovim, with native inline completion (0.12) and with the ghost-text fallback."""
+in headless Neovim: native inline completion (0.12), the ghost-text fallback, and the Neovim 0.10
+start path (vim.lsp.start) with the fallback."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_lua_unit_tests(nvim, isolated_env):
     assert len(_parse(result.stdout)) >= 30
 
 
-@pytest.fixture(scope="module", params=["native", "fallback"])
+@pytest.fixture(scope="module", params=["native", "fallback", "legacy"])
 def live(request, nvim, isolated_env, fake_server_cmd, tmp_path_factory):
     """One headless Neovim session against the real server; results by Lua test name."""
     mode = request.param

@@ -1,6 +1,6 @@
 -- The plugin against the real `lsp-serve` (fake engine), headless:
 --   REPOLSP_TEST_CMD='["python","-m","repolsp.server","--engine","fake"]'
---   REPOLSP_TEST_INLINE=native|fallback  REPOLSP_TEST_WORKDIR=<project dir>  REPOLSP_TEST_OUT=<dir>
+--   REPOLSP_TEST_INLINE=native|fallback|legacy  REPOLSP_TEST_WORKDIR=<project dir>  REPOLSP_TEST_OUT=<dir>
 --   nvim --headless --clean -l test_live.lua
 -- `:startinsert` does not take effect inside a -l script, so the tests fire InsertEnter
 -- themselves (with 'virtualedit' letting the cursor sit after the last character, as in insert
@@ -63,15 +63,23 @@ local function ghost_text(buf)
 end
 
 test('setup finds the server and the plugin attaches to lsp-serve', function()
-  eq(true, repolsp.setup({
+  -- 'legacy' exercises the Neovim 0.10 path (vim.lsp.start per buffer) on this binary by hiding
+  -- vim.lsp.config/enable from setup().
+  local saved_config, saved_enable = vim.lsp.config, vim.lsp.enable
+  if mode == 'legacy' then vim.lsp.config, vim.lsp.enable = nil, nil end
+  local ok, started = pcall(repolsp.setup, {
     cmd = cmd,
     settings = { engine = 'fake', debounce_ms = 0 },
     inline = { native = mode == 'native' },
-  }), 'setup() ' .. vim.inspect(notes))
+  })
+  vim.lsp.config, vim.lsp.enable = saved_config, saved_enable
+  eq(true, ok and started, 'setup() ' .. tostring(started) .. vim.inspect(notes))
   local buf = example_buffer()
   local client = client_for(buf)
   H.ok(client.server_capabilities.inlineCompletionProvider, 'server advertises inline completion')
   eq(mode == 'native' and 'native vim.lsp.inline_completion' or 'ghost-text fallback (extmarks)', inline.describe(repolsp.opts))
+  if mode == 'legacy' then eq(nil, (vim.lsp._enabled_configs or {}).repolsp, 'not enabled through vim.lsp.enable') end
+  if mode ~= 'legacy' and vim.lsp._enabled_configs then H.ok(vim.lsp._enabled_configs.repolsp, 'enabled through vim.lsp.enable') end
 end)
 
 test('an inline suggestion appears in insert mode and Tab accepts it', function()
