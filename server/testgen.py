@@ -462,6 +462,25 @@ def _mismatched_assert_rows(body: tree_sitter.Node, kinds: frozenset[str]) -> se
     return rows
 
 
+def drop_repeated_checks(lines: list[str], check_pattern: str) -> list[str]:
+    """Drop repeated lines and later checks of an already checked expression (small models loop,
+    and ``f(1) == 0`` followed by ``f(1) == 1`` cannot both hold: the first one is kept).
+    ``check_pattern``'s group 1 is the checked expression of a one-line check."""
+    seen_lines: set[str] = set()
+    seen_checks: set[str] = set()
+    kept: list[str] = []
+    for line in lines:
+        key = line.strip()
+        check = re.match(check_pattern, line)
+        if key and key in seen_lines or check and check.group(1).strip() in seen_checks:
+            continue
+        seen_lines.add(key)
+        if check:
+            seen_checks.add(check.group(1).strip())
+        kept.append(line)
+    return kept
+
+
 def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known: set[str],
                            result_kinds: frozenset[str] | None = None) -> str | None:
     """A test function from the model's continuation of ``def <test_name>():``, or None.
@@ -477,15 +496,7 @@ def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known
         if line.strip() and not line[:1].isspace():
             break  # back at column 0: the model moved on to the next definition
         lines.append(line.rstrip())
-    seen: set[str] = set()
-    unique: list[str] = []
-    for line in lines:
-        key = line.strip()
-        if key.startswith("assert ") and key in seen:
-            continue
-        seen.add(key)
-        unique.append(line)
-    lines = unique
+    lines = drop_repeated_checks(lines, r"^\s*assert\s+(.+?)\s*==")
     while lines and not lines[-1].strip():
         lines.pop()
     while lines and not lines[0].strip():
@@ -758,8 +769,8 @@ def clean_js_test_body(raw: str, info: DefinitionInfo, test_name: str, language:
     globals and its own variables."""
     body = js_seed(info) + raw.split("});")[0]
     lines = [line.rstrip() for line in body.split("\n")]
-    lines = [line for i, line in enumerate(lines) if line.strip() and line.strip() not in
-             {other.strip() for other in lines[:i]}][:MAX_BODY_LINES]  # small models loop
+    lines = drop_repeated_checks([line for line in lines if line.strip()],
+                                 r"^\s*expect\((.+)\)\.(?:not\.)?to\w*\(")[:MAX_BODY_LINES]
     parser = parser_for(language)
     while lines:
         text = (f"test('{test_name}', () => {{\n  // TODO: check the expected values (generated).\n  "

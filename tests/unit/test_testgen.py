@@ -112,8 +112,11 @@ BODY_CASES = [
     ("does not call the function", "\n    assert 1 + 2 == 3\n", None),
     ("not code", "\nThis test checks add.\n", None),
     ("empty", "", None),
+    ("contradictions keep the first", "\n    assert add(1, 2) == 3\n    assert add(1, 2) == 4\n    assert add(2, 2) == 4\n",
+     "def test_add():\n    assert add(1, 2) == 3\n    assert add(2, 2) == 4"),
     ("repeated asserts collapse", "\n" + "    assert add(1, 2) == 3\n" * 12, "def test_add():\n    assert add(1, 2) == 3"),
-    ("repetition", "\n" + "    x = add(1, 2)\n    assert x\n" * 12, None),
+    ("repeated lines collapse", "\n" + "    x = add(1, 2)\n    assert x\n" * 12,
+     "def test_add():\n    x = add(1, 2)\n    assert x"),
     ("invented pytest api", "\n    with pytest.argparse(1):\n        assert add(1, 2) == 3\n", None),
     ("raises needs a type", "\n    with pytest.raises(add(1, 2)):\n        assert add(1, 2) == 3\n", None),
     ("tautology", "\n    assert add(x, 1) == add(x, 1)\n", None),
@@ -348,12 +351,12 @@ CLAMP = "export function clamp(value, min, max) {\n  return Math.min(Math.max(va
 
 @pytest.mark.parametrize("completion, from_model", [
     ("5, 0, 10)).toBe(5);\n  expect(clamp(-1, 0, 10)).toBe(0);\n", True),
-    ("5, 0, 10)).toBe(5);\n  expect(clamp(5, 0, 10)).toBe(5);\n  expect(clamp(5, 0, 10)).toBe(5);\n", True),
+    ("5, 0, 10)).toBe(5);\n  expect(clamp(5, 0, 10)).toBe(5);\n  expect(clamp(5, 0, 10)).toBe(6);\n", True),
     ("5, 0, 10, 11, 12)).toBe(5);\n", False),
     ("x, 0, 10)).toBe(5);\n", False),
     (")).toBe(", False),
     ("5, 0, 10)).toBe(5)\n  }}}}\n", True),
-], ids=["valid", "repeats collapse", "too many arguments", "unknown name", "unfinished", "junk after"])
+], ids=["valid", "repeats and contradictions collapse", "too many arguments", "unknown name", "unfinished", "junk after"])
 def test_js_model_bodies_are_checked(tmp_path, completion, from_model):
     root = write(tmp_path, {"clamp.js": CLAMP})
     edit = edit_for(root, "clamp.js", "clamp", "javascript", completion)
