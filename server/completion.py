@@ -6,6 +6,7 @@ should_complete -> build_context -> format_prompt -> generate (engine thread) ->
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import logging
@@ -116,6 +117,8 @@ class CompletionService:
         self._seq: dict[str, int] = {}
         self._inflight: dict[str, threading.Event] = {}
         self._warned_large: set[str] = set()
+        self._stable_key: tuple | None = None
+        self._stable_ctx = None
 
     # --- cache ---------------------------------------------------------------------------
     def _cache_lookup(self, doc: Document, offset: int) -> _CacheEntry | None:
@@ -225,12 +228,40 @@ class CompletionService:
         if max_prompt_tokens:
             budget_tokens = min(budget_tokens, max_prompt_tokens)
         workspace = self._workspace() if len(doc.text) <= LARGE_FILE_BYTES else None
-        ctx = build_context(
-            doc, offset, workspace, ContextBudget(max_prompt_tokens=budget_tokens),
-            engine.count_tokens, decision,
-        )
+        ctx = self._stable_context(doc, offset, workspace, budget_tokens, engine, decision)
         prompt = format_prompt(ctx, template, engine.count_tokens, budget_tokens)
         return decision, prompt, ctx
+
+    def _stable_context(self, doc, offset, workspace, budget_tokens, engine, decision):
+        """build_context for the cursor, laid out so that typing on one line keeps the prompt's
+        head (everything before the line) byte-identical, which keeps the engine's cached
+        prompt state valid.
+
+        The context is built for the document without the line's typed part, at the start of
+        the line, with room reserved for the line; the typed part is then appended to the
+        prefix. Built contexts are reused while only the typed part changes.
+        """
+        text = doc.text
+        line_start = _line_start(text, offset)
+        typed = text[line_start:offset]
+        if not typed or len(text) > LARGE_FILE_BYTES:
+            return build_context(doc, offset, workspace, ContextBudget(max_prompt_tokens=budget_tokens),
+                                 engine.count_tokens, decision)
+        # Reserve room for the line in steps of 64 tokens, so the reservation (and with it the
+        # window) changes only every 64 tokens of typing.
+        reserve = 64 * (1 + (engine.count_tokens(typed) + 8) // 64)
+        stable_text = text[:line_start] + text[offset:]
+        key = (doc.uri, _hash(stable_text), reserve, budget_tokens, id(workspace))
+        if self._stable_key != key:
+            stable_doc = Document(doc.uri, stable_text, getattr(doc, "language_id", None),
+                                  path=doc.path)
+            budget = ContextBudget(max_prompt_tokens=max(64, budget_tokens - reserve))
+            self._stable_ctx = build_context(stable_doc, line_start, workspace, budget,
+                                             engine.count_tokens, decision)
+            self._stable_key = key
+        base = self._stable_ctx
+        return dataclasses.replace(base, prefix=base.prefix + typed, snippets=list(base.snippets),
+                                   mode=decision.mode, block_indent=decision.block_indent)
 
     def request_for(self, decision: CompletionDecision, prompt: Prompt) -> GenerationRequest:
         """Stage 4's input: generation limits and stop rules for the decided mode."""

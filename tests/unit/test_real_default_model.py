@@ -73,3 +73,17 @@ def test_ctranslate2_agrees_with_transformers_at_the_cap(default_entry, tmp_path
     result = generator.generate_batch([tokens], max_length=6, sampling_topk=1,
                                       include_prompt_in_result=False)
     assert result[0].sequences_ids[0][:4] == expected[:4]
+
+
+@pytest.mark.parametrize(
+    "prompt, starts",
+    [("def add(a, b):\n    ret", "urn"), ("import os\n\nfiles = os.listd", "ir("),
+     ("def add(a, b):\n    return a +", " b")],
+    ids=["mid-keyword", "mid-identifier", "after-operator"],
+)
+def test_token_healing_continues_the_word(engine, prompt, starts):
+    from repolsp.server.engine.base import GenerationRequest
+
+    result = engine.generate(GenerationRequest(prompt, max_new_tokens=4, heal=True))
+    assert result.healed and prompt.endswith(result.healed)
+    assert result.text.startswith(starts), result.text
