@@ -89,10 +89,17 @@ class TrainingJob:
             self.server.show(f"training failed: {self.last_line}", types.MessageType.Error)
 
     def cancel(self) -> None:
+        """Interrupt the trainer (it saves a checkpoint and exits); kill it if it hangs."""
         self.cancelled = True
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # the trainer saves a checkpoint and exits
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+
+        def reap() -> None:
             try:
-                self.process.wait(timeout=20)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                process.kill()
+
+        threading.Thread(target=reap, name="repolsp-train-reap", daemon=True).start()
