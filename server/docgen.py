@@ -610,6 +610,9 @@ def docstring_insertion(doc: Document, info: DefinitionInfo, plan: DocPlan, fill
             indent = info.indent + indent_unit(text)
             colon = header_colon(doc, info)
             literal = render_python_docstring(plan, fill, indent, newline)
+            body = info.node.child_by_field_name("body") if info.node is not None else None
+            if body is not None and body.named_child_count == 0:  # `def f():` with no body yet
+                return Insertion(colon, colon, f"{newline}{indent}{literal}")
             return Insertion(colon, body_start, f"{newline}{indent}{literal}{newline}{indent}")
         indent = between  # the body's own indentation (tabs or spaces, as written)
         literal = render_python_docstring(plan, fill, indent, newline)

@@ -64,6 +64,8 @@ PY_CASES = [
     ("header colon in comment", "def c(x):  # note: here\n    return x\n", "c", "    ", '    """TODO'),
     ("nested", "def outer():\n    def inner(y):\n        return y\n    return inner\n", "inner", " " * 8,
      "            y: TODO"),
+    ("empty body being typed", "def add(a, b):\n    \n\n\ndef scale(v):\n    return v\n", "add", "    ",
+     '        b: TODO: describe.\n    """\n    \n\n\ndef scale'),
     ("no-args no-return", "def noop():\n    pass\n", "noop", "    ", '    """TODO: summarize `noop`."""\n    pass'),
 ]
 
