@@ -536,11 +536,12 @@ class _Bm25:
         norms = self.k1 * (1 - self.b + self.b * lengths / average)
         totals = np.zeros(len(self.lengths), dtype=np.float32)
         for idf, (ids_array, tfs_array) in weighted[:max_terms]:
-            ids = np.frombuffer(ids_array, dtype=np.uint32)
+            # Copied, not viewed: a live view would make the next append raise BufferError.
+            ids = np.frombuffer(ids_array, dtype=np.uint32).copy()
             tfs = np.frombuffer(tfs_array, dtype=np.uint16).astype(np.float32)
             # A chunk occurs once per term's postings, so plain fancy-index += is exact.
             totals[ids] += idf * tfs * (self.k1 + 1) / (tfs + norms[ids])
-        totals *= np.frombuffer(self.alive, dtype=np.uint8)
+        totals *= np.frombuffer(self.alive, dtype=np.uint8).astype(np.float32)
         count = min(count, int(np.count_nonzero(totals)))
         if count <= 0:
             return []
