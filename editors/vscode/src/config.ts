@@ -50,7 +50,8 @@ const INTEGER_SETTINGS: ReadonlyArray<{ key: string; min: number; max: number }>
   { key: 'contextBudgetTokens', min: 64, max: 32_768 },
 ];
 
-function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+/** Sets `target[a][b]` for the dotted key `a.b`, creating objects on the way. */
+export function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
   const parts = dotted.split('.');
   let node = target;
   for (const part of parts.slice(0, -1)) {
@@ -136,4 +137,21 @@ export function toServerSettings(get: SettingGetter, home = ''): MappedSettings 
 /** True when a configuration change needs the server process restarted, not just re-configured. */
 export function needsRestart(affects: (section: string) => boolean): boolean {
   return affects('repolsp.server');
+}
+
+/**
+ * Settings the user had set and has now removed: the server merges each change into its current
+ * configuration, so a removed setting must be sent back at its default, or the old value stays.
+ */
+export function withResetDefaults(
+  settings: ServerSettings,
+  previouslySet: ReadonlySet<string>,
+  nowSet: ReadonlySet<string>,
+  defaultOf: (key: string) => unknown,
+): ServerSettings {
+  const out = JSON.parse(JSON.stringify(settings)) as Record<string, unknown>;
+  for (const key of previouslySet) {
+    if (!nowSet.has(key)) setPath(out, key, defaultOf(key));
+  }
+  return out as ServerSettings;
 }

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as vscode from 'vscode';
 
-import { MappedSettings, ServerSettings, SUPPORTED_LANGUAGES, needsRestart, toServerSettings } from './config';
+import { MappedSettings, ServerSettings, SUPPORTED_LANGUAGES, needsRestart, toServerSettings, withResetDefaults } from './config';
 import { ResolveEnv, ServerCommand, ServerLaunchSettings, describeCommand, resolveServerCommand } from './serverCommand';
 import { ClientPhase, ServerStatus, formatStatusBar, formatStatusReport, parseStatus } from './status';
 
@@ -129,6 +129,8 @@ export class RepolspController implements vscode.Disposable {
   private timer: ReturnType<typeof setInterval> | undefined;
   private disposables: vscode.Disposable[] = [];
   private training = false;
+  /** Settings keys the user had set when the server last got its settings. */
+  private sentKeys = new Set<string>();
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -167,9 +169,15 @@ export class RepolspController implements vscode.Disposable {
    * `repolsp.*` settings mapped for the server. Only values the user set are sent: the server
    * owns the defaults, and flags in repolsp.server.extraArgs (e.g. `--engine fake`) stay in force.
    */
-  readServerSettings(): MappedSettings {
+  readServerSettings(): MappedSettings & { setKeys: Set<string> } {
     const config = vscode.workspace.getConfiguration('repolsp');
-    return toServerSettings((key) => explicitValue(config.inspect(key)), this.deps.home);
+    const setKeys = new Set<string>();
+    const mapped = toServerSettings((key) => {
+      const value = explicitValue(config.inspect(key));
+      if (value !== undefined) setKeys.add(key);
+      return value;
+    }, this.deps.home);
+    return { ...mapped, setKeys };
   }
 
   readLaunchSettings(): ServerLaunchSettings {
@@ -195,6 +203,7 @@ export class RepolspController implements vscode.Disposable {
     }
     const mapped = this.readServerSettings();
     this.reportProblems(mapped.problems);
+    this.sentKeys = mapped.setKeys;
     const client = this.createClient({
       server: resolution.server,
       initializationOptions: mapped.settings,
@@ -257,9 +266,10 @@ export class RepolspController implements vscode.Disposable {
     if (!this.client?.isRunning()) return;
     const mapped = this.readServerSettings();
     this.reportProblems(mapped.problems);
-    await this.client.sendNotification('workspace/didChangeConfiguration', {
-      settings: { repolsp: mapped.settings },
-    });
+    const config = vscode.workspace.getConfiguration('repolsp');
+    const settings = withResetDefaults(mapped.settings, this.sentKeys, mapped.setKeys, (key) => config.get(key));
+    this.sentKeys = mapped.setKeys;
+    await this.client.sendNotification('workspace/didChangeConfiguration', { settings: { repolsp: settings } });
     await this.refreshStatus();
   }
 

@@ -81,6 +81,8 @@ export interface MockStatusBarItem {
 export const state = {
   /** Settings by full key, e.g. "repolsp.debounceMs". */
   settings: new Map<string, unknown>(),
+  /** Defaults (package.json) by full key: returned by get(), not by inspect().globalValue. */
+  defaults: new Map<string, unknown>(),
   messages: [] as { level: 'info' | 'warning' | 'error'; text: string; items: string[] }[],
   /** Answers for the next show*Message calls (undefined = dismissed). */
   messageAnswers: [] as (string | undefined)[],
@@ -98,6 +100,7 @@ export const state = {
 /** Forgets all recorded calls and settings between tests. */
 export function reset(): void {
   state.settings.clear();
+  state.defaults.clear();
   state.messages = [];
   state.messageAnswers = [];
   state.quickPickAnswers = [];
@@ -176,7 +179,8 @@ export const workspace = {
     return {
       get<T>(key: string, fallback?: T): T | undefined {
         const full = `${section}.${key}`;
-        return state.settings.has(full) ? (state.settings.get(full) as T) : fallback;
+        if (state.settings.has(full)) return state.settings.get(full) as T;
+        return state.defaults.has(full) ? (state.defaults.get(full) as T) : fallback;
       },
       /** Settings in the mock are user settings; package.json defaults are not modelled. */
       inspect(key: string) {

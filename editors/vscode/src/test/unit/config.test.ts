@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { expandHome, needsRestart, toServerSettings } from '../../config';
+import { expandHome, needsRestart, toServerSettings, withResetDefaults } from '../../config';
 
 const getter = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -98,4 +98,15 @@ test('package.json contributes exactly the settings the mapping reads', () => {
     ]),
   );
   assert.deepEqual(toServerSettings(getter(defaults)).problems, []);
+});
+
+test('withResetDefaults sends removed settings at their defaults', () => {
+  const defaults: Record<string, unknown> = { 'maxNewTokens.singleLine': 48, model: '' };
+  const out = withResetDefaults(
+    { debounceMs: 10 },
+    new Set(['maxNewTokens.singleLine', 'model', 'debounceMs']),
+    new Set(['debounceMs']),
+    (key) => defaults[key],
+  );
+  assert.deepEqual(out, { debounceMs: 10, maxNewTokens: { singleLine: 48 }, model: '' });
 });

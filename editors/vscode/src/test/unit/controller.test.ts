@@ -174,6 +174,23 @@ describe('settings changes', () => {
     c.dispose();
   });
 
+  test('a removed setting goes back to its default on the server', async () => {
+    mock.state.defaults.set('repolsp.debounceMs', 75);
+    mock.state.defaults.set('repolsp.model', '');
+    mock.state.settings.set('repolsp.debounceMs', 300);
+    mock.state.settings.set('repolsp.model', 'gemma');
+    const c = makeController();
+    await c.activate();
+    assert.deepEqual(clients[0].spec.initializationOptions, { debounceMs: 300, model: 'gemma' });
+    await mock.changeSettings({ 'repolsp.debounceMs': undefined, 'repolsp.model': undefined, 'repolsp.temperature': 0.5 });
+    assert.deepEqual(clients[0].notifications.at(-1)!.params, {
+      settings: { repolsp: { temperature: 0.5, debounceMs: 75, model: '' } },
+    });
+    await mock.changeSettings({ 'repolsp.temperature': 0.6 });
+    assert.deepEqual(clients[0].notifications.at(-1)!.params, { settings: { repolsp: { temperature: 0.6 } } });
+    c.dispose();
+  });
+
   test('server launch settings restart the server with the new command', async () => {
     files.add('/opt/serve');
     const c = makeController();
