@@ -6,6 +6,9 @@ Rules, in order (the first that applies wins):
    end of a line of a comment or a docstring (nothing but closing quotes / comment end after it)
    and some words are already typed on that line, the user is writing prose that a completion
    can finish -> SINGLE_LINE. Code inside string interpolation (``f"{x}"``, ``${x}``) is code.
+   A string or comment not closed yet (no closing quote: tree-sitter sees an error, not a
+   string) is text being typed at the end of a line -> SINGLE_LINE by rule 5, which lets the
+   model finish the literal.
 2. Inside a word (identifier characters on both sides) -> NONE: completing the middle of a name
    only produces noise.
 3. Text after the cursor on the line -> SINGLE_LINE ("mid-line").

@@ -28,6 +28,8 @@ CASES = [
     ("py-comment-mid-line", "a.py", "# compute <|>the thing\n", NONE, None),
     ("py-docstring-prose-at-eol", "a.py", 'def f():\n    """Compute the <|>"""\n', SINGLE, ANY),
     ("py-docstring-empty-line", "a.py", 'def f():\n    """Compute.\n\n    <|>\n    """\n', NONE, None),
+    ("py-unclosed-string-is-being-typed", "a.py", "x = \"abc<|>\ny = 2\n", SINGLE, ANY),
+    ("py-unclosed-docstring-is-being-typed", "a.py", 'def f():\n    """Compute the <|>\n\ndef g():\n    pass\n', SINGLE, ANY),
     ("py-inside-word", "a.py", "result = comp<|>ute(1)\n", NONE, None),
     ("py-after-closing-quote", "a.py", "x = 'abc'<|>\n", SINGLE, ANY),
     # JavaScript / TypeScript / TSX
