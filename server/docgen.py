@@ -63,7 +63,11 @@ def syntax_error_count(text: str, language: str) -> int:
     parser = parser_for(language)
     if parser is None:
         return 0
-    tree = parser.parse(text.encode("utf-8", "surrogatepass"))
+    return tree_error_count(parser.parse(text.encode("utf-8", "surrogatepass")))
+
+
+def tree_error_count(tree: tree_sitter.Tree) -> int:
+    """Number of ERROR and MISSING nodes of a parsed tree."""
     if not tree.root_node.has_error:
         return 0
     count = 0
@@ -75,6 +79,28 @@ def syntax_error_count(text: str, language: str) -> int:
         if node.has_error:
             stack.extend(node.children)
     return count
+
+
+def errors_after(doc: Document, insertion: Insertion) -> int:
+    """Syntax errors of ``doc`` with ``insertion`` applied, re-parsed incrementally from the
+    document's tree (a large file costs about as much as the edited region)."""
+    if doc.tree is None:
+        return 0
+    from repolsp.server.context import coords
+
+    parser = parser_for(doc.language)
+    old_bytes = doc.source_bytes
+    start_byte, old_end_byte = doc.byte_at(insertion.start), doc.byte_at(insertion.end)
+    new_bytes = old_bytes[:start_byte] + coords.encode_text(insertion.new_text) + old_bytes[old_end_byte:]
+    new_end_byte = start_byte + len(coords.encode_text(insertion.new_text))
+    tree = doc.tree.copy()
+    tree.edit(
+        start_byte=start_byte, old_end_byte=old_end_byte, new_end_byte=new_end_byte,
+        start_point=coords.byte_to_point(old_bytes, start_byte),
+        old_end_point=coords.byte_to_point(old_bytes, old_end_byte),
+        new_end_point=coords.byte_to_point(new_bytes, new_end_byte),
+    )
+    return tree_error_count(parser.parse(new_bytes, tree))
 
 
 def newline_of(text: str, offset: int = 0) -> str:
@@ -788,13 +814,12 @@ def build_docstring_edit(doc: Document, info: DefinitionInfo, fill: DocFill,
     A model-filled docstring that breaks parsing falls back to the TODO template.
     """
     plan = plan or plan_docstring(doc, info)
-    errors_before = syntax_error_count(doc.text, doc.language)
+    errors_before = tree_error_count(doc.tree) if doc.tree is not None else 0
     for attempt in (fill, DocFill()):
         insertion = docstring_insertion(doc, info, plan, attempt)
         if insertion is None:
             return None
-        after = apply_insertions(doc.text, [insertion])
-        if syntax_error_count(after, doc.language) <= errors_before:
+        if errors_after(doc, insertion) <= errors_before:
             return DocstringEdit(insertion, info, attempt.from_model)
         log.warning("docstring for %s would not parse; %s", info.name,
                     "using the template" if attempt is fill else "giving up")
