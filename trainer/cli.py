@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=0.1,
                    help="newest fraction of commits held out as test (default 0.1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--budget", help="wall-time budget for training, e.g. 30m (default: none)")
+    p.add_argument("--budget", help="wall-time budget for mining + training + export, e.g. 30m "
+                   "(the before/after evaluation comes on top; default: none)")
     p.add_argument("--resume", action="store_true", help="continue the last interrupted run")
     p.add_argument("--mine-only", action="store_true", help="only mine examples, write --out")
     p.add_argument("--out", type=Path, help="JSONL file for --mine-only")
@@ -63,11 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-prompt-tokens", type=int, default=None,
                    help="prompt length cap of training examples (default: model's cap or 512)")
     p.add_argument("--seq-len", type=int, default=None, help="packed sequence length (tokens)")
-    p.add_argument("--batch-size", type=int, default=4, help="packed sequences per step")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="packed sequences per step (default 2 on CPU, 8 on CUDA)")
     p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--checkpoint-every", type=int, default=20, help="steps between checkpoints")
-    p.add_argument("--eval-every", type=int, default=50, help="steps between validation runs")
+    p.add_argument("--eval-every", type=int, default=None,
+                   help="steps between validation runs (default: five per run)")
     p.add_argument("--max-eval-examples", type=int, default=200,
                    help="test examples in the before/after evaluation")
     p.add_argument("--seed", type=int, default=0)

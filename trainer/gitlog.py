@@ -57,15 +57,20 @@ def run_git(repo: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
 
 
 def repo_root(path: Path) -> Path:
-    """The top folder of the git work tree containing `path`, or TrainerError if none."""
+    """The top folder of the git work tree containing `path` (or a bare repository itself),
+    or TrainerError if `path` is not in a git repository."""
     if not Path(path).is_dir():
         raise TrainerError(f"{path} is not a folder")
     done = subprocess.run(
-        [*_GIT, "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, check=False
+        [*_GIT, "-C", str(path), "rev-parse", "--is-bare-repository", "--show-toplevel"],
+        capture_output=True, check=False,
     )
-    if done.returncode != 0:
+    lines = done.stdout.decode().split()
+    if lines[:1] == ["true"]:
+        return Path(path).resolve()  # a bare clone or mirror: history only, used in place
+    if done.returncode != 0 or len(lines) < 2:
         raise TrainerError(f"{path} is not a git repository (run `git init` and commit, or pass REPO)")
-    return Path(done.stdout.decode().strip())
+    return Path(lines[1])
 
 
 def list_commits(repo: Path, max_commits: int | None = None, since: str | None = None) -> list[Commit]:

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 from repolsp.trainer import gitlog
@@ -108,8 +109,24 @@ def tuned_model_name(base: str, repo: Path, when: dt.datetime | None = None) -> 
     return f"{base}-{repo_part}-{when:%Y%m%d-%H%M}"[:100]
 
 
+def training_budget_s(budget_s: float | None, spent_s: float, exporting: bool) -> float | None:
+    """What a wall-time budget leaves for the training loop after mining, keeping room for the
+    export (merge + conversion) so the run still ends with a usable model."""
+    if budget_s is None:
+        return None
+    reserve = max(30.0, 0.1 * budget_s) if exporting else 0.0
+    left = budget_s - spent_s - reserve
+    if left < 10:
+        raise TrainerError(
+            f"the budget is used up before training ({spent_s:.0f}s of mining, {reserve:.0f}s kept "
+            "for the export); give more time or mine fewer commits (--max-commits / --since)"
+        )
+    return left
+
+
 def run(args: argparse.Namespace, budget_s: float | None) -> int:
     """The whole `lsp-train` run; returns the exit status."""
+    started = time.monotonic()
     repo = gitlog.repo_root(Path(args.repo).expanduser().resolve())
     if args.method == "prefix" and not (args.no_export or args.mine_only):
         raise TrainerError("prefix-tuning adapters cannot be merged into a CTranslate2 model; "
@@ -125,9 +142,18 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         tokenizer = load_tokenizer(entry.hf_dir, template)
     renderer = make_renderer(entry, args.max_prompt_tokens, tokenizer)
 
-    say(f"mining {repo} ...")
-    mined = mine_with_progress(repo, renderer, args)
-    say("mined " + mined.stats.summary())
+    run_dir = args.run_dir or default_run_dir(repo)
+    saved_examples = run_dir / "examples.jsonl"
+    if args.resume and not args.mine_only and saved_examples.is_file():
+        # The interrupted run's own examples: new commits since then must not change its data.
+        from repolsp.trainer.mine import MineResult, MineStats, read_jsonl
+
+        mined = MineResult(read_jsonl(saved_examples), [], MineStats())
+        say(f"resuming with the {len(mined.examples)} examples mined by the interrupted run")
+    else:
+        say(f"mining {repo} ...")
+        mined = mine_with_progress(repo, renderer, args)
+        say("mined " + mined.stats.summary())
     if args.mine_only:
         from repolsp.trainer.mine import write_jsonl
 
@@ -142,10 +168,13 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         raise TrainerError("the history gave no training examples (all filtered out); "
                            "try a longer history (--since / --max-commits) or another repository")
 
+    from repolsp.trainer.mine import write_jsonl
     from repolsp.trainer.train import TrainConfig, train
 
-    run_dir = args.run_dir or default_run_dir(repo)
-    config = TrainConfig.from_args(args, budget_s, renderer.max_prompt_tokens)
+    if not args.resume:
+        write_jsonl(mined.examples, saved_examples)
+    train_budget = training_budget_s(budget_s, time.monotonic() - started, not args.no_export)
+    config = TrainConfig.from_args(args, train_budget, renderer.max_prompt_tokens)
     result = train(entry, mined.examples, run_dir, config, tokenizer=tokenizer,
                    show_progress=not args.quiet)
     say(result.summary())

@@ -42,7 +42,9 @@ TARGET_MODULES = {
     "starcoder2": ["q_proj", "k_proj", "v_proj", "o_proj", "c_fc", "c_proj"],
     "gpt_bigcode": ["c_attn", "c_proj", "c_fc"],
 }
-DEFAULT_LR = {"lora": 2e-4, "adalora": 2e-4, "prefix": 1e-2, "full": 2e-5}
+# LoRA tolerates (and a short CPU run needs) a higher rate than full fine-tuning.
+DEFAULT_LR = {"lora": 1e-3, "adalora": 1e-3, "prefix": 1e-2, "full": 2e-5}
+DEFAULT_BATCH_ROWS = {"cpu": 2, "cuda": 8}
 
 
 @dataclass
@@ -59,14 +61,15 @@ class TrainConfig:
     warmup_fraction: float = 0.05
     min_lr_ratio: float = 0.1
     clip_norm: float = 1.0
-    batch_size: int = 4  # packed rows per optimizer step (per process)
+    batch_size: int = 2  # packed rows per optimizer step (per process)
     grad_accum: int = 1
-    seq_len: int = 640  # tokens per packed row
+    seq_len: int = 1024  # tokens per packed row (two or three examples)
     max_completion_tokens: int = 128
     max_steps: int | None = None
     checkpoint_every: int = 20
-    eval_every: int = 50
-    max_eval_rows: int = 32
+    checkpoint_every_s: float = 300.0  # also checkpoint at least this often (slow CPU steps)
+    eval_every: int | None = None  # None: five validations per run
+    max_eval_rows: int = 8
     patience: int = 3  # validations without improvement before stopping early
     seed: int = 0
     device: str = "auto"
@@ -77,10 +80,11 @@ class TrainConfig:
 
     @classmethod
     def from_args(cls, args, budget_s: float | None, max_prompt_tokens: int) -> TrainConfig:
+        batch_size = args.batch_size or DEFAULT_BATCH_ROWS[pick_device(args.device)]
         return cls(
             method=args.method, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
-            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
-            seq_len=args.seq_len or max_prompt_tokens + 128, max_steps=args.max_steps,
+            epochs=args.epochs, lr=args.lr, batch_size=batch_size, grad_accum=args.grad_accum,
+            seq_len=args.seq_len or max(1024, max_prompt_tokens + 128), max_steps=args.max_steps,
             checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, seed=args.seed,
             device=args.device, budget_s=budget_s, resume=args.resume, threads=args.threads,
         )
@@ -225,20 +229,25 @@ def epoch_order(priority: list[int], epoch: int, seed: int, window: int) -> list
     return order
 
 
-def pack_rows(order: list[int], lengths: dict[int, int], seq_len: int) -> list[list[int]]:
-    """Greedy packing in order: each row holds whole examples whose lengths sum to <= seq_len."""
+def pack_rows(order: list[int], lengths: dict[int, int], seq_len: int, max_open: int = 8) -> list[list[int]]:
+    """First-fit packing that keeps the order roughly: each example goes into the first of up
+    to `max_open` open rows with room for it (whole examples, lengths summing to <= seq_len);
+    the oldest open row is closed when too many are open. Rows come out nearly full, so little
+    compute goes to padding, and a budget-cut run still sees the most valuable examples first."""
     rows: list[list[int]] = []
-    row: list[int] = []
-    used = 0
+    open_rows: list[tuple[list[int], list[int]]] = []  # (examples, [tokens used])
     for i in order:
         n = lengths[i]
-        if row and used + n > seq_len:
-            rows.append(row)
-            row, used = [], 0
-        row.append(i)
-        used += n
-    if row:
-        rows.append(row)
+        for members, used in open_rows:
+            if used[0] + n <= seq_len:
+                members.append(i)
+                used[0] += n
+                break
+        else:
+            open_rows.append(([i], [n]))
+            if len(open_rows) > max_open:
+                rows.append(open_rows.pop(0)[0])
+    rows.extend(members for members, _ in open_rows)
     return rows
 
 
@@ -359,6 +368,36 @@ def add_adapter(model, config: TrainConfig, trainable_token_ids: list[int], tota
     else:
         raise TrainerError(f"unknown method {method!r}")
     return peft.get_peft_model(model, peft_config)
+
+
+def causal_lm_of(model):
+    """The transformers *ForCausalLM inside peft wrappers."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def completion_loss(model, batch: dict, fast: bool = True):
+    """Mean cross-entropy over the labelled (completion) tokens of a batch.
+
+    The fast path runs the output head only on labelled positions: prompts are most of each
+    row, and the head (vocabulary x hidden) is about a fifth of a small model's compute.
+    It calls the decoder directly, so it is used only where that is equivalent to the
+    wrapper's forward (not under DDP, not with prefix tuning)."""
+    if not fast:
+        return model(**batch).loss
+    import torch
+    import torch.nn.functional as F
+
+    lm = causal_lm_of(model)
+    decoder = getattr(lm, lm.base_model_prefix)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    hidden = decoder(**inputs, use_cache=False).last_hidden_state[:, :-1]  # [B, L-1, H]
+    targets = batch["labels"][:, 1:]  # position t predicts token t+1
+    keep = targets != IGNORE
+    logits = lm.get_output_embeddings()(hidden[keep])  # [N, V], N = labelled tokens
+    cap = getattr(lm.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return F.cross_entropy(logits.float(), targets[keep])
 
 
 def trainable_state(model) -> dict:
@@ -485,6 +524,7 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
 
     model, optimizer = accelerator.prepare(model, optimizer)
     world, rank = accelerator.num_processes, accelerator.process_index
+    fast = world == 1 and config.method != "prefix"
 
     # RNG state at the start of the current step: an interruption mid-step resumes that step
     # with the same dropout masks an uninterrupted run would have drawn.
@@ -512,9 +552,9 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
                 batch = collate(valid_rows[start:start + config.batch_size], valid_data, pack)
                 batch = {k: v.to(accelerator.device) for k, v in batch.items()}
                 with accelerator.autocast():
-                    out = model(**batch)
+                    loss = completion_loss(model, batch, fast)
                 n = int((batch["labels"][:, 1:] != IGNORE).sum())
-                total += float(out.loss) * n
+                total += float(loss) * n
                 count += n
         model.train()
         return total / count if count else None
@@ -527,6 +567,7 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
                    file=sys.stdout, dynamic_ncols=True, mininterval=0.5)
     metrics = open(run_dir / METRICS, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
     started = time.monotonic()
+    last_checkpoint = [started]
     elapsed_before = state["elapsed_s"]
     stopped = "done"
     model.train()
@@ -548,7 +589,7 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
                 step_tokens += int(batch["input_ids"].numel()) * world
                 batch = {k: v.to(accelerator.device) for k, v in batch.items()}
                 with accelerator.autocast():
-                    loss = model(**batch).loss / len(micro)
+                    loss = completion_loss(model, batch, fast) / len(micro)
                 accelerator.backward(loss)
                 step_loss += float(loss.detach())
             if config.clip_norm:
@@ -577,7 +618,8 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
                 state["budget_fitted"] = True
                 if bar is not None:
                     bar.total = state["schedule_steps"]
-            if valid_rows and (state["step"] % config.eval_every == 0 or state["step"] == state["schedule_steps"]):
+            eval_every = config.eval_every or max(5, state["schedule_steps"] // 5)
+            if valid_rows and (state["step"] % eval_every == 0 or state["step"] == state["schedule_steps"]):
                 v = valid_loss()
                 record["valid_loss"] = round(v, 5)
                 if state["best_valid"] is None or v < state["best_valid"] - 1e-4:
@@ -593,8 +635,10 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
             if bar is not None:
                 bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{tokens_per_s:.0f}", refresh=False)
                 bar.update(1)
-            if state["step"] % config.checkpoint_every == 0:
+            if (state["step"] % config.checkpoint_every == 0
+                    or time.monotonic() - last_checkpoint[0] >= config.checkpoint_every_s):
                 save_checkpoint()
+                last_checkpoint[0] = time.monotonic()
             if state["bad_evals"] >= config.patience:
                 stopped = "early-stop"
                 break

@@ -107,7 +107,7 @@ def test_lsp_train_end_to_end(history_repo, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("REPOLSP_HOME", str(home))
     repo, _ = history_repo
     run_dir = tmp_path / "run"
-    args = [str(repo), "--test-fraction", "0.2", "--max-steps", "4", "--batch-size", "2",
+    args = [str(repo), "--test-fraction", "0.2", "--max-steps", "4", "--epochs", "3", "--batch-size", "2",
             "--seq-len", "256", "--max-prompt-tokens", "160", "--threads", "1", "-q",
             "--run-dir", str(run_dir), "--max-eval-examples", "4", "--lr", "1e-2"]
     assert cli.main(args) == 0, capsys.readouterr().err
@@ -130,7 +130,7 @@ def test_lsp_train_interrupted_then_resumed(history_repo, tmp_path, monkeypatch,
     register_tiny_model(home)
     monkeypatch.setenv("REPOLSP_HOME", str(home))
     repo, _ = history_repo
-    args = [str(repo), "--test-fraction", "0.2", "--max-steps", "4", "--batch-size", "2",
+    args = [str(repo), "--test-fraction", "0.2", "--max-steps", "4", "--epochs", "3", "--batch-size", "2",
             "--seq-len", "256", "--max-prompt-tokens", "160", "--threads", "1", "-q",
             "--run-dir", str(tmp_path / "run"), "--no-export"]
     real_get_lr = train_module.get_lr

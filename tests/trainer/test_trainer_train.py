@@ -166,10 +166,11 @@ def test_get_lr(step, expected):
     [
         ({0: 3, 1: 3, 2: 3}, 6, [[0, 1], [2]]),
         ({0: 5, 1: 2, 2: 2}, 6, [[0], [1, 2]]),
+        ({0: 4, 1: 4, 2: 2, 3: 2}, 6, [[0, 2], [1, 3]]),
         ({0: 9}, 6, [[0]]),
         ({}, 6, []),
     ],
-    ids=["pairs", "greedy-in-order", "oversized-alone", "empty"],
+    ids=["pairs", "first-fit", "fills-earlier-rows", "oversized-alone", "empty"],
 )
 def test_pack_rows(lengths, seq_len, rows):
     assert pack_rows(list(lengths), lengths, seq_len) == rows
@@ -224,3 +225,22 @@ def test_collate_block_diagonal_mask_and_positions():
     assert mask[1].tolist() == [True, True, False, False, False]
     assert batch["labels"][1].tolist() == [4, IGNORE, IGNORE, IGNORE, IGNORE]
     assert batch["attention_mask"][1, 0].any(dim=-1).all()  # padding rows never all-False
+
+
+def test_fast_completion_loss_equals_the_model_loss(setup):
+    """The head-on-labelled-positions-only loss is the model's own loss, packed rows included."""
+    from repolsp.trainer.train import add_adapter, completion_loss, load_model
+
+    entry, tokenizer, examples = setup
+    data = {}
+    for i, e in enumerate(examples[:5]):
+        ids, labels = tokenize_example(tokenizer, e.prompt, e.completion, 256, 64)
+        data[i] = Tokenized(ids, labels, i)
+    rows = pack_rows(list(data), {i: len(t.input_ids) for i, t in data.items()}, 256)
+    batch = collate(rows, data)
+    torch.manual_seed(0)
+    model = add_adapter(load_model(entry.hf_dir, tokenizer, "repolsp-smollm2"), _config(), [], 10).eval()
+    with torch.no_grad():
+        slow = completion_loss(model, batch, fast=False)
+        fast = completion_loss(model, batch, fast=True)
+    assert float(fast) == pytest.approx(float(slow), rel=1e-5)
