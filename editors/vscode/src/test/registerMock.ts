@@ -1,4 +1,4 @@
-// Makes `require('vscode')` return the mock. Import this before anything that imports `vscode`.
+// Makes `require('vscode')` (and `vscode-languageclient/node`) return the mocks. Import this before anything that imports `vscode`.
 
 import Module = require('node:module');
 
@@ -8,5 +8,6 @@ const moduleWithResolver = Module as unknown as {
 const original = moduleWithResolver._resolveFilename;
 moduleWithResolver._resolveFilename = function (request: string, ...rest: unknown[]) {
   if (request === 'vscode') return require.resolve('./vscodeMock');
+  if (request === 'vscode-languageclient/node') return require.resolve('./languageclientMock');
   return original.call(this, request, ...rest);
 };
