@@ -1,5 +1,6 @@
-"""Example prompts through the server's own pipeline: `should_complete` -> `build_context` ->
-`format_prompt`, so the model is trained on exactly the format it is served."""
+"""Example prompts through the server's own completion stages (`CompletionService.prepare`:
+`should_complete` -> `build_context` -> `format_prompt`), so the model is trained on exactly the
+prompts it is served."""
 
 from __future__ import annotations
 
@@ -40,9 +41,21 @@ def context_from_dict(data: dict) -> PromptContext:
     )
 
 
+class _CountingEngine:
+    """What the server's prompt stages need from an engine: a token counter."""
+
+    name = "trainer"
+    model_name = "trainer"
+
+    def __init__(self, count_tokens: Callable[[str], int]):
+        self.count_tokens = count_tokens
+
+
 @dataclass
 class ExampleRenderer:
-    """Builds example prompts with one template, token counter and budget."""
+    """Builds example prompts with one template, token counter and budget, through the server's
+    own completion stages (`CompletionService.prepare`: should_complete -> build_context, with
+    its stable-line layout -> format_prompt)."""
 
     template: PromptTemplate
     count_tokens: Callable[[str], int]
@@ -51,36 +64,48 @@ class ExampleRenderer:
 
     @classmethod
     def for_template(cls, name: str | None, count_tokens: Callable[[str], int],
-                     max_prompt_tokens: int = 512, use_workspace: bool = True) -> ExampleRenderer:
+                     max_prompt_tokens: int = 512, use_workspace: bool = True) -> "ExampleRenderer":
         return cls(template_for(name), count_tokens, max_prompt_tokens, use_workspace)
 
-    def budget(self):
-        from repolsp.server.context.build import ContextBudget
+    def __post_init__(self) -> None:
+        from repolsp.server.completion import CompletionService
+        from repolsp.server.config import Config
 
-        return ContextBudget(max_prompt_tokens=self.max_prompt_tokens)
+        self._workspace = None
+        engine = _CountingEngine(self.count_tokens)
+        self._service = CompletionService(
+            Config(context_budget_tokens=self.max_prompt_tokens),
+            lambda: engine, lambda: (self.template, self.max_prompt_tokens), lambda: self._workspace,
+        )
+
+    def server_prompt(self, doc, offset: int, workspace=None):
+        """(decision, Prompt | None, PromptContext) exactly as the server builds them."""
+        self._workspace = workspace
+        return self._service.prepare(doc, offset)
 
     def fim_example(self, text: str, start: int, end: int, path: str, mode: str, snapshot,
                     extra_snippets: Sequence[Snippet] = ()) -> tuple[str, dict] | None:
-        """(prompt, context dict) for the hole text[start:end] of a file at `path`.
+        """(prompt, context dict) for the hole text[start:end] of a file at `path`, or None when
+        the server would not complete there.
 
-        The document handed to the context builder has the middle removed, so neither the
+        The document handed to the server's stages has the middle removed, so neither the
         windows nor the scope header nor definitions can show the answer.
         """
-        from repolsp.server.context.build import build_context
         from repolsp.server.context.document import Document
-        from repolsp.server.context.should_complete import CompletionDecision, should_complete
 
         holed = text[:start] + text[end:]
         doc = Document("file:///" + path.lstrip("/"), holed, path=path)
-        decision = should_complete(doc, start)
-        decision = CompletionDecision(CompletionMode(mode), decision.block_indent, "training example")
         workspace = snapshot.index if (self.use_workspace and snapshot is not None) else None
-        ctx = build_context(doc, start, workspace, self.budget(), self.count_tokens, decision)
+        _decision, prompt, ctx = self.server_prompt(doc, start, workspace)
+        if prompt is None or ctx is None:
+            return None
+        # The example's own mode (single line vs block) decides the evaluation's stop rules.
+        ctx = dataclasses.replace(ctx, mode=CompletionMode(mode))
         if extra_snippets:
             # The given snippets go first; the builder's copies of the same code are dropped.
             shown = "\n".join(s.text for s in extra_snippets)
             ctx.snippets = [*extra_snippets, *(s for s in ctx.snippets if s.text not in shown)]
-        prompt = format_prompt(ctx, self.template, self.count_tokens, self.max_prompt_tokens)
+            prompt = format_prompt(ctx, self.template, self.count_tokens, self.max_prompt_tokens)
         if prompt.trimmed_prefix_chars and not ctx.prefix[prompt.trimmed_prefix_chars:].strip():
             return None
         return prompt.text, context_to_dict(ctx)

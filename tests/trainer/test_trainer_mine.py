@@ -189,3 +189,30 @@ def test_model_not_found_is_a_clear_error(history_repo, capsys):
     repo, _ = history_repo
     assert cli.main([str(repo), "--model", "no-such-model", "-q"]) == 2
     assert "not installed" in capsys.readouterr().err
+
+
+def test_examples_use_exactly_the_servers_prompt():
+    """The trainer's prompt for a hole equals what the running server sends the model for the
+    same file and cursor (same stages, same template, same budget)."""
+    from repolsp.models.prompt import template_for
+    from repolsp.server.completion import CompletionService
+    from repolsp.server.config import Config
+    from repolsp.server.context.document import Document
+    from repolsp.server.engine.fake import FakeEngine
+
+    engine = FakeEngine()
+    template = template_for("repolsp-smollm2")
+    body = "".join(f"def helper_{i}(value):\n    return value + {i}\n\n\n" for i in range(60))
+    text = body + "def area(width, height):\n    result = width * height\n    return result\n"
+    cursor = text.index("width * height")  # mid-line: the server's stable-line layout applies
+    middle_end = text.index("\n", cursor)
+    service = CompletionService(Config(context_budget_tokens=256), lambda: engine,
+                                lambda: (template, 256))
+    holed = text[:cursor] + text[middle_end:]
+    _, served, _ = service.prepare(Document("file:///pkg/geo.py", holed, path="pkg/geo.py"), cursor)
+
+    renderer = ExampleRenderer.for_template("repolsp-smollm2", engine.count_tokens, 256)
+    prompt, context = renderer.fim_example(text, cursor, middle_end, "pkg/geo.py", "single-line", None)
+    assert prompt == served.text
+    assert "width * height" not in prompt and "helper_0(" not in prompt  # windowed, hole cut
+    assert prompt.endswith("<fim_middle>") and context["mode"] == "single-line"
