@@ -438,14 +438,22 @@ def expected_literal_kinds(return_type: str | None, name: str) -> frozenset[str]
     parts = [optional.group(1), "None"] if optional else [p.strip() for p in annotation.split("|")]
     for part in parts:
         head = re.split(r"[\[.]", part.strip().removeprefix("typing."), maxsplit=1)[0]
-        if head not in _ANNOTATION_KINDS:
-            return None  # a class, a TypeVar, Any...: any literal might be right
-        kinds |= _ANNOTATION_KINDS[head]
+        if head in _ANNOTATION_KINDS:
+            kinds |= _ANNOTATION_KINDS[head]
+        elif re.fullmatch(r"[A-Z][a-z]\w*", head) and head not in ("Any", "Self", "Optional", "Union"):
+            continue  # an instance of a class: equal to no literal (bar a custom __eq__)
+        else:
+            return None  # a TypeVar, Any, a protocol...: any literal might be right
     return frozenset(kinds)
 
 
-def _mismatched_assert_rows(body: tree_sitter.Node, kinds: frozenset[str]) -> set[int]:
-    """Rows of ``assert <call> == <literal>`` statements whose literal cannot be the result."""
+_ANY_KIND = frozenset(set(_LITERAL_KINDS.values()) | {"bytes"})
+
+
+def _mismatched_assert_rows(body: tree_sitter.Node, kinds: frozenset[str] | None) -> set[int]:
+    """Rows of ``assert <call> == <literal>`` statements whose literal cannot be the result
+    (``kinds`` None: any kind) or is degenerate (a run of one character, very long)."""
+    kinds = _ANY_KIND if kinds is None else kinds
     rows: set[int] = set()
     for statement in body.named_children:
         if statement.type != "assert_statement" or not statement.named_children:
@@ -457,7 +465,9 @@ def _mismatched_assert_rows(body: tree_sitter.Node, kinds: frozenset[str]) -> se
             continue
         left, right = test.named_children
         kind = _LITERAL_KINDS.get(right.type)
-        if left.type == "call" and kind is not None and kind not in kinds:
+        literal = right.text.decode("utf-8", "replace") if right.text is not None else ""
+        degenerate = bool(re.search(r"(.)\1{11}", literal)) or len(literal) > 80
+        if left.type in ("call", "attribute") and kind is not None and (kind not in kinds or degenerate):
             rows.update(range(statement.start_point[0], statement.end_point[0] + 1))
     return rows
 
@@ -515,16 +525,16 @@ def clean_python_test_body(raw: str, test_name: str, call_names: set[str], known
     if function is None or function.type != "function_definition":
         return None
     body = function.child_by_field_name("body")
-    if result_kinds is not None:
-        rows = _mismatched_assert_rows(body, result_kinds)
-        if rows:  # rows count from the `def` line: body line i is row i + 1
-            lines = [line for i, line in enumerate(lines) if i + 1 not in rows]
-            text = f"def {test_name}():\n" + "\n".join(lines)
-            tree = parser.parse(text.encode("utf-8"))
-            if not lines or tree.root_node.has_error:
-                return None
-            function = tree.root_node.named_children[0]
-            body = function.child_by_field_name("body")
+    # Literals of the wrong kind for the result, and degenerate ones (`== 1000000...`).
+    rows = _mismatched_assert_rows(body, result_kinds)
+    if rows:  # rows count from the `def` line: body line i is row i + 1
+        lines = [line for i, line in enumerate(lines) if i + 1 not in rows]
+        text = f"def {test_name}():\n" + "\n".join(lines)
+        tree = parser.parse(text.encode("utf-8"))
+        if not lines or tree.root_node.has_error:
+            return None
+        function = tree.root_node.named_children[0]
+        body = function.child_by_field_name("body")
     data = text.encode("utf-8")
     body_text = data[body.start_byte:body.end_byte].decode("utf-8")
     if not re.search(r"\bassert\b|pytest\.raises", body_text):

@@ -112,6 +112,8 @@ BODY_CASES = [
     ("does not call the function", "\n    assert 1 + 2 == 3\n", None),
     ("not code", "\nThis test checks add.\n", None),
     ("empty", "", None),
+    ("degenerate literal", "\n    assert add(1, 2) == 10000000000000000000000\n    assert add(1, 1) == 2\n",
+     "def test_add():\n    assert add(1, 1) == 2"),
     ("contradictions keep the first", "\n    assert add(1, 2) == 3\n    assert add(1, 2) == 4\n    assert add(2, 2) == 4\n",
      "def test_add():\n    assert add(1, 2) == 3\n    assert add(2, 2) == 4"),
     ("repeated asserts collapse", "\n" + "    assert add(1, 2) == 3\n" * 12, "def test_add():\n    assert add(1, 2) == 3"),
@@ -130,9 +132,10 @@ def test_clean_python_test_body(raw, expected):
 
 @pytest.mark.parametrize("return_type, name, expected", [
     ("bool", "f", {"bool"}), (None, "is_ok", {"bool"}), (None, "f", None), ("dict[str, int]", "f", {"dict"}),
-    ("Optional[int]", "f", {"number", "none"}), ("str | None", "f", {"str", "none"}), ("Item", "f", None),
-    ("typing.List[int]", "f", {"list"}),
-], ids=["bool", "is_ name", "unknown", "dict", "optional", "union", "class", "typing prefix"])
+    ("Optional[int]", "f", {"number", "none"}), ("str | None", "f", {"str", "none"}), ("Item", "f", set()),
+    ("typing.List[int]", "f", {"list"}), ("Any", "f", None), ("T", "f", None), ("'Item | None'", "f", {"none"}),
+], ids=["bool", "is_ name", "unknown", "dict", "optional", "union", "class", "typing prefix", "Any", "TypeVar",
+        "optional class"])
 def test_expected_literal_kinds(return_type, name, expected):
     kinds = expected_literal_kinds(return_type, name)
     assert (set(kinds) if kinds is not None else None) == expected
