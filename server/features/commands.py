@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lsprotocol import types
+
+from repolsp.server.context.document import uri_to_path
 
 from repolsp.server.features.inline_completion import ACCEPT_COMMAND
 from repolsp.server.server import RepolspServer
@@ -36,13 +40,19 @@ def register(server: RepolspServer) -> None:
 
     @server.command("repolsp.train")
     def train(ls: RepolspServer, *args) -> dict:
+        """Args: [folderUri?, extra lsp-train flags...]; default folder: the workspace root."""
         if ls.training is not None and ls.training.running:
             ls.show("training is already running", types.MessageType.Warning)
             return {"started": False}
-        if ls.workspace_root is None:
+        strings = [a for a in args if isinstance(a, str)]
+        root = ls.workspace_root
+        if strings and strings[0].startswith("file:"):
+            path = uri_to_path(strings.pop(0))
+            root = Path(path) if path else None
+        if root is None or not root.is_dir():
             ls.show("open a folder (workspace) to train on its history", types.MessageType.Error)
             return {"started": False}
-        ls.training = TrainingJob(ls, ls.workspace_root, extra_args=[a for a in args if isinstance(a, str)])
+        ls.training = TrainingJob(ls, root, extra_args=strings)
         ls.training.start()
         return {"started": True}
 

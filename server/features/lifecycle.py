@@ -80,3 +80,9 @@ def register(server: RepolspServer) -> None:
     def shutdown(ls: RepolspServer, params) -> None:
         ls.stop_training()
         ls.completions.shutdown()
+        index = ls.workspace_index
+        if index is not None:
+            try:
+                index.close()  # saves updates still waiting
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not save the workspace index: %s", exc)
