@@ -144,6 +144,8 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
 
     run_dir = args.run_dir or default_run_dir(repo)
     saved_examples = run_dir / "examples.jsonl"
+    if args.resume and not args.mine_only and not (run_dir / "checkpoint.pt").is_file():
+        raise TrainerError(f"nothing to resume: no checkpoint in {run_dir} (run without --resume)")
     if args.resume and not args.mine_only and saved_examples.is_file():
         # The interrupted run's own examples: new commits since then must not change its data.
         from repolsp.trainer.mine import MineResult, MineStats, read_jsonl
@@ -177,6 +179,10 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
     config = TrainConfig.from_args(args, train_budget, renderer.max_prompt_tokens)
     result = train(entry, mined.examples, run_dir, config, tokenizer=tokenizer,
                    show_progress=not args.quiet)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return 0  # under accelerate launch / torchrun, one process exports and reports
     say(result.summary())
     if args.no_export:
         say(f"adapter saved in {result.adapter_dir} (--no-export: the served model is unchanged)")

@@ -64,7 +64,7 @@ class ExampleRenderer:
 
     @classmethod
     def for_template(cls, name: str | None, count_tokens: Callable[[str], int],
-                     max_prompt_tokens: int = 512, use_workspace: bool = True) -> "ExampleRenderer":
+                     max_prompt_tokens: int = 512, use_workspace: bool = True) -> ExampleRenderer:
         return cls(template_for(name), count_tokens, max_prompt_tokens, use_workspace)
 
     def __post_init__(self) -> None:

@@ -455,7 +455,13 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
         torch.set_num_threads(config.threads)
     device = pick_device(config.device)
     use_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if use_bf16 else "no")
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # Under DDP a batch of instruction examples leaves the FIM token rows without gradients.
+    accelerator = Accelerator(
+        cpu=device == "cpu", mixed_precision="bf16" if use_bf16 else "no",
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
