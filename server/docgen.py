@@ -147,6 +147,13 @@ def _definition_under_wrapper(doc: Document, offset: int) -> tree_sitter.Node | 
     byte = doc.byte_at(max(0, min(offset, len(doc.text))))
     node = doc.tree.root_node.descendant_for_byte_range(byte, byte)
     while node is not None:
+        if node.type in ("lexical_declaration", "variable_declaration"):
+            node = next((c for c in node.named_children if c.type == "variable_declarator"), node)
+        if node.type == "variable_declarator":  # `const f = (x) => ...`: cursor on the name
+            value = node.child_by_field_name("value")
+            if value is not None and definition_kind(value, spec) is not None:
+                body = value.child_by_field_name("body")
+                return value if body is None or byte <= body.start_byte else None
         if node.type in spec.wrapper_types:
             for child in node.named_children:
                 if definition_kind(child, spec) is not None:
@@ -642,7 +649,9 @@ def docstring_insertion(doc: Document, info: DefinitionInfo, plan: DocPlan, fill
             return Insertion(colon, body_start, f"{newline}{indent}{literal}{newline}{indent}")
         indent = between  # the body's own indentation (tabs or spaces, as written)
         literal = render_python_docstring(plan, fill, indent, newline)
-        return Insertion(body_start, body_start, f"{literal}{newline}{indent}")
+        # PEP 257: a class docstring is set off from the first method by a blank line.
+        blank = newline if info.kind == "class" and re.match(r"(@|def |async def |class )", text[body_start:]) else ""
+        return Insertion(body_start, body_start, f"{literal}{newline}{blank}{indent}")
     lines = comment_lines(plan, fill)
     line_start = text.rfind("\n", 0, info.start) + 1
     before = text[line_start:info.start]

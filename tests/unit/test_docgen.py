@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,8 @@ PY_CASES = [
      "            y: TODO"),
     ("empty body being typed", "def add(a, b):\n    \n\n\ndef scale(v):\n    return v\n", "add", "    ",
      '        b: TODO: describe.\n    """\n    \n\n\ndef scale'),
+    ("class before method", "class A:\n    def m(self):\n        pass\n", "A", "    ",
+     '    """TODO: summarize `A`."""\n\n    def m(self):'),
     ("no-args no-return", "def noop():\n    pass\n", "noop", "    ", '    """TODO: summarize `noop`."""\n    pass'),
 ]
 
@@ -132,6 +135,17 @@ OTHER_CASES = [
     ("cpp template", "cpp", "template <typename T>\nT twice(T a) {\n    return a + a;\n}\n", "twice",
      "/**\n * @brief TODO: summarize twice.\n *\n * @param a TODO: describe.\n * @return TODO: describe the result.\n */\ntemplate <typename T>\n"),
     ("c void", "c", "void reset(void) {\n}\n", "reset", "/**\n * @brief TODO: summarize reset.\n */\nvoid reset"),
+    ("js arrow", "javascript", "export const double = (x) => x * 2;\n", "double",
+     "/**\n * TODO: summarize double.\n *\n * @param x - TODO: describe.\n */\nexport const double"),
+    ("ts interface", "typescript", "interface Shape {\n  area(): number;\n}\n", "Shape",
+     "/**\n * TODO: summarize Shape.\n */\ninterface Shape"),
+    ("go struct", "go", "package m\n\ntype Point struct {\n\tX int\n}\n", "Point", "// Point TODO: describe what it does.\ntype Point"),
+    ("rust trait method", "rust", "trait Area {\n    fn area(&self) -> f64;\n}\n", "area",
+     "    /// TODO: summarize area.\n    fn area"),
+    ("java constructor", "java", "class A {\n    A(int x) {}\n}\n", "A(int", ("    /**\n     * TODO: summarize A.\n"
+     "     *\n     * @param x TODO: describe.\n     */\n    A(int x)")),
+    ("c typedef struct", "c", "typedef struct point {\n    int x;\n} point_t;\n", "point {",
+     "/**\n * @brief TODO: summarize point.\n */\ntypedef struct point"),
 ]
 
 
@@ -143,9 +157,9 @@ def test_doc_comment_above_definition_parses(language, text, name, expected):
     assert expected in new
     assert syntax_error_count(new, language) == 0
     # The comment is inserted before the definition: its name moved by the inserted length.
-    info = enclosing_definition(make(language, new), offset + len(new) - len(text))
+    info = docstring_target(make(language, new), offset + len(new) - len(text))
     assert info is not None and info.has_docstring  # the comment belongs to the definition
-    assert docstring_target(doc, offset).name == name
+    assert docstring_target(doc, offset).name == re.match(r"\w+", name).group(0)
 
 
 def test_doc_comment_crlf_and_tabs():
