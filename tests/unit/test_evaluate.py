@@ -565,3 +565,96 @@ def test_bench_smoke_run_with_the_fake_engine_writes_the_table(tmp_path, monkeyp
     assert session["requests"] == 6
     assert session["model_requests"] + session["cache_hits"] + session["no_model_requests"] == 6
     assert session["peak_rss_mb"] > 0
+
+
+# --- docstring task ------------------------------------------------------------------------
+
+SHAPES = '''\
+import math
+
+
+def area(radius):
+    return math.pi * radius ** 2
+
+
+def perimeter(radius):
+    return 2 * math.pi * radius
+'''
+
+SHAPES_DOCUMENTED = '''\
+import math
+
+
+def area(radius):
+    """Return the area of a circle with the given radius."""
+    return math.pi * radius ** 2
+
+
+def perimeter(radius):
+    return 2 * math.pi * radius
+
+
+def diameter(radius):
+    """Return the diameter of a circle."""
+    value = 2 * radius
+    return value
+'''
+
+
+@pytest.fixture(scope="module")
+def docstring_repo(tmp_path_factory) -> dict:
+    repo = tmp_path_factory.mktemp("docstring-repo")
+    _git(repo, "init", "-q", "-b", "main")
+    _commit(repo, {"shapes.py": SHAPES}, "shapes", 1_700_000_000)
+    _commit(repo, {"other.py": "def other(x):\n    return x + 1\n"}, "other", 1_700_001_000)
+    documented = _commit(repo, {"shapes.py": SHAPES_DOCUMENTED}, "docstrings", 1_700_002_000)
+    return {"repo": repo, "documented": documented}
+
+
+def test_docstring_items_are_the_docstrings_the_held_out_commits_added(docstring_repo):
+    from repolsp.models.evaluate import docstring_items
+
+    items, facts = docstring_items(docstring_repo["repo"], holes=5, test_fraction=0.4)
+    assert sorted(item.target for item in items) == [
+        "Return the area of a circle with the given radius.", "Return the diameter of a circle."]
+    for item in items:
+        assert item.commit == docstring_repo["documented"]
+        assert item.target not in item.text and python_parses(item.text)
+        name = item.id.rsplit(":", 1)[1]
+        assert item.text[item.offset:].startswith(name)
+    assert facts["candidates"] == 2
+
+
+def test_docstring_task_end_to_end_scores_the_right_summary_higher(docstring_repo, tmp_path):
+    from repolsp.models.evaluate import build_items
+
+    options = EvalOptions(repo=docstring_repo["repo"], models=["right", "wrong"], holes=5,
+                          tasks=["docstring"], cache_dir=tmp_path / "cache", test_fraction=0.4,
+                          progress=False, bootstrap_resamples=100)
+    items, _ = build_items(options)
+
+    class SummaryEngine(FakeEngine):
+        def __init__(self, wrong: bool):
+            super().__init__(model_name="summary")
+            self.wrong = wrong
+
+        def _pieces(self, request):
+            if self.wrong:
+                return ["zzz", " qqq", " xxx", "\n"]
+            for item in items["docstring"]:
+                name = item.id.rsplit(":", 1)[1]
+                if f"def {name}(" in request.prompt[-400:]:
+                    words = item.target.split(" ")
+                    return [words[0]] + [" " + w for w in words[1:]] + ["\n"]
+            return ["Something", "\n"]
+
+    engines = {"right": SummaryEngine(False), "wrong": SummaryEngine(True)}
+    results = run_evaluation(options, _loader(engines.__getitem__))
+    right = results["models"]["right"]["tasks"]["docstring"]
+    wrong = results["models"]["wrong"]["tasks"]["docstring"]
+    assert right["n"] == wrong["n"] == 2
+    assert right["first_line_exact"]["mean"] == 1.0 and wrong["first_line_exact"]["mean"] == 0.0
+    assert right["bleu4"]["mean"] > wrong["bleu4"]["mean"] + 0.1
+    assert right["chrf"]["mean"] > wrong["chrf"]["mean"]
+    assert right["parse_rate"]["mean"] == 1.0
+    assert "BLEU-4" in render_report(results)
