@@ -774,19 +774,27 @@ async def fill_from_model(doc: Document, info: DefinitionInfo, plan: DocPlan,
     if settings.engine is None:
         return fill
     prompt, static = docstring_prompt(doc, info)
-    seed = summary_seed(plan)
-    request = GenerationRequest(
-        prompt=f"{prompt} {seed}" if seed else prompt,
-        max_new_tokens=settings.summary_tokens, stop=('"""', "*/", "\n\n"),
-        should_stop=_stop_at_line_end, static_prefix_chars=static,
-        max_prompt_tokens=settings.max_prompt_tokens,
-    )
-    raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
-    if seed and raw is not None:
-        raw = f" {seed}{raw}"
-    summary = summary_from_model(raw or "", plan)
-    if summary is None:
+    summary = None
+    # A second try with a seeded verb when the open prompt got code back (and there is a result).
+    retry = "Return" if plan.language == "python" and plan.returns else None
+    for seed in dict.fromkeys((summary_seed(plan), retry)):
+        if seed is None or cancel.is_set():
+            continue
+        request = GenerationRequest(
+            prompt=f"{prompt}{seed}" if plan.language == "python" and seed else (
+                f"{prompt} {seed}" if seed else prompt),
+            max_new_tokens=settings.summary_tokens, stop=('"""', "*/", "\n\n"),
+            should_stop=_stop_at_line_end, static_prefix_chars=static,
+            max_prompt_tokens=settings.max_prompt_tokens,
+        )
+        raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
+        if seed and raw is not None:
+            raw = f"{seed}{raw}" if plan.language == "python" else f" {seed}{raw}"
+        summary = summary_from_model(raw or "", plan)
+        if summary is not None:
+            break
         log.info("docstring: model summary rejected: %r", (raw or "")[:120])
+    if summary is None:
         return fill
     fill.summary, fill.from_model = summary, True
     indent = info.body_indent if doc.language == "python" else info.indent
