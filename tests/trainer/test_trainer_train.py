@@ -244,3 +244,19 @@ def test_fast_completion_loss_equals_the_model_loss(setup):
         slow = completion_loss(model, batch, fast=False)
         fast = completion_loss(model, batch, fast=True)
     assert float(fast) == pytest.approx(float(slow), rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["adalora", "prefix", "full"], ids=["adalora", "prefix", "full"])
+def test_other_methods_train(setup, tmp_path, method):
+    from repolsp.trainer.export import merge_adapter
+
+    entry, tokenizer, examples = setup
+    result = train(entry, examples, tmp_path / "run", _config(method=method, max_steps=3, rank=4),
+                   tokenizer=tokenizer, show_progress=False)
+    assert result.steps == 3 and result.last_loss < 20
+    if method == "prefix":
+        with pytest.raises(Exception, match="cannot be merged"):
+            merge_adapter(entry.hf_dir, result.adapter_dir, tmp_path / "merged")
+    else:
+        merge_adapter(entry.hf_dir, result.adapter_dir, tmp_path / "merged")
+        assert (tmp_path / "merged" / "config.json").is_file()
