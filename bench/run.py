@@ -12,6 +12,8 @@
    ids, same number of new tokens, same thread count), in the same run, as ratios.
 3. The context stage: `prepare` (should_complete + build_context + format_prompt) on the
    session's states, build_context at random cursors, and the workspace index build.
+4. The trainer's mining stage (commits/s, examples/s) on this repository's newest commits.
+   (Training tokens/s are reported by `lsp-train` itself; a training run does not fit here.)
 
     python bench/run.py [--model NAME] [--max-chars N] [--threads N] [--out bench/RESULTS.md]
 
@@ -206,6 +208,14 @@ def render_results(results: dict) -> str:
             ("Workspace index build", f"{c['index_s']:.2f} s", "", "",
              f"{c['index_files']} files, {c['index_chunks']} chunks"),
         ]
+    m = results.get("mining") or {}
+    if m.get("commits"):
+        rows.append(("Trainer mining (history → examples, server prompt builder)",
+                     f"{m['commits_per_s']:.1f} commits/s", "", "",
+                     (f"{m['commits']} commits of {m['repo']} → {m['examples']} examples in "
+                      f"{m['seconds']:.1f} s ({m['examples_per_s']:.1f}/s)")))
+    elif m.get("skipped"):
+        rows.append(("Trainer mining", "not measured", "", "", m["skipped"]))
     env = results["environment"]
     made = (
         f"Made by `make bench` (`{results['command']}`) on {env['date']}: {env['cpu']}, "
@@ -602,6 +612,34 @@ def context_figures(script: TypingScript, workspace: Path, states: list, entry, 
     return figures, prompts
 
 
+def mining_figures(repo: Path, entry, max_commits: int) -> dict:
+    """The trainer's first stage (git history -> examples through the server's prompt builder)
+    on the newest commits of repo: commits/s and examples/s."""
+    from repolsp.trainer.errors import TrainerError
+    from repolsp.trainer.mine import MineConfig, mine_repository
+    from repolsp.trainer.pipeline import make_renderer
+
+    tokenizer = None
+    if entry is not None:
+        from tokenizers import Tokenizer
+
+        raw = Tokenizer.from_file(str(entry.hf_dir / "tokenizer.json"))
+
+        def tokenizer(text, add_special_tokens=False):
+            return {"input_ids": raw.encode(text, add_special_tokens=add_special_tokens).ids}
+
+    renderer = make_renderer(entry, None, tokenizer)
+    started = time.perf_counter()
+    try:
+        result = mine_repository(repo, renderer, MineConfig(max_commits=max_commits))
+    except TrainerError as exc:
+        return {"skipped": str(exc)}
+    seconds = time.perf_counter() - started
+    return {"commits": result.stats.commits, "examples": len(result.examples),
+            "seconds": seconds, "commits_per_s": result.stats.commits / seconds,
+            "examples_per_s": len(result.examples) / seconds, "repo": repo.name}
+
+
 def spread(values: list, count: int) -> list:
     """Up to `count` values evenly spaced over the list (first and last included)."""
     if len(values) <= count:
@@ -633,6 +671,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="git repository whose held-out holes are replayed (default: this one)")
     parser.add_argument("--history-holes", type=int, default=20,
                         help="history holes to replay over the LSP (0 = none)")
+    parser.add_argument("--mine-commits", type=int, default=30,
+                        help="newest commits of --history-repo the trainer mines (0 = skip)")
     parser.add_argument("--no-transformers", action="store_true",
                         help="skip the transformers fp32 comparison")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -677,6 +717,9 @@ def main(argv=None) -> int:
         print("bench: context stage…", file=sys.stderr)
         states = session["model_states"] or [(len(script.keystrokes) - 1, 0, 0)]
         context, prompts = context_figures(script, workspace, states, entry, threads, args.engine)
+    print("bench: trainer mining…", file=sys.stderr)
+    mining = (mining_figures(args.history_repo, entry, args.mine_commits)
+              if args.mine_commits > 0 else {})
     engines: dict = {}
     if entry is not None and prompts:
         print("bench: CTranslate2 vs transformers…", file=sys.stderr)
@@ -698,7 +741,7 @@ def main(argv=None) -> int:
             pass
     command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     results = {"command": command.strip(), "environment": environment, "session": session,
-               "engines": engines, "context": context}
+               "engines": engines, "context": context, "mining": mining}
     args.out.write_text(render_results(results), encoding="utf-8")
     args.json.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(render_results(results))

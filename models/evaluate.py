@@ -613,7 +613,7 @@ def humaneval_fill(completion: str) -> str:
 # --- docstring -----------------------------------------------------------------------------
 
 def docstring_holes(text: str, added: Sequence[tuple[int, int]]) -> list[tuple[str, int, str, int]]:
-    """Python definitions whose docstring lies in the `added` 1-based line ranges, with the
+    """Python definitions whose docstring lies wholly in the `added` 1-based line ranges, with the
     docstring removable as whole lines and code after it.
 
     Returns (name, header line, docstring text (cleaned), docstring first line, last line),
@@ -634,7 +634,8 @@ def docstring_holes(text: str, added: Sequence[tuple[int, int]]) -> list[tuple[s
         first = node.body[0]
         if first.lineno <= node.lineno or node.body[1].lineno <= first.end_lineno:
             continue  # on the header line, or sharing a line with code
-        if any(start <= line <= end for start, end in added
+        # Added (or rewritten whole) by the commit: every line of it is an added line.
+        if all(any(start <= line <= end for start, end in added)
                for line in range(first.lineno, first.end_lineno + 1)):
             found.append((node.name, node.lineno, docstring, first.lineno, first.end_lineno))
     return found

@@ -552,12 +552,13 @@ def test_bench_advance(typed, expected):
     assert _bench_module().advance(3, 4, typed) == expected
 
 
-def test_bench_smoke_run_with_the_fake_engine_writes_the_table(tmp_path, monkeypatch):
+def test_bench_smoke_run_with_the_fake_engine_writes_the_table(history_repo, tmp_path, monkeypatch):
     bench = _bench_module()
     monkeypatch.setenv("REPOLSP_HOME", str(tmp_path / "home"))
     out, data = tmp_path / "RESULTS.md", tmp_path / "results.json"
-    code = bench.main(["--engine", "fake", "--max-chars", "6", "--out", str(out),
-                       "--json", str(data)])
+    code = bench.main(["--engine", "fake", "--max-chars", "6", "--history-holes", "2",
+                       "--history-repo", str(history_repo["repo"]), "--mine-commits", "5",
+                       "--out", str(out), "--json", str(data)])
     assert code == 0
     table = out.read_text()
     assert "Inline latency p50, all requests" in table and "Server peak RSS" in table
@@ -565,6 +566,8 @@ def test_bench_smoke_run_with_the_fake_engine_writes_the_table(tmp_path, monkeyp
     assert session["requests"] == 6
     assert session["model_requests"] + session["cache_hits"] + session["no_model_requests"] == 6
     assert session["peak_rss_mb"] > 0
+    assert session["history_holes"] == 2  # lsp-eval's held-out holes, over the LSP
+    assert "Trainer mining" in table
 
 
 # --- docstring task ------------------------------------------------------------------------
