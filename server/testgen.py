@@ -276,6 +276,29 @@ def python_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> Gene
     return GeneratedTest(test_name, text, imports)
 
 
+def python_raises_test(doc: Document, info: DefinitionInfo, module: str, existing: str) -> GeneratedTest | None:
+    """A second, skeleton test that the function raises its first raised exception (a builtin
+    one, or a class of the same module, which is then imported); None when it raises nothing."""
+    from repolsp.server.docgen import _raised_names
+
+    for name in _raised_names(doc, info.node) if info.node is not None else []:
+        builtin = getattr(builtins, name, None)
+        if isinstance(builtin, type) and issubclass(builtin, BaseException):
+            imports = ["import pytest"]
+        elif "." not in name and _top_level_class(doc, name) is not None:
+            imports = ["import pytest", f"from {module} import {name}"]
+        else:
+            continue
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+        test_name = _unique_test_name(existing, f"test_{info.name}_raises_{snake}")
+        setup, call, _ = _python_call(doc, info)
+        lines = [f"    # TODO: arguments that make {info.name} raise {name}."]
+        lines += [f"    {line}" for line in setup]
+        lines += [f"    with pytest.raises({name}):", f"        {call}"]
+        return GeneratedTest(test_name, f"def {test_name}():\n" + "\n".join(lines), imports)
+    return None
+
+
 def _python_target_imports(info: DefinitionInfo, module: str) -> list[str]:
     return [f"from {module} import {_owner_name(info) or info.name}"]
 
@@ -657,7 +680,13 @@ def python_file_edit(existing: str | None, module: str, code: GeneratedTest, tar
     imports = [*code.imports, *target_imports]
     if existing is None:
         stdlib = sorted(line for line in imports if line.startswith("import "))
-        project = [line for line in imports if line.startswith("from ")]
+        names_by_module: dict[str, list[str]] = {}
+        for line in imports:
+            if line.startswith("from "):
+                module_name, _, names = line[5:].partition(" import ")
+                names_by_module.setdefault(module_name, []).extend(n.strip() for n in names.split(","))
+        project = [f"from {m} import {', '.join(sorted(dict.fromkeys(n), key=str.lower))}"
+                   for m, n in names_by_module.items()]
         head = f'"""Tests for {module}."""\n\n' + "\n".join(stdlib) + ("\n\n" if stdlib else "")
         text = head + "\n".join(project) + "\n\n\n" + code.function + "\n"
         return True, [Insertion(0, 0, text)]
@@ -1096,6 +1125,10 @@ async def generate_tests(
             )
             raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
         code = python_test_code(doc, info, module, test_name, raw)
+        raises = python_raises_test(doc, info, module, existing or "") if "pytest.raises" not in code.function else None
+        if raises is not None:
+            code.function += "\n\n\n" + raises.function
+            code.imports = list(dict.fromkeys([*code.imports, *raises.imports]))
         create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
     else:
         raw = None

@@ -369,3 +369,21 @@ def test_js_model_bodies_are_checked(tmp_path, completion, from_model):
         assert "test('clamp', () => {\n  // TODO: check the expected values (generated).\n  expect(clamp(5, 0, 10)).toBe(5)" \
             in edit.new_text
         assert edit.new_text.count("expect(clamp(5, 0, 10)).toBe(5)") == 1
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("def mean(values):\n    if not values:\n        raise ValueError('empty')\n    return sum(values)\n",
+     "import pytest\n\nfrom stats import mean\n"),
+    ("class EmptyError(Exception):\n    pass\n\n\ndef mean(values):\n    raise EmptyError\n",
+     "import pytest\n\nfrom stats import EmptyError, mean\n"),
+], ids=["builtin exception", "module exception"])
+def test_raises_gets_its_own_skeleton_test(tmp_path, source, expected):
+    root = write(tmp_path, {"stats.py": source})
+    new = edit_for(root, "stats.py", "def mean", "python").new_text
+    assert expected in new
+    name = "value_error" if "ValueError" in source else "empty_error"
+    exception = "ValueError" if "ValueError" in source else "EmptyError"
+    assert (f"def test_mean_raises_{name}():\n    # TODO: arguments that make mean raise {exception}.\n"
+            f"    values = None  # TODO: a real value\n    with pytest.raises({exception}):\n        mean(values)\n") in new
+    assert new.index("def test_mean():") < new.index(f"def test_mean_raises_{name}")
+    assert syntax_error_count(new, "python") == 0
