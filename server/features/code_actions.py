@@ -142,7 +142,10 @@ async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.Workspac
     if isinstance(result, str):
         return result
     if engine is None:
-        ls.show(f"the model is {ls.engine_state}: inserted a template with TODOs", types.MessageType.Info)
+        why = "the model is still loading" if ls.engine_state == "loading" else (
+            "no model is loaded (run `lsp-models pull`)")
+        ls.show(f"{why}: the {kind} are a template with TODOs" if kind == "tests"
+                else f"{why}: the docstring is a template with TODOs", types.MessageType.Info)
     if isinstance(result, DocstringEdit):
         return _docstring_workspace_edit(ls, doc, result)
     return _tests_workspace_edit(ls, result)
