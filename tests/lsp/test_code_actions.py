@@ -6,6 +6,7 @@ Each test runs against a VS Code-like and a Neovim-like client. The fake engine'
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
@@ -73,11 +74,12 @@ async def start(client: LanguageClient, kind: str) -> Path:
         initialization_options={"debounceMs": 0}))
     client.encoding = str(getattr(result.capabilities.position_encoding, "value", None) or "utf-16")
     client.root = root
-    for _ in range(100):
+    for _ in range(200):
         status = await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
-        if status["state"] == "ready":
+        if status["state"] != "loading":
             break
+        await asyncio.sleep(0.05)
     return root
 
 
@@ -92,6 +94,17 @@ async def prose_client(request, lsp_client: LanguageClient):
 @pytest_lsp.fixture(params=CLIENTS, config=ClientServerConfig(
     server_command=SERVER, server_env=server_env(REPOLSP_FAKE_COMPLETION=TEST_BODY)))
 async def code_client(request, lsp_client: LanguageClient):
+    await start(lsp_client, request.param)
+    yield
+    await lsp_client.shutdown_session()
+
+
+NO_MODEL_SERVER = [arg for arg in SERVER if arg not in ("--engine", "fake")]  # ct2 with an empty store
+
+
+@pytest_lsp.fixture(params=CLIENTS, config=ClientServerConfig(
+    server_command=NO_MODEL_SERVER, server_env=server_env(REPOLSP_HOME=tempfile.mkdtemp(prefix="repolsp-empty-"))))
+async def no_model_client(request, lsp_client: LanguageClient):
     await start(lsp_client, request.param)
     yield
     await lsp_client.shutdown_session()
@@ -261,6 +274,24 @@ async def test_commands_with_bad_arguments_answer_without_crashing(prose_client:
     status = await prose_client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
     assert status["state"] == "ready"
+
+
+async def test_without_a_model_the_actions_still_work(no_model_client: LanguageClient):
+    status = await no_model_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
+    assert status["state"] == "error"
+    uri, text = open_file(no_model_client, "src/calc/ops.py")
+    actions = await actions_at(no_model_client, uri, position_of(no_model_client, text, "def add", 5))
+    docstring = next(a for a in actions if "docstring" in a.title)
+    new = apply_workspace_edit(no_model_client, await resolve(no_model_client, docstring), {uri: text})[uri]
+    assert '    """TODO: summarize `add`.\n' in new and syntax_error_count(new, "python") == 0
+    tests = next(a for a in actions if "tests" in a.title)
+    target = path_to_uri(no_model_client.root / "tests" / "test_ops.py")
+    before = disk_text(target)
+    new = apply_workspace_edit(no_model_client, await resolve(no_model_client, tests), {target: before})[target]
+    assert new.startswith(before) and "result = add(a, b)" in new
+    assert any("template with TODOs" in m.message and "lsp-models pull" in m.message
+               for m in no_model_client.messages)
 
 
 # -- tests ---------------------------------------------------------------------------------------
