@@ -207,7 +207,7 @@ def plan_docstring(doc: Document, info: DefinitionInfo) -> DocPlan:
         return plan
     node = info.node
     if doc.language == "python":
-        plan.params = _python_params(doc, node, info.parameters)
+        plan.params = python_params(doc, node, info.parameters)
         plan.style = detect_python_style(doc.text)
     else:
         plan.params = [Param(p.lstrip(".").lstrip("*")) for p in info.parameters
@@ -224,7 +224,7 @@ def plan_docstring(doc: Document, info: DefinitionInfo) -> DocPlan:
             plan.returns, plan.return_type = True, ret
         elif ret is None and info.has_return_value:
             plan.returns = True
-    plan.raises = _raised_names(doc, node) if node is not None else []
+    plan.raises = raised_names(doc, node) if node is not None else []
     plan.panics = info.has_raise and doc.language in ("go", "rust")
     return plan
 
@@ -238,7 +238,8 @@ def detect_python_style(text: str) -> str:
     return best[1] if best[0] > 0 else "google"
 
 
-def _python_params(doc: Document, node: tree_sitter.Node, names: list[str]) -> list[Param]:
+def python_params(doc: Document, node: tree_sitter.Node, names: list[str]) -> list[Param]:
+    """Annotation and default of each of ``names`` from a Python function node's parameters."""
     params_node = node.child_by_field_name("parameters") if node is not None else None
     found: dict[str, Param] = {}
     for child in params_node.named_children if params_node is not None else []:
@@ -265,20 +266,22 @@ def _python_params(doc: Document, node: tree_sitter.Node, names: list[str]) -> l
 
 
 def _yield_type(annotation: str | None) -> str | None:
+    """``Iterator[int]`` -> ``int``: the type a generator's ``Yields:`` section names."""
     if not annotation:
         return None
     match = re.match(r"(?:typing\.|collections\.abc\.)?(?:Async)?(?:Iterator|Iterable|Generator)\[(.*)\]$",
                      annotation.strip(), flags=re.DOTALL)
     if not match:
         return annotation
-    inner, depth, cut = match.group(1), 0, None
-    for i, ch in enumerate(inner):
-        depth += ch in "[(" or 0
-        depth -= ch in "])" or 0
-        if ch == "," and depth == 0:
-            cut = i
-            break
-    return inner[:cut].strip() if cut is not None else inner.strip()
+    inner, depth = match.group(1), 0
+    for i, ch in enumerate(inner):  # Generator[Y, S, R]: the yield type is the first argument
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return inner[:i].strip()
+    return inner.strip()
 
 
 _RAISE_NODES = {
@@ -288,7 +291,7 @@ _RAISE_NODES = {
 }
 
 
-def _raised_names(doc: Document, node: tree_sitter.Node) -> list[str]:
+def raised_names(doc: Document, node: tree_sitter.Node) -> list[str]:
     """Exception type names raised/thrown directly in ``node`` (nested functions excluded),
     plus a Java ``throws`` clause; in order, without duplicates."""
     spec = spec_for(doc.language)

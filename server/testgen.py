@@ -279,9 +279,9 @@ def python_skeleton(doc: Document, info: DefinitionInfo, test_name: str) -> Gene
 def python_raises_test(doc: Document, info: DefinitionInfo, module: str, existing: str) -> GeneratedTest | None:
     """A second, skeleton test that the function raises its first raised exception (a builtin
     one, or a class of the same module, which is then imported); None when it raises nothing."""
-    from repolsp.server.docgen import _raised_names
+    from repolsp.server.docgen import raised_names
 
-    for name in _raised_names(doc, info.node) if info.node is not None else []:
+    for name in raised_names(doc, info.node) if info.node is not None else []:
         builtin = getattr(builtins, name, None)
         if isinstance(builtin, type) and issubclass(builtin, BaseException):
             imports = ["import pytest"]
