@@ -7,8 +7,11 @@ same work through the commands, which apply the edit with `workspace/applyEdit`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
+import uuid
 from pathlib import Path
 
 from lsprotocol import types
@@ -130,12 +133,13 @@ async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.Workspac
     )
     cancel = threading.Event()
     try:
-        if kind == "docstring":
-            result = await generate_docstring(doc, offset, settings, cancel)
-        else:
-            open_texts = {str(Path(p).resolve()): d.text for u, d in ls.documents.items()
-                          if (p := uri_to_path(u)) is not None}
-            result = await generate_tests(doc, offset, ls.workspace_root, settings, open_texts, cancel)
+        async with _progress(ls, f"repolsp: writing the {kind}" if engine is not None else None):
+            if kind == "docstring":
+                result = await generate_docstring(doc, offset, settings, cancel)
+            else:
+                open_texts = {str(Path(p).resolve()): d.text for u, d in ls.documents.items()
+                              if (p := uri_to_path(u)) is not None}
+                result = await generate_tests(doc, offset, ls.workspace_root, settings, open_texts, cancel)
     except Exception as exc:
         log.exception("%s generation failed", kind)
         return f"generating the {kind} failed: {exc}"
@@ -149,6 +153,26 @@ async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.Workspac
     if isinstance(result, DocstringEdit):
         return _docstring_workspace_edit(ls, doc, result)
     return _tests_workspace_edit(ls, result)
+
+
+@contextlib.asynccontextmanager
+async def _progress(ls: RepolspServer, title: str | None):
+    """Work-done progress around a model run (seconds on a CPU), when the client shows it."""
+    window = ls.client_capabilities.window
+    token = None
+    if title and window is not None and window.work_done_progress:
+        token = f"repolsp-{uuid.uuid4().hex[:8]}"
+        try:
+            await asyncio.wait_for(ls.work_done_progress.create_async(token), timeout=2)
+            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=False))
+        except Exception:  # noqa: BLE001 - progress is a courtesy; the edit still comes
+            token = None
+    try:
+        yield
+    finally:
+        if token is not None:
+            with contextlib.suppress(Exception):
+                ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
 
 
 def _supports_document_changes(ls: RepolspServer) -> tuple[bool, bool]:

@@ -220,6 +220,10 @@ async def test_docstring_resolve_inserts_a_parsing_first_statement(prose_client:
     )
     assert expected in new
     assert new.replace(expected, "    if b == 0:\n") == text  # nothing else changed
+    ours = [rs for rs in prose_client.progress_reports.values()
+            if rs and getattr(rs[0], "title", "") == "repolsp: writing the docstring"]
+    assert len(ours) == 1  # work-done progress while the model writes
+    assert [type(r).__name__ for r in ours[0]] == ["WorkDoneProgressBegin", "WorkDoneProgressEnd"]
 
 
 async def test_docstring_for_method_and_class(prose_client: LanguageClient):
