@@ -1,6 +1,6 @@
 """`lsp-eval`: compare models on held-out holes of a repository's history and on HumanEval.
 
-    lsp-eval [REPO=.] [--models a,b] [--holes N] [--tasks history,humaneval,docstring]
+    lsp-eval [REPO=.] [--models a,b] [--holes N] [--tasks history,humaneval,docstring,tests]
              [--json OUT.json] [--report OUT.md] [--seed S]
 
 Bad input (no history, a shallow clone, no supported files, an unknown model) ends with one
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the first is the baseline of the comparisons")
     parser.add_argument("--holes", type=int, default=100, help="items per task (default 100)")
     parser.add_argument("--tasks", default="history,humaneval",
-                        help="comma-separated: history, humaneval, docstring "
+                        help="comma-separated: history, humaneval, docstring, tests "
                              "(default: history,humaneval)")
     parser.add_argument("--json", dest="json_out", type=Path, help="write results as JSON")
     parser.add_argument("--report", type=Path, help="write a markdown report (+ PNG charts)")

@@ -13,6 +13,10 @@ Tasks
   docstring  Python definitions whose docstring the held-out commits added, removed and asked
              of the server's "Generate docstring" (`docgen.generate_docstring`); smoothed
              BLEU-4 and chrF (sacrebleu) against the real docstring, and whether the file parses.
+  tests      public Python functions the held-out commits added, asked of the server's
+             "Generate tests" (`testgen.generate_tests`) in an export of that commit; the test
+             is parsed, run with pytest in the sandbox, and its line coverage of the function
+             measured (coverage.py) when it passes.
 
 The layers, top to bottom: items (model-independent, built once) -> `complete_item` (one model,
 one item, through the cache) -> `score_item` (pure) -> `summarize` (means, CIs, comparisons)
@@ -49,11 +53,12 @@ from repolsp.server.context.types import CompletionMode
 from repolsp.server.engine.base import Engine, GenerationResult
 from repolsp.server.postprocess import postprocess
 
-TASKS = ("history", "humaneval", "docstring")
+TASKS = ("history", "humaneval", "docstring", "tests")
 METRICS = ("exact_match", "first_line_exact", "edit_similarity", "first_line_edit_similarity",
-           "parse_rate", "pass_at_1", "bleu4", "chrf", "model_text")
+           "parse_rate", "pass_at_1", "bleu4", "chrf", "model_text", "run_rate", "pass_rate",
+           "coverage")
 # The metrics whose model-vs-model differences get paired bootstrap intervals.
-COMPARED_METRICS = ("exact_match", "edit_similarity", "pass_at_1", "bleu4", "chrf")
+COMPARED_METRICS = ("exact_match", "edit_similarity", "pass_at_1", "bleu4", "chrf", "pass_rate")
 MAX_FILE_BYTES = 1_000_000
 MAX_TRAINING_BYTES = 64_000_000
 MIN_TARGET_CHARS = 6  # holes whose target is shorter are trivial (`else:`, `)`, `pass`)
@@ -798,6 +803,172 @@ def text_similarity(hypothesis: str, reference: str) -> dict:
             "chrf": sacrebleu.sentence_chrf(hypothesis, [reference]).score / 100}
 
 
+# --- tests -------------------------------------------------------------------------------
+
+def is_test_path(path: str) -> bool:
+    """A test file by the usual conventions (tests/ folders, test_*.py, *_test.py, conftest)."""
+    parts = path.split("/")
+    name = parts[-1]
+    return (any(part in ("test", "tests", "testing") for part in parts[:-1])
+            or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
+
+
+def new_public_functions(text: str, added: Sequence[tuple[int, int]]) -> list[tuple[str, int, int]]:
+    """Top-level public functions whose every line the commit added: (name, first, last line)."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    found = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith("_"):
+            continue
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        if all(any(a <= line <= b for a, b in added) for line in range(first, node.end_lineno + 1)):
+            found.append((node.name, node.lineno, node.end_lineno))
+    return found
+
+
+def tests_items(repo: Path, holes: int, seed: int = 0, max_commits: int | None = None,
+                test_fraction: float = 0.1) -> tuple[list[EvalItem], dict]:
+    """Held-out public Python functions that the held-out commits added (outside test files)."""
+    from repolsp.trainer.filters import path_excluded
+
+    root = check_repository(repo)
+    split = history_split(root, test_fraction, max_commits)
+    candidates = []
+    for commit in split.held_out:
+        ranges = {p: r for p, r in added_line_ranges(root, commit).items()
+                  if language_for(None, p) == "python" and not is_test_path(p)
+                  and not path_excluded(p)}
+        paths = sorted(ranges)
+        for path, blob in zip(paths, read_blobs(root, [f"{commit.sha}:{p}" for p in paths])):
+            text = decode_source(blob)
+            if text is None:
+                continue
+            for name, line, end in new_public_functions(text, ranges[path]):
+                lines = text.split("\n")
+                offset = sum(len(row) + 1 for row in lines[: line - 1]) + max(
+                    0, lines[line - 1].find(name))
+                candidates.append(EvalItem(
+                    "tests", f"{commit.sha[:10]}:{path}:{line}:{name}", path, text, offset,
+                    "\n".join(lines[line - 1:end]), "function", commit.sha,
+                    original_parses=True, program_tail=f"{line}-{end}"))
+    if not candidates:
+        raise EvalError(
+            f"nothing to evaluate for tests: the {len(split.held_out)} held-out commit(s) of "
+            f"{root} added no public top-level Python function"
+        )
+    random.Random(seed).shuffle(candidates)
+    items = sorted(candidates[:holes], key=lambda i: i.id)
+    return items, {"repo": str(root), "held_out_commits": len(split.held_out),
+                   "candidates": len(candidates)}
+
+
+def export_tree(repo: Path, commit: str, folder: Path) -> None:
+    """The commit's files written into folder (git archive; links and odd paths skipped)."""
+    import io
+    import tarfile
+
+    data = git(repo, "archive", "--format=tar", commit)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        archive.extractall(folder, filter="data")
+
+
+# Runs one test with pytest (and coverage.py when importable) inside the sandbox; prints JSON.
+_TEST_RUNNER = '''
+import json, sys
+sys.path[:0] = {paths!r}
+sys.path.extend({site!r})
+import pytest
+try:
+    import coverage
+    cov = coverage.Coverage(data_file=None, include=[{source!r}])
+except ImportError:
+    cov = None
+if cov is not None:
+    cov.start()
+code = pytest.main(["-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly", {node!r}])
+covered = total = None
+if cov is not None:
+    cov.stop()
+    try:
+        _, statements, _, missing, _ = cov.analysis2({source!r})
+        lines = [n for n in statements if {first} <= n <= {last}]
+        total = len(lines)
+        covered = len([n for n in lines if n not in set(missing)])
+    except Exception:
+        pass
+print("REPOLSP-RESULT " + json.dumps({{"exit": int(code), "covered": covered, "total": total}}))
+'''
+
+
+def run_generated_test(folder: Path, source: Path, test_path: Path, test_name: str,
+                       lines: tuple[int, int], timeout_s: float = 60.0) -> dict:
+    """Run the generated test in the sandbox: {"runs", "pass_rate", "coverage"} (0/1 floats,
+    coverage of the function's statements when the test passed and coverage.py is there)."""
+    import site
+
+    program = _TEST_RUNNER.format(
+        paths=[str(folder), str(folder / "src")], site=site.getsitepackages(),
+        source=str(source), node=f"{test_path.relative_to(folder).as_posix()}::{test_name}",
+        first=lines[0], last=lines[1])
+    result = run_sandboxed(program, timeout_s, memory_mb=2048, folder=folder)
+    report = next((json.loads(row.split(" ", 1)[1]) for row in result.stdout.splitlines()
+                   if row.startswith("REPOLSP-RESULT ")), None)
+    if report is None:
+        return {"run_rate": 0.0, "pass_rate": 0.0, "run_status": result.status}
+    passed = report["exit"] == 0
+    scores = {"run_rate": float(report["exit"] in (0, 1)), "pass_rate": float(passed),
+              "run_status": f"pytest exit {report['exit']}"}
+    if passed and report.get("total"):
+        scores["coverage"] = report["covered"] / report["total"]
+    return scores
+
+
+def complete_tests(model: LoadedModel, item: EvalItem, repo: Path, cache: OutputCache,
+                   timeout_s: float = 30.0, run_timeout_s: float = 60.0) -> Completion:
+    """The server's "Generate tests" edit for item's function, written into an export of the
+    commit and run there (sandboxed)."""
+    import asyncio
+
+    from repolsp.server.docgen import GenerationSettings
+    from repolsp.server.testgen import AddTestEdit, generate_tests
+
+    engine = CachingEngine(model.engine, cache)
+    with tempfile.TemporaryDirectory(prefix="repolsp-tests-") as tmp:
+        folder = Path(tmp).resolve()
+        export_tree(repo, item.commit, folder)
+        source = folder / item.path
+        doc = Document(source.as_uri(), item.text, "python", path=item.path)
+        settings = GenerationSettings(engine=engine, timeout_s=timeout_s,
+                                      max_prompt_tokens=model.max_prompt_tokens)
+        started = time.perf_counter()
+        result = asyncio.run(generate_tests(doc, item.offset, folder, settings))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        completion = Completion("", "tests", prepare_ms=max(0.0, elapsed_ms - engine.engine_ms),
+                                engine_ms=engine.engine_ms, cached=engine.hits > 0)
+        if not isinstance(result, AddTestEdit):
+            completion.raw = str(result)
+            completion.extra = {"parse_rate": 0.0, "run_rate": 0.0, "pass_rate": 0.0}
+            return completion
+        new_text = result.new_text
+        completion.text = new_text
+        completion.extra = {"parse_rate": float(python_parses(new_text)),
+                            "model_text": float(result.from_model)}
+        if completion.extra["parse_rate"]:
+            result.path.parent.mkdir(parents=True, exist_ok=True)
+            result.path.write_text(new_text, encoding="utf-8")
+            first, last = (int(n) for n in item.program_tail.split("-"))
+            completion.extra.update(run_generated_test(
+                folder, source, result.path, result.test_name, (first, last), run_timeout_s))
+        else:
+            completion.extra.update({"run_rate": 0.0, "pass_rate": 0.0})
+        return completion
+
+
 # --- sandbox -------------------------------------------------------------------------------
 
 # Prepended to every program: memory/CPU/file-size limits, no sockets, no child processes,
@@ -817,12 +988,13 @@ _socket.socket = _Denied
 for _name in ("create_connection", "create_server", "getaddrinfo", "socketpair", "fromfd"):
     setattr(_socket, _name, _denied)
 _subprocess.Popen = _Denied
-for _name in ("system", "popen", "fork", "forkpty", "execv", "execve", "kill", "killpg",
-              "remove", "unlink", "rmdir", "removedirs", "rename", "replace", "truncate"):
+for _name in ("system", "popen", "fork", "forkpty", "execv", "execve", "kill", "killpg"):
     if hasattr(_os, _name):
         setattr(_os, _name, _denied)
-_shutil.rmtree = _shutil.move = _denied
-del _name
+if {deny_file_changes}:
+    for _name in ("remove", "unlink", "rmdir", "removedirs", "rename", "replace", "truncate"):
+        setattr(_os, _name, _denied)
+    _shutil.rmtree = _shutil.move = _denied
 '''
 
 
@@ -846,28 +1018,36 @@ class SandboxResult:
     passed: bool
     status: str  # "passed" | "failed" | "timeout"
     detail: str = ""
+    stdout: str = ""
 
 
-def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024) -> SandboxResult:
-    """Run untrusted Python in a subprocess: temporary folder, time/memory limits, no network
-    (a private network namespace where allowed, and sockets disabled in the interpreter)."""
-    with tempfile.TemporaryDirectory(prefix="repolsp-sandbox-") as folder:
-        script = Path(folder, "program.py")
+def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024,
+                  folder: Path | None = None) -> SandboxResult:
+    """Run untrusted Python in a subprocess: a temporary folder (or `folder`, a throw-away copy
+    the caller made and owns), time/memory limits, no network (a private network namespace
+    where allowed, and sockets disabled in the interpreter), no child processes; deleting or
+    renaming files is refused too, except in `folder` runs (pytest needs temporary files).
+    stdout comes back in `SandboxResult.stdout`."""
+    with tempfile.TemporaryDirectory(prefix="repolsp-sandbox-") as scratch:
+        workdir = Path(folder) if folder is not None else Path(scratch)
+        script = Path(scratch, "program.py")
         prelude = _SANDBOX_PRELUDE.replace("{memory_bytes}", str(memory_mb * 1024 * 1024))
+        prelude = prelude.replace("{deny_file_changes}", str(folder is None))
         script.write_text(prelude.replace("{cpu_s}", str(int(timeout_s) + 1)) + program,
                           encoding="utf-8")
         command = [*_network_namespace_prefix(), sys.executable, "-I", "-S", "-B", str(script)]
-        env = {"PATH": "/usr/bin:/bin", "HOME": folder, "TMPDIR": folder, "PYTHONHASHSEED": "0",
-               "LANG": "C.UTF-8", "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+        env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "PYTHONHASHSEED": "0",
+               "LANG": "C.UTF-8", "http_proxy": "http://127.0.0.1:9",
+               "https_proxy": "http://127.0.0.1:9"}
         try:
             process = subprocess.Popen(
-                command, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, start_new_session=True,
             )
         except OSError as exc:
             return SandboxResult(False, "failed", f"cannot start python: {exc}")
         try:
-            _, stderr = process.communicate(timeout=timeout_s)
+            stdout, stderr = process.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -875,10 +1055,12 @@ def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024) 
                 pass
             process.communicate()
             return SandboxResult(False, "timeout", f"killed after {timeout_s:g} s")
+    out = stdout.decode("utf-8", "replace")
     if process.returncode == 0:
-        return SandboxResult(True, "passed")
+        return SandboxResult(True, "passed", stdout=out)
     lines = stderr.decode("utf-8", "replace").strip().splitlines()
-    return SandboxResult(False, "failed", lines[-1] if lines else f"exit {process.returncode}")
+    return SandboxResult(False, "failed", lines[-1] if lines else f"exit {process.returncode}",
+                         stdout=out)
 
 
 def humaneval_passes(item: EvalItem, fill: str, timeout_s: float = 10.0) -> SandboxResult:
@@ -1053,6 +1235,8 @@ def complete_item(service: CompletionService, model: LoadedModel, item: EvalItem
 def score_item(item: EvalItem, completion: str, execute: bool = True,
                timeout_s: float = 10.0) -> dict:
     """The metrics of one completion of one item (pure, apart from executing humaneval)."""
+    if item.task == "tests":
+        return {}  # parsed, run and scored while generating (complete_tests)
     if item.task == "docstring":
         return {
             "exact_match": float(normalize(completion) == normalize(item.target)),
@@ -1128,6 +1312,10 @@ def build_items(options: EvalOptions) -> tuple[dict[str, list[EvalItem]], dict]:
         elif task == "humaneval":
             items[task] = humaneval_items(options.holes, options.seed)
             facts["humaneval"] = {"tasks_total": 1033, "sampled": len(items[task])}
+        elif task == "tests":
+            items[task], facts["tests"] = tests_items(
+                Path(options.repo), options.holes, options.seed, options.max_commits,
+                options.test_fraction)
         elif task == "docstring":
             text_similarity("", "")  # fail early when sacrebleu is missing
             items[task], facts["docstring"] = docstring_items(
@@ -1162,6 +1350,9 @@ def run_evaluation(options: EvalOptions, load_model: Callable[[str], LoadedModel
                         progress.set_description(f"{name} {task}")
                         if task == "docstring":
                             completion = complete_docstring(model, item, cache)
+                        elif task == "tests":
+                            completion = complete_tests(model, item, Path(facts["tests"]["repo"]),
+                                                        cache)
                         else:
                             completion = complete_item(service, model, item, cache)
                         scores = score_item(item, completion.text, timeout_s=options.timeout_s)
@@ -1217,6 +1408,11 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
 
 
+def _mean_of(records: list[dict], metric: str) -> float | None:
+    values = [r[metric] for r in records if metric in r]
+    return statistics.fmean(values) if values else None
+
+
 def _mean_with_ci(values: list[float], seed: int, resamples: int) -> dict:
     if not values:
         return {"mean": None, "ci95": None, "n": 0}
@@ -1244,17 +1440,17 @@ def summarize(records: list[dict], options: EvalOptions, models_info: dict, fact
                    for metric in METRICS},
                 "p50_ms": percentile(task_latency, 50), "p95_ms": percentile(task_latency, 95),
                 "by_kind": {kind: {"n": len(group),
-                                   "exact_match": statistics.fmean(r["exact_match"] for r in group),
-                                   "edit_similarity": statistics.fmean(
-                                       r["edit_similarity"] for r in group)}
+                                   "exact_match": _mean_of(group, "exact_match"),
+                                   "edit_similarity": _mean_of(group, "edit_similarity")}
                             for kind in sorted({r["kind"] for r in rows})
                             for group in [[r for r in rows if r["kind"] == kind]]},
             }
         models[name] = {
             **models_info.get(name, {}),
             "n": len(mine),
-            "exact_match": statistics.fmean(r["exact_match"] for r in mine) if mine else None,
-            "edit_similarity": statistics.fmean(r["edit_similarity"] for r in mine) if mine else None,
+            # Over every item of the tasks that have the metric (the tests task has none).
+            "exact_match": _mean_of(mine, "exact_match"),
+            "edit_similarity": _mean_of(mine, "edit_similarity"),
             "p50_ms": percentile(latencies, 50),
             "p95_ms": percentile(latencies, 95),
             "first_token_p50_ms": percentile([r["first_token_ms"] for r in mine if r["new_tokens"]], 50),
@@ -1336,6 +1532,9 @@ _REPORT_COLUMNS = {
                   ("edit sim.", "edit_similarity", _num),
                   ("first-line edit sim.", "first_line_edit_similarity", _num),
                   ("parses", "parse_rate", _pct), ("pass@1", "pass_at_1", _pct)],
+    "tests": [("parses", "parse_rate", _pct), ("runs", "run_rate", _pct),
+              ("passes", "pass_rate", _pct), ("line coverage when passing", "coverage", _num),
+              ("model text kept", "model_text", _pct)],
     "docstring": [("exact", "exact_match", _pct), ("summary exact", "first_line_exact", _pct),
                   ("edit sim.", "edit_similarity", _num),
                   ("summary edit sim.", "first_line_edit_similarity", _num),
@@ -1421,6 +1620,7 @@ def write_charts(results: dict, folder: Path, stem: str) -> dict[str, str]:
     names = list(results["models"])
     for task in results["options"]["tasks"]:
         metrics = {"humaneval": ["exact_match", "edit_similarity", "pass_at_1"],
+                   "tests": ["parse_rate", "run_rate", "pass_rate"],
                    "docstring": ["edit_similarity", "bleu4", "chrf"]}.get(
                        task, ["exact_match", "edit_similarity"])
         figure, axis = plt.subplots(figsize=(1.8 + 1.6 * len(metrics) * max(1, len(names)) / 2, 3.2))

@@ -661,3 +661,53 @@ def test_docstring_task_end_to_end_scores_the_right_summary_higher(docstring_rep
     assert right["chrf"]["mean"] > wrong["chrf"]["mean"]
     assert right["parse_rate"]["mean"] == 1.0
     assert "BLEU-4" in render_report(results)
+
+
+# --- tests task ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tests_repo(tmp_path_factory) -> dict:
+    repo = tmp_path_factory.mktemp("tests-repo")
+    _git(repo, "init", "-q", "-b", "main")
+    ops = "def add(a, b):\n    return a + b\n"
+    _commit(repo, {"calc/__init__.py": "", "calc/ops.py": ops}, "ops", 1_700_000_000)
+    _commit(repo, {"calc/util.py": "def ident(x):\n    return x\n"}, "util", 1_700_001_000)
+    grown = ops + "\n\ndef multiply(a, b):\n    product = a * b\n    return product\n"
+    added = _commit(repo, {"calc/ops.py": grown}, "multiply", 1_700_002_000)
+    return {"repo": repo, "added": added}
+
+
+def test_tests_items_are_the_public_functions_the_held_out_commits_added(tests_repo):
+    from repolsp.models.evaluate import tests_items
+
+    items, _ = tests_items(tests_repo["repo"], holes=5, test_fraction=0.4)
+    assert [item.id.rsplit(":", 1)[1] for item in items] == ["multiply"]
+    assert items[0].commit == tests_repo["added"] and items[0].path == "calc/ops.py"
+    assert items[0].text[items[0].offset:].startswith("multiply(a, b)")
+
+
+@pytest.mark.parametrize(
+    "answer, passes", [("2, 3) == 6\n", 1.0), ("2, 3) == 7\n", 0.0)], ids=["right", "wrong"])
+def test_tests_task_runs_the_generated_test_against_the_commit(tests_repo, tmp_path, answer,
+                                                                passes):
+    from repolsp.models.evaluate import build_items
+
+    options = EvalOptions(repo=tests_repo["repo"], models=["m"], holes=3, tasks=["tests"],
+                          cache_dir=None, test_fraction=0.4, progress=False,
+                          bootstrap_resamples=50)
+    build_items(options)
+
+    class AnswerEngine(FakeEngine):
+        def _pieces(self, request):
+            return [answer]
+
+    results = run_evaluation(options, _loader(lambda name: AnswerEngine(model_name=name)))
+    row = results["models"]["m"]["tasks"]["tests"]
+    item = results["items"][0]
+    assert row["n"] == 1 and row["parse_rate"]["mean"] == 1.0, item
+    assert row["run_rate"]["mean"] == 1.0, item
+    assert row["pass_rate"]["mean"] == passes, item
+    if passes:
+        assert row["coverage"]["mean"] == 1.0  # both statements of multiply ran
+    assert "multiply(2, 3)" in item["completion"]
