@@ -46,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="model output cache (default: $REPOLSP_HOME/eval-cache)")
     parser.add_argument("--no-cache", action="store_true", help="always run the models")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-retrieval", action="store_true",
+                        help="history: no workspace index (by default the training split's tree "
+                             "is indexed, as the server indexes the workspace)")
     return parser.parse_args(argv)
 
 
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     options = EvalOptions(
         repo=Path(args.repo), models=models, holes=args.holes, tasks=_split(args.tasks),
         seed=args.seed, cache_dir=cache_dir, max_commits=args.max_commits,
-        test_fraction=args.test_fraction,
+        test_fraction=args.test_fraction, retrieval=not args.no_retrieval,
         timeout_s=args.timeout_s, progress=not args.no_progress,
     )
 

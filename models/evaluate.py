@@ -1196,13 +1196,33 @@ class Completion:
         return self.prepare_ms + self.engine_ms
 
 
-def completion_service(model: LoadedModel, config: Config | None = None) -> CompletionService:
-    """The server's completion stages bound to one model (no workspace index)."""
+def completion_service(model: LoadedModel, config: Config | None = None,
+                       workspace=None) -> CompletionService:
+    """The server's completion stages bound to one model and (optionally) a workspace index."""
     return CompletionService(
         config or Config(),
         engine_getter=lambda: model.engine,
         template_getter=lambda: (model.template, model.max_prompt_tokens),
+        workspace_getter=lambda: workspace,
     )
+
+
+def training_index(repo: Path, rev: str | None, folder: Path) -> tuple[object | None, dict]:
+    """A WorkspaceIndex (the server's retrieval) of the training split's tree, exported into
+    folder: what the editor's workspace held before the held-out commits, so retrieved snippets
+    never come from the future. (None, reason) when there is no training split."""
+    if rev is None:
+        return None, {"index": "none: no training split"}
+    from repolsp.server.context.index import WorkspaceIndex
+
+    started = time.perf_counter()
+    tree = folder / "tree"
+    tree.mkdir(parents=True, exist_ok=True)
+    export_tree(repo, rev, tree)
+    index = WorkspaceIndex([tree], data_dir=folder / "data")
+    index.build()
+    return index, {"index_files": len(index), "index_s": round(time.perf_counter() - started, 2),
+                   "index_rev": rev}
 
 
 def complete_item(service: CompletionService, model: LoadedModel, item: EvalItem,
@@ -1293,6 +1313,7 @@ class EvalOptions:
     progress: bool = True
     bootstrap_resamples: int = 2000
     span_share: float = 0.25  # share of history holes that are multi-line spans
+    retrieval: bool = True  # index the training split's tree, as the server indexes a workspace
 
 
 def build_items(options: EvalOptions) -> tuple[dict[str, list[EvalItem]], dict]:
@@ -1333,6 +1354,17 @@ def run_evaluation(options: EvalOptions, load_model: Callable[[str], LoadedModel
     if not options.models:
         raise EvalError("no models given (--models NAME[,NAME...])")
     items, facts = build_items(options)
+    with tempfile.TemporaryDirectory(prefix="repolsp-eval-index-") as index_dir:
+        workspace = None
+        if options.retrieval and "history" in items:
+            workspace, index_facts = training_index(
+                Path(facts["history"]["repo"]), facts["history"]["training_split_rev"],
+                Path(index_dir))
+            facts["history"].update(index_facts)
+        return _evaluate(options, load_model, items, facts, workspace)
+
+
+def _evaluate(options: EvalOptions, load_model, items: dict, facts: dict, workspace) -> dict:
     total = sum(len(v) for v in items.values())
     models_info: dict[str, dict] = {}
     records: list[dict] = []
@@ -1343,7 +1375,7 @@ def run_evaluation(options: EvalOptions, load_model: Callable[[str], LoadedModel
             model = load_model(name)
             models_info[name] = {"hash": model.hash, **model.info}
             cache = OutputCache(options.cache_dir, model.hash)
-            service = completion_service(model)
+            service = completion_service(model, workspace=workspace)
             try:
                 for task, task_items in items.items():
                     for item in task_items:
@@ -1565,6 +1597,9 @@ def render_report(results: dict, charts: dict[str, str] | None = None) -> str:
                   f"{history['candidate_lines']} added lines, "
                   f"{history['dropped_seen_in_training']} holes dropped as seen in training, "
                   f"{history['dropped_not_completable']} where the server would not complete."
+                  + (f" Retrieval: the training split's tree indexed as the workspace "
+                     f"({history['index_files']} files)." if history.get("index_files")
+                     else " Retrieval: off.")
                   + (f" Note: {history['split_note']}." if history.get("split_note") else ""))]
     for task in options["tasks"]:
         lines += ["", f"## {task}", ""]
