@@ -212,7 +212,7 @@ def plan_docstring(doc: Document, info: DefinitionInfo) -> DocPlan:
     else:
         plan.params = [Param(p.lstrip(".").lstrip("*")) for p in info.parameters
                        if p not in ("...",) and re.fullmatch(r"[.*]*[A-Za-z_$][\w$]*", p)]
-    ret = (info.return_type or "").strip() or None
+    ret = (info.return_type or "").strip().strip("'\"") or None  # forward references: 'Foo' -> Foo
     constructor = info.name in ("__init__", "constructor") or (
         doc.language == "java" and node is not None and node.type == "constructor_declaration")
     is_property = any("property" in d or ".setter" in d for d in info.decorators)
@@ -650,6 +650,12 @@ def docstring_insertion(doc: Document, info: DefinitionInfo, plan: DocPlan, fill
             if body is not None and body.named_child_count == 0:  # `def f():` with no body yet
                 return Insertion(colon, colon, f"{newline}{indent}{literal}")
             return Insertion(colon, body_start, f"{newline}{indent}{literal}{newline}{indent}")
+        # Comment lines opening the body go below the docstring: it must come first to read well.
+        colon_line_end = text.find("\n", header_colon(doc, info))
+        for match in re.finditer(r"^([ \t]*)#", text[colon_line_end + 1:line_start], flags=re.MULTILINE):
+            if match.group(1) == between:
+                body_start = line_start = colon_line_end + 1 + match.end(1)
+                break
         indent = between  # the body's own indentation (tabs or spaces, as written)
         literal = render_python_docstring(plan, fill, indent, newline)
         # PEP 257: a class docstring is set off from the first method by a blank line.
