@@ -44,7 +44,7 @@ TARGET_MODULES = {
 }
 # LoRA tolerates (and a short CPU run needs) a higher rate than full fine-tuning.
 DEFAULT_LR = {"lora": 1e-3, "adalora": 1e-3, "prefix": 1e-2, "full": 2e-5}
-DEFAULT_BATCH_ROWS = {"cpu": 2, "cuda": 8}
+DEFAULT_BATCH_ROWS = {"cpu": 4, "cuda": 8}  # CPU: examples per step; CUDA: packed rows
 
 
 @dataclass
@@ -61,9 +61,13 @@ class TrainConfig:
     warmup_fraction: float = 0.05
     min_lr_ratio: float = 0.1
     clip_norm: float = 1.0
-    batch_size: int = 2  # packed rows per optimizer step (per process)
+    batch_size: int = 2  # rows per optimizer step (per process)
     grad_accum: int = 1
     seq_len: int = 1024  # tokens per packed row (two or three examples)
+    # Packing with block-diagonal masks pays on GPUs; on CPU, one example per forward with no
+    # mask at all is cheaper (no padding either, and PyTorch's fused causal attention instead
+    # of an L x L mask). None: pack on CUDA only.
+    pack: bool | None = None
     max_completion_tokens: int = 128
     max_steps: int | None = None
     checkpoint_every: int = 20
@@ -97,7 +101,7 @@ class TrainConfig:
         """Settings that must be equal for --resume to continue a run exactly."""
         keep = ("method", "rank", "alpha", "dropout", "epochs", "lr", "weight_decay",
                 "warmup_fraction", "min_lr_ratio", "batch_size", "grad_accum", "seq_len",
-                "max_completion_tokens", "max_steps", "seed", "shuffle_window")
+                "max_completion_tokens", "max_steps", "seed", "shuffle_window", "pack")
         return {k: getattr(self, k) for k in keep}
 
 
@@ -271,8 +275,13 @@ def plan_batches(priority: list[int], lengths: dict[int, int], config: TrainConf
 def collate(rows: list[list[int]], data: dict[int, Tokenized], pack: bool = True):
     """Tensors for rows of packed examples: input_ids and labels [B, L], position_ids that
     restart at each example, and a block-diagonal causal mask [B, 1, L, L] so packed examples
-    never attend to each other (the model sees each exactly as served)."""
+    never attend to each other (the model sees each exactly as served). A single example
+    alone needs no mask: plain causal attention."""
     import torch
+
+    if len(rows) == 1 and len(rows[0]) == 1:
+        only = data[rows[0][0]]
+        return {"input_ids": torch.tensor([only.input_ids]), "labels": torch.tensor([only.labels])}
 
     width = max(sum(len(data[i].input_ids) for i in row) for row in rows)
     batch = len(rows)
@@ -469,7 +478,8 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
     valid_examples = [e for e in examples if e.split == "valid"]
     if not train_examples:
         raise TrainerError("no training examples")
-    pack = config.method != "prefix"  # prefix tuning prepends keys: one example per row
+    # Prefix tuning prepends keys of its own, so it never packs.
+    pack = config.method != "prefix" and (config.pack if config.pack is not None else device == "cuda")
     data = {}
     for i, e in enumerate(train_examples):
         ids, labels = tokenize_example(tokenizer, e.prompt, e.completion, config.seq_len,
@@ -484,7 +494,7 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
                                        config.max_completion_tokens)
         valid_data[i] = Tokenized(ids, labels, i)
     valid_rows = pack_rows(list(valid_data), {i: len(t.input_ids) for i, t in valid_data.items()},
-                           config.seq_len if pack else 1)[: config.max_eval_rows]
+                           config.seq_len if pack else 1)[: config.max_eval_rows * (1 if pack else 2)]
 
     # Same seed -> same adapter init, same dropout masks, same data order.
     random.seed(config.seed)
@@ -554,8 +564,9 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
         model.eval()
         total = count = 0.0
         with torch.no_grad():
-            for start in range(0, len(valid_rows), config.batch_size):
-                batch = collate(valid_rows[start:start + config.batch_size], valid_data, pack)
+            step_rows = config.batch_size if pack else 1
+            for start in range(0, len(valid_rows), step_rows):
+                batch = collate(valid_rows[start:start + step_rows], valid_data, pack)
                 batch = {k: v.to(accelerator.device) for k, v in batch.items()}
                 with accelerator.autocast():
                     loss = completion_loss(model, batch, fast)
@@ -586,12 +597,14 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
             for group in optimizer.param_groups:
                 group["lr"] = lr
             rows = batches[step]
-            micro = [rows[i:i + config.batch_size] for i in range(0, len(rows), config.batch_size)]
+            # Each process takes its share of the step's rows (DDP averages the gradients).
+            own_rows = rows[rank::world] or rows[:1]
+            per_forward = config.batch_size if pack else 1  # unpacked: one example per forward
+            micro = [own_rows[i:i + per_forward] for i in range(0, len(own_rows), per_forward)]
             step_loss = 0.0
             step_tokens = 0
-            for micro_rows in micro:
-                mine = micro_rows[rank::world] or micro_rows[:1]
-                batch = collate(mine, data, pack)
+            for micro_batch in micro:
+                batch = collate(micro_batch, data, pack)
                 step_tokens += int(batch["input_ids"].numel()) * world
                 batch = {k: v.to(accelerator.device) for k, v in batch.items()}
                 with accelerator.autocast():

@@ -62,11 +62,12 @@ def test_fim_tokens_added_as_single_tokens(setup):
         assert len(ids) == 1 and ids[0] >= base_vocab  # new ids past the base vocabulary
 
 
-def test_loss_falls_on_a_memorizable_set(setup, tmp_path):
+@pytest.mark.parametrize("pack", [False, True], ids=["one-example-per-forward", "packed"])
+def test_loss_falls_on_a_memorizable_set(setup, tmp_path, pack):
     entry, tokenizer, examples = setup
     small = [dataclasses.replace(e, split="train") for e in examples if e.kind == "fim"][:4]
-    result = train(entry, small, tmp_path / "run", _config(max_steps=12, epochs=30, eval_every=100, lr=1e-2, dropout=0.0),
-                   tokenizer=tokenizer, show_progress=False)
+    config = _config(max_steps=12, epochs=30, eval_every=100, lr=1e-2, dropout=0.0, pack=pack)
+    result = train(entry, small, tmp_path / "run", config, tokenizer=tokenizer, show_progress=False)
     assert result.steps == 12
     assert result.last_loss < 0.3 * result.first_loss, (result.first_loss, result.last_loss)
     # The FIM sentinels' embeddings trained with the adapter and were saved with it.
