@@ -128,7 +128,12 @@ async def _demo(path: Path, model: str, engine: str, out) -> int:
     await client.start_io(*cmd)
     capabilities = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(
-            inline_completion=types.InlineCompletionClientCapabilities()),
+            inline_completion=types.InlineCompletionClientCapabilities(),
+            code_action=types.CodeActionClientCapabilities(
+                code_action_literal_support=types.ClientCodeActionLiteralOptions(
+                    code_action_kind=types.ClientCodeActionKindOptions(
+                        value_set=[types.CodeActionKind.Refactor, types.CodeActionKind.RefactorRewrite])),
+                resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]))),
         window=types.WindowClientCapabilities(work_done_progress=False),
     )
     await client.initialize_async(types.InitializeParams(
@@ -163,6 +168,12 @@ async def _demo(path: Path, model: str, engine: str, out) -> int:
         items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
         text = items[0].insert_text if items else ""
         _show(hole, text if isinstance(text, str) else text.value, latency, out)
+    # Put the file back and ask for the code actions on a function without a docstring.
+    version += 1
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        [types.TextDocumentContentChangeWholeDocument(text=source)]))
+    await _show_code_actions(client, uri, source, out)
     status = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
     print(f"\nlatency p50 {status['latencyMs']['p50']} ms over {len(latencies)} requests; "
@@ -171,6 +182,48 @@ async def _demo(path: Path, model: str, engine: str, out) -> int:
     client.exit(None)
     await asyncio.sleep(0.2)
     return 0
+
+
+def _undocumented_function_line(source: str) -> int | None:
+    lines = source.split("\n")
+    for i, line in enumerate(lines[:-1]):
+        if re.match(r"\s*(async\s+)?def\s", line) and not lines[i + 1].strip().startswith(('"""', "'''")):
+            return i
+    return None
+
+
+async def _show_code_actions(client, uri: str, source: str, out) -> None:
+    line = _undocumented_function_line(source)
+    if line is None:
+        return
+    position = types.Position(line, len(source.split("\n")[line]) - 1)
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=types.Range(position, position),
+        context=types.CodeActionContext(diagnostics=[])))
+    for action in actions or []:
+        if not isinstance(action, types.CodeAction):
+            continue
+        began = time.perf_counter()
+        resolved = await client.code_action_resolve_async(action)
+        latency = (time.perf_counter() - began) * 1000
+        print(f"\n── code action: {resolved.title} ({latency:.0f} ms) ──", file=out)
+        edit = resolved.edit
+        if edit is None:
+            reason = resolved.disabled.reason if resolved.disabled else "no edit"
+            print(f"     │ {reason}", file=out)
+            continue
+        changes = []
+        for change in edit.document_changes or []:
+            if isinstance(change, types.TextDocumentEdit):
+                changes.append((change.text_document.uri, change.edits))
+            elif isinstance(change, types.CreateFile):
+                print(f"     │ creates {change.uri}", file=out)
+        changes += list((edit.changes or {}).items())
+        for target, edits in changes:
+            print(f"     │ edits {Path(target.replace('file://', '')).name}:", file=out)
+            for text_edit in edits:
+                for text_line in text_edit.new_text.rstrip("\n").split("\n")[:25]:
+                    print(f"     │ {text_line}", file=out)
 
 
 def run_demo(file: str | None, model: str = "", engine: str = "ct2") -> int:
