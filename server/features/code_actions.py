@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -119,6 +120,16 @@ def parse_position(value) -> tuple[int, int] | None:
 
 async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.WorkspaceEdit | str:
     """The WorkspaceEdit for a docstring/tests request, or a message for the user."""
+    result = await generate(ls, kind, uri, position)
+    if isinstance(result, str):
+        return result
+    if isinstance(result, DocstringEdit):
+        return _docstring_workspace_edit(ls, ls.documents[uri], result)
+    return _tests_workspace_edit(ls, result)
+
+
+async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | AddTestEdit | str:
+    """Run docstring or test generation for a wire request (model in the engine executor)."""
     parsed = parse_position(position)
     if kind not in _KINDS or not isinstance(uri, str) or parsed is None:
         return "malformed request: expected (uri, position)"
@@ -143,16 +154,12 @@ async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.Workspac
     except Exception as exc:
         log.exception("%s generation failed", kind)
         return f"generating the {kind} failed: {exc}"
-    if isinstance(result, str):
-        return result
-    if engine is None:
+    if not isinstance(result, str) and engine is None:
         why = "the model is still loading" if ls.engine_state == "loading" else (
             "no model is loaded (run `lsp-models pull`)")
         ls.show(f"{why}: the {kind} are a template with TODOs" if kind == "tests"
                 else f"{why}: the docstring is a template with TODOs", types.MessageType.Info)
-    if isinstance(result, DocstringEdit):
-        return _docstring_workspace_edit(ls, doc, result)
-    return _tests_workspace_edit(ls, result)
+    return result
 
 
 @contextlib.asynccontextmanager
@@ -230,16 +237,43 @@ def _tests_workspace_edit(ls: RepolspServer, edit: AddTestEdit) -> types.Workspa
 
 
 async def _apply(ls: RepolspServer, kind: str, args) -> dict:
-    """Run a generate command: compute the edit, then `workspace/applyEdit` it."""
+    """Run a generate command: compute the edit, `workspace/applyEdit` it, then show a new test."""
     uri, position = (args[0], args[1]) if len(args) >= 2 else (None, None)
-    result = await compute_edit(ls, kind, uri, position)
+    result = await generate(ls, kind, uri, position)
     if isinstance(result, str):
         ls.show(result, types.MessageType.Warning)
         return {"applied": False, "message": result}
-    label = "Generate docstring" if kind == "docstring" else "Generate tests"
+    if isinstance(result, DocstringEdit):
+        edit, label = _docstring_workspace_edit(ls, ls.documents[uri], result), "Generate docstring"
+    else:
+        edit, label = _tests_workspace_edit(ls, result), "Generate tests"
     try:
-        response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=result, label=label))
+        response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=label))
     except Exception as exc:  # noqa: BLE001 - a client that rejects the request
         ls.show(f"the editor did not apply the edit: {exc}", types.MessageType.Warning)
         return {"applied": False, "message": str(exc)}
+    if response.applied and isinstance(result, AddTestEdit):
+        await _show_test(ls, result)
     return {"applied": bool(response.applied), "message": response.failure_reason or ""}
+
+
+def new_test_line(edit: AddTestEdit) -> int:
+    """0-based line of the new test's definition in the edited test file."""
+    text = edit.new_text
+    name = re.escape(edit.test_name)
+    found = None
+    for match in re.finditer(rf"^[ \t]*(?:async def|def|fn|func|void|test\(')[ ]?{name}\b", text, flags=re.MULTILINE):
+        found = match  # the last one: new tests are appended
+    return text.count("\n", 0, found.start()) if found else 0
+
+
+async def _show_test(ls: RepolspServer, edit: AddTestEdit) -> None:
+    """Open the test file at the new test (`window/showDocument`), when the client can."""
+    window = ls.client_capabilities.window
+    if window is None or window.show_document is None or not window.show_document.support:
+        return
+    line = new_test_line(edit)
+    at = types.Range(types.Position(line, 0), types.Position(line, 0))
+    with contextlib.suppress(Exception):  # showing the file is a courtesy
+        await ls.window_show_document_async(types.ShowDocumentParams(
+            uri=path_to_uri(edit.path), take_focus=True, selection=at))

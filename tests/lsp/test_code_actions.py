@@ -47,6 +47,7 @@ def client_capabilities(kind: str) -> types.ClientCapabilities:
         code_action_literal_support=literal, resolve_support=resolve, data_support=True)
     caps.workspace.workspace_edit = edit
     caps.workspace.apply_edit = True
+    caps.window.show_document = types.ShowDocumentClientCapabilities(support=True)
     return caps
 
 
@@ -345,6 +346,9 @@ async def test_tests_for_method_imports_its_class(code_client: LanguageClient):
     new = apply_workspace_edit(code_client, code_client.applied[-1].edit, {target: before})[target]
     assert "from calc.ops import Accumulator\n" in new.split("def test_add")[0]
     assert "instance = Accumulator()" in new and "result = instance.push(value)" in new
+    shown = code_client.shown_documents[-1]  # the test file opens at the new test
+    assert shown.uri == target and shown.take_focus
+    assert new.splitlines()[shown.selection.start.line].startswith("def test_push")
     assert syntax_error_count(new, "python") == 0
     # Only insertions: removing the added import gives the old file plus the appended test.
     assert new.replace("from calc.ops import Accumulator\n", "", 1).startswith(before)
