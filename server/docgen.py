@@ -446,7 +446,7 @@ _TAG_RETURN = re.compile(r"^\s*\*?\s*@returns?\s+(?:\{[^}]*\}\s*)?(.+)$")
 _PY_RETURN_LINE = re.compile(r"^\s*(?:[\w\[\], .|]+:\s*)?(.+)$")
 
 
-def harvest_sections(raw: str, plan: DocPlan, first_param_done: bool = True) -> DocFill:
+def harvest_sections(raw: str, plan: DocPlan) -> DocFill:
     """Parameter/return descriptions the model wrote while continuing the sections prompt.
 
     ``raw`` starts right after the first parameter's ``name (type):`` label (or ``@param name``),
@@ -463,9 +463,20 @@ def harvest_sections(raw: str, plan: DocPlan, first_param_done: bool = True) -> 
         lines = lines[1:]
     in_returns = in_raises = False
     raised = set(plan.raises)
+    numpy_name: str | None = None  # numpy style: a `name : type` line, then its description
     for line in lines:
         stripped = line.strip().lstrip("*").strip()
         if not stripped:
+            continue
+        if numpy_name is not None:
+            phrase = clean_phrase(stripped, forbid=(numpy_name,))
+            if phrase and numpy_name not in fill.params:
+                fill.params[numpy_name] = phrase
+            numpy_name = None
+            continue
+        numpy = re.match(r"^(\*{0,2}\w+)\s*(?::\s*[^:]*)?$", stripped) if plan.style == "numpy" else None
+        if numpy and numpy.group(1).lstrip("*") in names and not in_returns:
+            numpy_name = names[numpy.group(1).lstrip("*")]
             continue
         if re.match(r"^(Returns?|Yields?):?$", stripped) or re.match(r"^-{3,}$", stripped):
             in_returns = stripped.lower().startswith(("return", "yield")) or in_returns
@@ -715,10 +726,14 @@ def sections_prompt(base_prompt: str, plan: DocPlan, summary: str, indent: str) 
         return None
     first = plan.params[0]
     if plan.language == "python":
-        if plan.style != "google":
-            return None
+        head = f"{base_prompt}{summary}\n\n{indent}"
+        if plan.style == "sphinx":
+            return f"{head}:param {first.name.lstrip('*')}:"
+        if plan.style == "numpy":
+            label = f"{first.name} : {first.type}" if first.type else first.name
+            return f"{head}Parameters\n{indent}----------\n{indent}{label}\n{indent}    "
         label = f"{first.name} ({first.type})" if first.type and not first.name.startswith("*") else first.name
-        return f"{base_prompt}{summary}\n\n{indent}Args:\n{indent}    {label}:"
+        return f"{head}Args:\n{indent}    {label}:"
     if plan.language in ("javascript", "typescript", "tsx", "java", "c", "cpp"):
         star = base_prompt[base_prompt.rfind("\n") + 1:]  # "<indent> *" (and " @brief")
         star = star.replace(" @brief", "")

@@ -28,6 +28,7 @@ from repolsp.server.docgen import (
     imperative,
     newline_of,
     plan_docstring,
+    sections_prompt,
     summary_from_model,
     syntax_error_count,
 )
@@ -291,6 +292,12 @@ def test_harvest_sections_google_and_jsdoc():
     raising = DocPlan("python", "function", "f", params=[Param("a")], raises=["ValueError", "KeyError"])
     fill = harvest_sections(" The key.\n\n    Raises:\n        ValueError: If a is negative.\n        TypeError: never.\n", raising)
     assert fill.raises == {"ValueError": "If a is negative."}
+    numpy = DocPlan("python", "function", "f", params=[Param("a", "int"), Param("b")], style="numpy")
+    fill = harvest_sections(" The first.\n    b : str\n        The second.\n\n    Returns\n    -------\n", numpy)
+    assert fill.params == {"a": "The first.", "b": "The second."}
+    sphinx = DocPlan("python", "function", "f", params=[Param("a"), Param("b")], returns=True, style="sphinx")
+    fill = harvest_sections(" The first.\n    :param b: The second.\n    :returns: The sum.\n", sphinx)
+    assert fill.params == {"a": "The first.", "b": "The second."} and fill.returns == "The sum."
     junk = harvest_sections(" a = 1; b = 2\n        b (int): return b\n", plan)
     assert junk.params == {} and junk.returns == ""
 
@@ -311,6 +318,16 @@ def test_newline_detection():
     assert newline_of("a\r\nb\r\n", 0) == "\r\n"
     assert newline_of("a\nb", 3) == "\n"
     assert newline_of("single line", 0) == "\n"
+
+
+@pytest.mark.parametrize("style, tail", [
+    ("google", '"""Sum.\n\n    Args:\n        a (int):'),
+    ("numpy", '"""Sum.\n\n    Parameters\n    ----------\n    a : int\n        '),
+    ("sphinx", '"""Sum.\n\n    :param a:'),
+], ids=["google", "numpy", "sphinx"])
+def test_sections_prompt_opens_the_first_parameter(style, tail):
+    plan = DocPlan("python", "function", "f", params=[Param("a", "int")], style=style)
+    assert sections_prompt('def f(a: int):\n    """', plan, "Sum.", "    ").endswith(tail)
 
 
 def test_prompt_shows_the_body_then_reopens_the_header():
