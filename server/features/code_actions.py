@@ -46,8 +46,9 @@ def register(server: RepolspServer) -> None:
     )
     def code_action(ls: RepolspServer, params: types.CodeActionParams):
         doc = ls.document_for_request(params.text_document.uri)
-        if doc is None:
-            return []
+        language_id = getattr(doc, "language_id", None) or getattr(doc, "language", "")
+        if doc is None or not (ls.config.language_enabled(language_id) or ls.config.language_enabled(doc.language)):
+            return []  # unknown document, or a language the user switched off
         offset = ls.checked_offset(doc, params.range.start)
         position = {"line": params.range.start.line, "character": params.range.start.character}
         return [_action(ls, kind, title, doc.uri, position)

@@ -194,6 +194,15 @@ async def test_docstring_action_offered_only_where_it_applies(prose_client: Lang
     assert [a.title for a in only_refactor_rewrite] == ["Generate docstring for 'add'"]
 
 
+async def test_no_actions_for_a_language_switched_off(prose_client: LanguageClient):
+    uri, text = open_file(prose_client, "src/calc/ops.py")
+    position = position_of(prose_client, text, "def add", 5)
+    assert len(await actions_at(prose_client, uri, position)) == 2
+    prose_client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"repolsp": {"enabledLanguages": ["go"]}}))
+    assert await actions_at(prose_client, uri, position) == []
+
+
 async def test_docstring_resolve_inserts_a_parsing_first_statement(prose_client: LanguageClient):
     uri, text = open_file(prose_client, "src/calc/ops.py")
     actions = await actions_at(prose_client, uri, position_of(prose_client, text, "raise ZeroDivisionError"))
