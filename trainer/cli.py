@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=20, help="steps between checkpoints")
     p.add_argument("--eval-every", type=int, default=None,
                    help="steps between validation runs (default: five per run)")
-    p.add_argument("--max-eval-examples", type=int, default=200,
+    p.add_argument("--max-eval-examples", type=int, default=100,
                    help="test examples in the before/after evaluation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", type=Path, help="checkpoints and metrics (default: data folder)")

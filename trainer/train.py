@@ -311,6 +311,18 @@ def collate(rows: list[list[int]], data: dict[int, Tokenized], pack: bool = True
     return {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": positions}
 
 
+BUDGET_FIT_STEPS = (3, 8, 20, 50)
+
+
+def fit_schedule_steps(step: int, elapsed_s: float, first_step_s: float, budget_s: float,
+                       planned_steps: int) -> int:
+    """Steps that fit a time budget, from the time of steps 2..`step` (the first is warm-up)."""
+    per_step = (elapsed_s - first_step_s) / max(1, step - 1) if step > 1 else elapsed_s
+    per_step = max(per_step, 1e-6)
+    fit = step + int(max(0.0, budget_s - elapsed_s) / per_step)
+    return max(step + 1, min(planned_steps, fit))
+
+
 def get_lr(step: int, total_steps: int, peak_lr: float, warmup_fraction: float, min_ratio: float) -> float:
     """Linear warmup, then cosine decay to `min_ratio` x peak at `total_steps`."""
     warmup = max(1, round(total_steps * warmup_fraction))
@@ -628,15 +640,16 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
             tokens_per_s = state["tokens"] / elapsed if elapsed > 0 else 0.0
             record = {"step": state["step"], "loss": round(step_loss, 5), "lr": lr,
                       "tokens_per_s": round(tokens_per_s, 1), "elapsed_s": round(elapsed, 2)}
-            # A time budget: after a few steps, shorten the schedule to what fits, so the
-            # learning rate still decays to its floor by the end.
-            if config.budget_s and state["step"] == 3 and not state.get("budget_fitted"):
-                per_step = elapsed / state["step"]
-                fit = max(state["step"] + 1, int(config.budget_s / per_step))
-                state["schedule_steps"] = min(state["schedule_steps"], fit)
-                state["budget_fitted"] = True
+            if state["step"] == 1:
+                state["first_step_s"] = elapsed  # warm-up (allocation, lazy init): not typical
+            # A time budget: shorten the schedule to what fits, so the learning rate still
+            # decays to its floor by the end; re-fitted as the step time becomes clearer.
+            if config.budget_s and state["step"] in BUDGET_FIT_STEPS:
+                fit = fit_schedule_steps(state["step"], elapsed, state.get("first_step_s", 0.0),
+                                         config.budget_s, len(batches))
+                state["schedule_steps"] = fit
                 if bar is not None:
-                    bar.total = state["schedule_steps"]
+                    bar.total = fit
             eval_every = config.eval_every or max(5, state["schedule_steps"] // 5)
             if valid_rows and (state["step"] % eval_every == 0 or state["step"] == state["schedule_steps"]):
                 v = valid_loss()

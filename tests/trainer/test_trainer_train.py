@@ -154,6 +154,21 @@ def test_budget_stops_cleanly(setup, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "step, elapsed, first, budget, planned, expected",
+    [
+        (3, 70.0, 50.0, 300.0, 1000, 26),  # 10 s/step after a 50 s warm-up: 230 s left -> 23 more
+        (3, 30.0, 10.0, 300.0, 20, 20),  # fits easily: the planned length stays
+        (8, 400.0, 50.0, 300.0, 1000, 9),  # over budget already: one more step, then stop
+    ],
+    ids=["warm-up-excluded", "planned-fits", "over-budget"],
+)
+def test_fit_schedule_steps(step, elapsed, first, budget, planned, expected):
+    from repolsp.trainer.train import fit_schedule_steps
+
+    assert fit_schedule_steps(step, elapsed, first, budget, planned) == expected
+
+
+@pytest.mark.parametrize(
     "step, expected",
     [(0, 0.1), (4, 0.5), (9, 1.0), (10, 1.0), (55, 0.55), (100, 0.1)],
     ids=["warmup-start", "warmup-mid", "warmup-end", "peak", "cosine-mid", "floor"],
