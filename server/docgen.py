@@ -52,8 +52,10 @@ class Insertion:
 
 
 def apply_insertions(text: str, insertions: list[Insertion]) -> str:
-    """``text`` with non-overlapping insertions applied (any order given)."""
-    for ins in sorted(insertions, key=lambda i: (i.start, i.end), reverse=True):
+    """``text`` with non-overlapping insertions applied; insertions at the same offset end up in
+    list order (the LSP rule for TextEdits at one position)."""
+    ordered = sorted(enumerate(insertions), key=lambda pair: (pair[1].start, pair[1].end, pair[0]), reverse=True)
+    for _, ins in ordered:
         text = text[: ins.start] + ins.new_text + text[ins.end :]
     return text
 

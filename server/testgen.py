@@ -678,6 +678,9 @@ def python_file_edit(existing: str | None, module: str, code: GeneratedTest, tar
         tuple[bool, list[Insertion]]:
     """(create, insertions) that add ``code`` to a Python test file (``existing`` None: new)."""
     imports = [*code.imports, *target_imports]
+    if existing is not None and not existing.strip():  # an empty file: write it like a new one
+        _, (insertion,) = python_file_edit(None, module, code, target_imports)
+        return False, [Insertion(len(existing), len(existing), insertion.new_text)]
     if existing is None:
         stdlib = sorted(line for line in imports if line.startswith("import "))
         names_by_module: dict[str, list[str]] = {}

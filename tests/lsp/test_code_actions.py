@@ -143,11 +143,12 @@ def apply_workspace_edit(client: LanguageClient, edit: types.WorkspaceEdit, file
         text = files.get(uri)
         assert text is not None, f"edit for a file that does not exist: {uri}"
         spans = []
-        for e in edits:
+        for index, e in enumerate(edits):
             start = coords.lsp_position_to_offset(text, e.range.start.line, e.range.start.character, client.encoding)
             end = coords.lsp_position_to_offset(text, e.range.end.line, e.range.end.character, client.encoding)
-            spans.append((start, end, e.new_text))
-        for start, end, new in sorted(spans, reverse=True):
+            spans.append((start, end, index, e.new_text))
+        # From the end backwards; inserts at one position keep their array order (LSP rule).
+        for start, end, _, new in sorted(spans, reverse=True):
             text = text[:start] + new + text[end:]
         files[uri] = text
 

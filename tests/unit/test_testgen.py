@@ -206,6 +206,25 @@ def test_python_append_keeps_content_and_adds_imports(tmp_path):
     assert syntax_error_count(new, "python") == 0
 
 
+def test_python_empty_existing_test_file(tmp_path):
+    root = write(tmp_path, {"calc.py": "def add(a, b):\n    return a + b\n", "tests/test_calc.py": ""})
+    edit = edit_for(root, "calc.py", "def add", "python")
+    assert not edit.create
+    assert edit.new_text.startswith('"""Tests for calc."""\n\nfrom calc import add\n\n\ndef test_add():\n')
+
+
+def test_same_offset_insertions_keep_list_order():
+    from repolsp.server.docgen import Insertion, apply_insertions
+
+    assert apply_insertions("x", [Insertion(0, 0, "a"), Insertion(0, 0, "b"), Insertion(1, 1, "c")]) == "abxc"
+
+
+def test_js_empty_existing_test_file(tmp_path):
+    root = write(tmp_path, {"a.js": "export function f(x) {\n  return x;\n}\n", "a.test.js": ""})
+    edit = edit_for(root, "a.js", "function f", "javascript")
+    assert edit.new_text.startswith("import { f } from './a';\n")
+
+
 def test_python_model_body_with_bad_syntax_falls_back(tmp_path):
     root = write(tmp_path, {"calc.py": "def add(a, b):\n    return a + b\n"})
     edit = edit_for(root, "calc.py", "def add", "python", "1, 2) ==\n    )))\n")
