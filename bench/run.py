@@ -528,10 +528,8 @@ def engine_comparison(entry, prompts: list[str], threads: int, new_tokens: int,
             token = out.logits[0, -1].argmax()
             first_ms = (time.perf_counter() - started) * 1000
             first_id = int(token)
-            past = out.past_key_values
             for _ in range(new_tokens - 1):
-                out = model(token.view(1, 1), past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = model(token.view(1, 1), use_cache=True, **_kv_cache_argument(out))
                 token = out.logits[0, -1].argmax()
             total_ms = (time.perf_counter() - started) * 1000
             hf_runs.append({"prompt_tokens": len(ids), "ttft_ms": first_ms, "total_ms": total_ms,
@@ -547,6 +545,17 @@ def engine_comparison(entry, prompts: list[str], threads: int, new_tokens: int,
     result["same_first_token"] = sum(a["first_id"] == b["first_id"]
                                      for a, b in zip(ct2_runs, hf_runs))
     return result
+
+
+def _kv_cache_argument(output) -> dict:
+    """The previous step's KV cache as the next forward's keyword: transformers 5 returns and
+    takes `cache`; 4.x used `past_key_values` (without it every step would lose its context)."""
+    keys = output.keys()
+    if "cache" in keys:
+        return {"cache": output["cache"]}
+    if "past_key_values" in keys:
+        return {"past_key_values": output["past_key_values"]}
+    raise RuntimeError("the transformers model returned no KV cache")
 
 
 def _engine_summary(runs: list[dict]) -> dict:
