@@ -14,13 +14,17 @@ All offsets are Python ``str`` offsets into ``Document.text``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
+import textwrap
 import threading
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import tree_sitter
-from repolsp.server.context.document import Document
+from repolsp.server.context.document import Document, uri_to_path
 from repolsp.server.context.languages import parser_for, spec_for
 from repolsp.server.context.symbols import (
     DefinitionInfo,
@@ -192,6 +196,7 @@ class DocPlan:
     raises: list[str] = field(default_factory=list)
     style: str = "google"  # Python only: google | numpy | sphinx
     panics: bool = False  # Go/Rust: panic!/panic() in the body
+    line_length: int = 88  # Python: section lines longer than this are wrapped
 
     @property
     def has_sections(self) -> bool:
@@ -211,6 +216,7 @@ def plan_docstring(doc: Document, info: DefinitionInfo) -> DocPlan:
     if doc.language == "python":
         plan.params = python_params(doc, node, info.parameters)
         plan.style = detect_python_style(doc.text)
+        plan.line_length = project_line_length(uri_to_path(doc.uri))
     else:
         plan.params = [Param(p.lstrip(".").lstrip("*")) for p in info.parameters
                        if p not in ("...",) and re.fullmatch(r"[.*]*[A-Za-z_$][\w$]*", p)]
@@ -583,6 +589,8 @@ def render_python_docstring(plan: DocPlan, fill: DocFill, indent: str, newline: 
     """The docstring literal: first line unindented (it follows existing indentation), later lines
     indented with ``indent``; no trailing newline."""
     lines = [_safe_docstring_text(line) for line in python_docstring_lines(plan, fill)]
+    lines = lines[:1] + [wrapped for line in lines[1:]
+                         for wrapped in wrap_section_line(line, plan.line_length - len(indent.expandtabs(4)))]
     if indent.endswith("\t"):  # nested section lines follow the file's tab indentation
         lines = [re.sub(r"^( {4})+", lambda m: "\t" * (len(m.group(0)) // 4), line) for line in lines]
     prefix = "r" if any("\\" in line for line in lines) else ""
@@ -590,6 +598,41 @@ def render_python_docstring(plan: DocPlan, fill: DocFill, indent: str, newline: 
         return f'{prefix}"""{lines[0]}"""'
     body = newline.join((indent + line) if line else "" for line in lines[1:])
     return f'{prefix}"""{lines[0]}{newline}{body}{newline}{indent}"""'
+
+
+def wrap_section_line(line: str, width: int) -> list[str]:
+    """A long ``name (type): description`` line wrapped Google-style: continuation lines are
+    indented four more spaces than the line itself."""
+    if len(line) <= width or width < 40:
+        return [line]
+    lead = line[: len(line) - len(line.lstrip())]
+    return textwrap.wrap(line.strip(), width=width, initial_indent=lead, subsequent_indent=lead + "    ",
+                         break_long_words=False, break_on_hyphens=False) or [line]
+
+
+@functools.lru_cache(maxsize=64)
+def _line_length_of(folder: str) -> int:
+    path = Path(folder)
+    for candidate in (path, *path.parents):
+        config = candidate / "pyproject.toml"
+        if config.is_file():
+            try:
+                tool = tomllib.loads(config.read_text(encoding="utf-8")).get("tool", {})
+            except (OSError, ValueError):
+                return 88
+            for section in ("ruff", "black"):
+                value = tool.get(section, {}).get("line-length")
+                if isinstance(value, int) and 40 <= value <= 400:
+                    return value
+            return 88
+        if (candidate / ".git").exists():
+            break
+    return 88
+
+
+def project_line_length(path: str | None) -> int:
+    """The line length the file's project formats to (ruff or black in pyproject.toml), else 88."""
+    return _line_length_of(str(Path(path).parent)) if path else 88
 
 
 def _safe_docstring_text(line: str) -> str:

@@ -314,6 +314,20 @@ def test_imperative(raw, expected):
     assert imperative(raw) == expected
 
 
+def test_long_section_lines_wrap_to_the_project_line_length(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 60\n")
+    text = "def f(a):\n    return a\n"
+    (tmp_path / "m.py").write_text(text)
+    doc = Document(path_to_uri(tmp_path / "m.py"), text, "python")
+    info = docstring_target(doc, 5)
+    fill = DocFill(summary="Do it.", params={"a": "A rather long description of the only parameter, "
+                                                      "which goes on and on."})
+    new = apply_insertions(text, [build_docstring_edit(doc, info, fill).insertion])
+    assert ("        a: A rather long description of the only parameter,\n"
+            "            which goes on and on.\n") in new
+    assert max(len(line) for line in new.splitlines()) <= 60
+
+
 def test_newline_detection():
     assert newline_of("a\r\nb\r\n", 0) == "\r\n"
     assert newline_of("a\nb", 3) == "\n"
