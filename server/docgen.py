@@ -406,9 +406,14 @@ def summary_from_model(raw: str, plan: DocPlan) -> str | None:
     return phrase
 
 
+_SUBJECT = r"(?:this\s+is\s+an?\s+|this\s+|the\s+|an?\s+)?(?:\w+\s+)?(?:function|method|helper|routine|procedure|code)\s+"
 _PREAMBLE = re.compile(
-    r"^(?:this|the)\s+(?:function|method|helper|routine|procedure|code)\s+(will\s+|is used to\s+|can be used to\s+)?"
-    r"|^(?:a\s+)?(?:function|method|helper)\s+(?:that|which)\s+()|^(?:function|method|helper)\s+to\s+()",
+    # group 1: a base-form verb follows ("This function will return ...")
+    rf"^{_SUBJECT}(?:that\s+|which\s+)?(will\s+|is\s+used\s+to\s+|can\s+be\s+used\s+to\s+|tries\s+to\s+)"
+    # group 2: a third-person verb follows ("This is a helper function that returns ...")
+    rf"|^{_SUBJECT}(that\s+|which\s+)?(?=\w+s\b)"
+    # group 3: "Function to compute ..."
+    r"|^(?:a\s+)?(?:function|method|helper)\s+(to\s+)",
     re.IGNORECASE,
 )
 

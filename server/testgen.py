@@ -614,27 +614,46 @@ def _unique_test_name(existing: str, base: str) -> str:
 
 
 def _python_import_insertions(existing: str, imports: list[str], newline: str) -> list[Insertion]:
-    """Insert missing import lines after the file's last top-level import (or its docstring)."""
+    """Insert missing imports into the file's top import block: ``import x`` lines before its
+    first import, ``from x import y`` lines after its last (after the docstring if none)."""
     missing = [line for line in imports if not _has_import(existing, line)]
     if not missing:
         return []
-    tree = parser_for("python").parse(existing.encode("utf-8", "surrogatepass"))
     data = existing.encode("utf-8", "surrogatepass")
-    anchor = None
+    tree = parser_for("python").parse(data)
+    first = last = docstring = None
     for child in tree.root_node.named_children:
-        if child.type in ("import_statement", "import_from_statement", "future_import_statement"):
-            anchor = child
-        elif anchor is None and child.type == "expression_statement" and child.start_byte == \
-                tree.root_node.named_children[0].start_byte and child.named_children and \
-                child.named_children[0].type == "string":
-            anchor = child  # module docstring
+        if child.type in ("import_statement", "import_from_statement"):
+            first, last = first or child, child
+        elif child.type == "future_import_statement":
+            last = child  # nothing may precede `from __future__` but the docstring
+        elif first is None and last is None and docstring is None and child.type == "expression_statement" \
+                and child.named_children and child.named_children[0].type == "string":
+            docstring = child
         elif child.type != "comment":
             break
-    block = newline.join(missing)
-    if anchor is None:
-        return [Insertion(0, 0, block + newline + (newline if existing.strip() else ""))]
-    end = len(data[:anchor.end_byte].decode("utf-8", "surrogatepass"))
-    return [Insertion(end, end, newline + block)]
+
+    def offset(byte: int) -> int:
+        return len(data[:byte].decode("utf-8", "surrogatepass"))
+
+    if last is None:
+        block = newline.join(missing)
+        if docstring is None:
+            return [Insertion(0, 0, block + newline + (newline if existing.strip() else ""))]
+        end = offset(docstring.end_byte)
+        return [Insertion(end, end, newline + newline + block)]
+    plain = [line for line in missing if line.startswith("import ")]
+    from_lines = [line for line in missing if not line.startswith("import ")]
+    insertions = []
+    if plain and first is not None:
+        start = offset(first.start_byte)
+        insertions.append(Insertion(start, start, newline.join(plain) + newline))
+    else:
+        from_lines = plain + from_lines
+    if from_lines:
+        end = offset(last.end_byte)
+        insertions.append(Insertion(end, end, newline + newline.join(from_lines)))
+    return insertions
 
 
 def _has_import(existing: str, line: str) -> bool:
@@ -1123,7 +1142,7 @@ async def generate_tests(
         if settings.engine is not None:
             prompt = python_test_prompt(doc, info, test_name)
             request = GenerationRequest(
-                prompt=prompt, max_new_tokens=96, stop=("\ndef ", "\nclass ", "\n@", "\n\n"),
+                prompt=prompt, max_new_tokens=64, stop=("\ndef ", "\nclass ", "\n@", "\n\n"),
                 should_stop=_stop_after_body, max_prompt_tokens=settings.max_prompt_tokens,
             )
             raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)

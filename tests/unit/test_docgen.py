@@ -309,7 +309,12 @@ def test_harvest_sections_google_and_jsdoc():
     ("Function to compute the hash.", "Compute the hash."),
     ("This function is a helper.", "This function is a helper."),
     ("Returns the total.", "Returns the total."),
-], ids=["will", "third person", "ies", "function to", "not a verb", "no preamble"])
+    ("This is a helper function that returns the total.", "Return the total."),
+    ("A function which checks the input.", "Check the input."),
+    ("The main function will start the server.", "Start the server."),
+    ("The function name is long.", "The function name is long."),
+], ids=["will", "third person", "ies", "function to", "not a verb", "no preamble", "is a helper that",
+        "a function which", "adjective will", "not a preamble"])
 def test_imperative(raw, expected):
     assert imperative(raw) == expected
 

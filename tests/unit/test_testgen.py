@@ -206,6 +206,23 @@ def test_python_append_keeps_content_and_adds_imports(tmp_path):
     assert syntax_error_count(new, "python") == 0
 
 
+@pytest.mark.parametrize("existing, expected", [
+    ("from calc import sub\n\n\ndef test_sub():\n    pass\n",
+     "import pytest\nfrom calc import sub\nfrom calc import add\n\n\ndef test_sub():"),
+    ('"""Doc."""\n\n\ndef test_sub():\n    pass\n',
+     '"""Doc."""\n\nimport pytest\nfrom calc import add\n\n\ndef test_sub():'),
+    ("from __future__ import annotations\n\nx = 1\n",
+     "from __future__ import annotations\nimport pytest\nfrom calc import add\n\nx = 1\n"),
+    ("# comment\nimport os\n", "# comment\nimport pytest\nimport os\nfrom calc import add\n"),
+], ids=["imports", "docstring only", "future import", "comment first"])
+def test_python_import_placement(existing, expected):
+    from repolsp.server.docgen import apply_insertions
+    from repolsp.server.testgen import _python_import_insertions
+
+    insertions = _python_import_insertions(existing, ["import pytest", "from calc import add"], "\n")
+    assert apply_insertions(existing, insertions).startswith(expected)
+
+
 def test_python_empty_existing_test_file(tmp_path):
     root = write(tmp_path, {"calc.py": "def add(a, b):\n    return a + b\n", "tests/test_calc.py": ""})
     edit = edit_for(root, "calc.py", "def add", "python")
