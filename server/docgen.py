@@ -210,6 +210,11 @@ _NO_VALUE_TYPES = frozenset({"None", "NoReturn", "Never", "void", "()", "Promise
 def plan_docstring(doc: Document, info: DefinitionInfo) -> DocPlan:
     """The sections a docstring for ``info`` needs: parameters, return/yield value, raised errors."""
     plan = DocPlan(language=doc.language, kind=info.kind, name=info.name)
+    if doc.language == "python" and info.kind == "class" and info.node is not None:
+        # Google/numpy "Attributes", sphinx ":ivar": the class's annotated public fields.
+        plan.params = python_class_fields(doc, info.node)
+        plan.style = detect_python_style(doc.text)
+        plan.line_length = project_line_length(uri_to_path(doc.uri))
     if not info.is_callable:
         return plan
     node = info.node
@@ -235,6 +240,29 @@ def plan_docstring(doc: Document, info: DefinitionInfo) -> DocPlan:
     plan.raises = raised_names(doc, node) if node is not None else []
     plan.panics = info.has_raise and doc.language in ("go", "rust")
     return plan
+
+
+def python_class_fields(doc: Document, node: tree_sitter.Node, limit: int = 20) -> list[Param]:
+    """Annotated public fields of a Python class body (``name: type = default``), ClassVars
+    excluded: what a dataclass-like class documents as attributes."""
+    body = node.child_by_field_name("body")
+    fields: list[Param] = []
+    for child in body.named_children if body is not None else []:
+        assignment = child.named_children[0] if child.type == "expression_statement" and child.named_children else None
+        if assignment is None or assignment.type != "assignment":
+            continue
+        left, type_node = assignment.child_by_field_name("left"), assignment.child_by_field_name("type")
+        if left is None or type_node is None or left.type != "identifier":
+            continue
+        name, annotation = doc.node_text(left), doc.node_text(type_node)
+        if name.startswith("_") or "ClassVar" in annotation:
+            continue
+        right = assignment.child_by_field_name("right")
+        default = doc.node_text(right) if right is not None else None
+        if default is not None and (len(default) > 30 or "\n" in default or "field(" in default):
+            default = None
+        fields.append(Param(name, annotation, default))
+    return fields[:limit]
 
 
 def detect_python_style(text: str) -> str:
@@ -453,7 +481,7 @@ def humanize(name: str) -> str:
 
 
 _PY_ARG_LINE = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.+)$")
-_SPHINX_LINE = re.compile(r"^\s*:param\s+(?:[\w\[\], .|]+\s)?(\*{0,2}\w+)\s*:\s*(.+)$")
+_SPHINX_LINE = re.compile(r"^\s*:(?:param|ivar)\s+(?:[\w\[\], .|]+\s)?(\*{0,2}\w+)\s*:\s*(.+)$")
 _TAG_LINE = re.compile(r"^\s*\*?\s*@param\s+(?:\{[^}]*\}\s*)?\[?([\w$]+)[^\s]*\s*(?:-\s*)?(.+)$")
 _TAG_RETURN = re.compile(r"^\s*\*?\s*@returns?\s+(?:\{[^}]*\}\s*)?(.+)$")
 _PY_RETURN_LINE = re.compile(r"^\s*(?:[\w\[\], .|]+:\s*)?(.+)$")
@@ -495,7 +523,7 @@ def harvest_sections(raw: str, plan: DocPlan) -> DocFill:
             in_returns = stripped.lower().startswith(("return", "yield")) or in_returns
             in_raises = False
             continue
-        if re.match(r"^(Raises|Args|Arguments|Parameters|Examples?|Notes?)\b", stripped):
+        if re.match(r"^(Raises|Args|Arguments|Attributes|Parameters|Examples?|Notes?)\b", stripped):
             in_returns, in_raises = False, stripped.startswith("Raises")
             continue
         raises = re.match(r"^(?:@throws\s+\{?|:raises\s+)?([\w.]+)\}?\s*:?\s+(.+)$", stripped)
@@ -556,9 +584,11 @@ def python_docstring_lines(plan: DocPlan, fill: DocFill) -> list[str]:
     ret_word = "Yields" if plan.yields else "Returns"
     ret_desc = fill.returns or _todo("describe the result.")
     raise_desc = {name: fill.raises.get(name) or _todo("say when.") for name in plan.raises}
+    is_class = plan.kind == "class"
     if plan.style == "sphinx":
-        body = [f":param {p.name.lstrip('*')}: {_param_desc(plan, fill, p)}" for p in params]
-        body += [f":type {p.name.lstrip('*')}: {p.type}" for p in params if p.type]
+        tag, type_tag = (":ivar", ":vartype") if is_class else (":param", ":type")
+        body = [f"{tag} {p.name.lstrip('*')}: {_param_desc(plan, fill, p)}" for p in params]
+        body += [f"{type_tag} {p.name.lstrip('*')}: {p.type}" for p in params if p.type]
         if returns:
             body.append(f":{'yield' if plan.yields else 'returns'}: {ret_desc}")
             if plan.return_type:
@@ -568,7 +598,7 @@ def python_docstring_lines(plan: DocPlan, fill: DocFill) -> list[str]:
     if plan.style == "numpy":
         sections: list[str] = []
         if params:
-            sections += ["", "Parameters", "----------"]
+            sections += ["", "Attributes", "----------"] if is_class else ["", "Parameters", "----------"]
             for p in params:
                 sections += [f"{p.name} : {p.type}" if p.type else p.name, f"    {_param_desc(plan, fill, p)}"]
         if returns:
@@ -580,7 +610,7 @@ def python_docstring_lines(plan: DocPlan, fill: DocFill) -> list[str]:
         return lines + sections
     sections = []
     if params:
-        sections += ["", "Args:"]
+        sections += ["", "Attributes:" if is_class else "Args:"]
         sections += [f"    {p.name} ({p.type}): {_param_desc(plan, fill, p)}" if p.type and not p.name.startswith("*")
                      else f"    {p.name}: {_param_desc(plan, fill, p)}" for p in params]
     if returns:
@@ -777,13 +807,15 @@ def sections_prompt(base_prompt: str, plan: DocPlan, summary: str, indent: str) 
     first = plan.params[0]
     if plan.language == "python":
         head = f"{base_prompt}{summary}\n\n{indent}"
+        is_class = plan.kind == "class"
         if plan.style == "sphinx":
-            return f"{head}:param {first.name.lstrip('*')}:"
+            return f"{head}{':ivar' if is_class else ':param'} {first.name.lstrip('*')}:"
         if plan.style == "numpy":
             label = f"{first.name} : {first.type}" if first.type else first.name
-            return f"{head}Parameters\n{indent}----------\n{indent}{label}\n{indent}    "
+            title = "Attributes" if is_class else "Parameters"
+            return f"{head}{title}\n{indent}----------\n{indent}{label}\n{indent}    "
         label = f"{first.name} ({first.type})" if first.type and not first.name.startswith("*") else first.name
-        return f"{head}Args:\n{indent}    {label}:"
+        return f"{head}{'Attributes' if is_class else 'Args'}:\n{indent}    {label}:"
     if plan.language in ("javascript", "typescript", "tsx", "java", "c", "cpp"):
         star = base_prompt[base_prompt.rfind("\n") + 1:]  # "<indent> *" (and " @brief")
         star = star.replace(" @brief", "")

@@ -70,6 +70,9 @@ PY_CASES = [
      "            y: TODO"),
     ("empty body being typed", "def add(a, b):\n    \n\n\ndef scale(v):\n    return v\n", "add", "    ",
      '        b: TODO: describe.\n    """\n    \n\n\ndef scale'),
+    ("dataclass attributes", "@dataclass\nclass Item:\n    sku: str\n    qty: int = 0\n    _c: int = 0\n    K: ClassVar[int] = 1\n",
+     "Item", "    ", ('    """TODO: summarize `Item`.\n\n    Attributes:\n        sku (str): TODO: describe.\n'
+     '        qty (int): TODO: describe. Defaults to 0.\n    """\n    sku: str')),
     ("class before method", "class A:\n    def m(self):\n        pass\n", "A", "    ",
      '    """TODO: summarize `A`."""\n\n    def m(self):'),
     ("no-args no-return", "def noop():\n    pass\n", "noop", "    ", '    """TODO: summarize `noop`."""\n    pass'),
