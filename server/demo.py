@@ -135,6 +135,8 @@ async def _demo(path: Path, model: str, engine: str, out) -> int:
                         value_set=[types.CodeActionKind.Refactor, types.CodeActionKind.RefactorRewrite])),
                 resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]))),
         window=types.WindowClientCapabilities(work_done_progress=False),
+        workspace=types.WorkspaceClientCapabilities(workspace_edit=types.WorkspaceEditClientCapabilities(
+            document_changes=True, resource_operations=[types.ResourceOperationKind.Create])),
     )
     await client.initialize_async(types.InitializeParams(
         capabilities=capabilities, root_uri=path.resolve().parent.as_uri(),
