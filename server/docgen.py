@@ -824,6 +824,16 @@ def sections_prompt(base_prompt: str, plan: DocPlan, summary: str, indent: str) 
     return None
 
 
+def copied_from(phrase: str, context: str, run_words: int = 6) -> bool:
+    """True when ``phrase`` (a model's summary) repeats a run of ``run_words`` words of prose
+    already in ``context`` (the module docstring, a neighbour's docstring)."""
+    words = re.findall(r"[a-z0-9]+", phrase.lower())
+    if len(words) < run_words:
+        return False
+    haystack = " " + " ".join(re.findall(r"[a-z0-9]+", context.lower())) + " "
+    return any(f" {' '.join(words[i:i + run_words])} " in haystack for i in range(len(words) - run_words + 1))
+
+
 def summary_seed(plan: DocPlan) -> str:
     """First word given to the model for brace languages: measured on Gemma 3 270M, an opened
     ``/**`` or ``// Name`` alone mostly gets code back, while "Returns" gets a sentence."""
@@ -882,7 +892,9 @@ async def fill_from_model(doc: Document, info: DefinitionInfo, plan: DocPlan,
     prompt, static = docstring_prompt(doc, info)
     summary = None
     # A second try with a seeded verb when the open prompt got code back (and there is a result).
-    retry = "Return" if plan.language == "python" and plan.returns else None
+    retry = None
+    if plan.language == "python":
+        retry = "Return" if plan.returns else ("A" if plan.kind == "class" else None)
     for seed in dict.fromkeys((summary_seed(plan), retry)):
         if seed is None or cancel.is_set():
             continue
@@ -897,14 +909,18 @@ async def fill_from_model(doc: Document, info: DefinitionInfo, plan: DocPlan,
         if seed and raw is not None:
             raw = f"{seed}{raw}" if plan.language == "python" else f" {seed}{raw}"
         summary = summary_from_model(raw or "", plan)
+        if summary is not None and copied_from(summary, prompt[:static]):
+            summary = None  # small models copy the module docstring or a neighbour's
         if summary is not None:
             break
         log.info("docstring: model summary rejected: %r", (raw or "")[:120])
-    if summary is None:
-        return fill
-    fill.summary, fill.from_model = summary, True
+    if summary is not None:
+        fill.summary, fill.from_model = summary, True
     indent = info.body_indent if doc.language == "python" else info.indent
-    follow = sections_prompt(prompt, plan, summary, indent)
+    # Without a usable summary the sections can still be described: the prompt then carries a
+    # neutral one made from the name (the docstring itself keeps its TODO summary).
+    prompt_summary = summary or f"{humanize(plan.name).capitalize()}."
+    follow = sections_prompt(prompt, plan, prompt_summary, indent)
     if follow is None or cancel.is_set():
         return fill
     request = GenerationRequest(
@@ -914,6 +930,7 @@ async def fill_from_model(doc: Document, info: DefinitionInfo, plan: DocPlan,
     raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
     harvested = harvest_sections(raw or "", plan)
     fill.params, fill.returns, fill.raises = harvested.params, harvested.returns, harvested.raises
+    fill.from_model = fill.from_model or bool(fill.params or fill.returns or fill.raises)
     return fill
 
 

@@ -20,6 +20,7 @@ from repolsp.server.docgen import (
     apply_insertions,
     build_docstring_edit,
     clean_phrase,
+    copied_from,
     detect_python_style,
     docstring_prompt,
     docstring_target,
@@ -334,6 +335,17 @@ def test_long_section_lines_wrap_to_the_project_line_length(tmp_path):
     assert ("        a: A rather long description of the only parameter,\n"
             "            which goes on and on.\n") in new
     assert max(len(line) for line in new.splitlines()) <= 60
+
+
+@pytest.mark.parametrize("phrase, expected", [
+    ("A small inventory module: the sample file.", True),
+    ("This is a small inventory module: the sample file that.", True),
+    ("A small inventory.", False),  # too short to call it a copy
+    ("One stock keeping unit with a price.", False),
+], ids=["copied", "copied with a preamble", "short", "new"])
+def test_copied_from(phrase, expected):
+    context = '"""A small inventory module: the sample file that make demo completes in."""\nimport csv\n'
+    assert copied_from(phrase, context) is expected
 
 
 def test_newline_detection():
