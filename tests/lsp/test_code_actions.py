@@ -7,6 +7,7 @@ Each test runs against a VS Code-like and a Neovim-like client. The fake engine'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -396,3 +397,38 @@ def test_action_shape_follows_client_capabilities(code_action_caps, expected):
         assert action.command.arguments == ["file:///a.py", position]
     else:
         assert isinstance(action, types.Command) and action.command == "repolsp.generateDocstring"
+
+
+# -- cancellation ----------------------------------------------------------------------------------
+
+SLOW = "Add the numbers together " * 60  # 0.1 s per word: each model call runs for seconds
+
+
+@pytest_lsp.fixture(params=["vscode"], config=ClientServerConfig(
+    server_command=SERVER, server_env=server_env(REPOLSP_FAKE_COMPLETION=SLOW, REPOLSP_FAKE_DELAY_S="0.1")))
+async def slow_client(request, lsp_client: LanguageClient):
+    await start(lsp_client, request.param)
+    lsp_client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"repolsp": {"debounceMs": 0, "maxNewTokens": {"singleLine": 2, "multiLine": 2}}}))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_cancelled_resolve_frees_the_engine(slow_client: LanguageClient):
+    """$/cancelRequest on a resolve stops the model within a step: completions are not held up."""
+    uri, text = open_file(slow_client, "src/calc/ops.py")
+    actions = await actions_at(slow_client, uri, position_of(slow_client, text, "def add", 5))
+    action = next(a for a in actions if "docstring" in a.title)
+    pending_before = set(slow_client.protocol._request_futures)
+    task = asyncio.ensure_future(slow_client.code_action_resolve_async(action))
+    await asyncio.sleep(0.4)  # the summary call (40 words, 4 s) is running in the engine thread
+    (request_id,) = set(slow_client.protocol._request_futures) - pending_before
+    slow_client.protocol.notify("$/cancelRequest", types.CancelParams(id=request_id))
+    started = asyncio.get_running_loop().time()
+    completion = await slow_client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=position_of(slow_client, text, "return a + b", 7)))
+    waited_s = asyncio.get_running_loop().time() - started
+    assert completion is not None
+    assert waited_s < 2.0, f"the completion waited {waited_s:.1f} s behind the cancelled docstring"
+    with contextlib.suppress(Exception):  # a cancelled request answers with an error
+        await asyncio.wait_for(task, 5)
