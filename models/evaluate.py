@@ -661,8 +661,7 @@ def docstring_items(repo: Path, holes: int, seed: int = 0, max_commits: int | No
     candidates: list[tuple[str, str, tuple]] = []
     files: dict[tuple[str, str], str] = {}
     for commit in split.held_out:
-        ranges = {p: r for p, r in added_line_ranges(root, commit).items()
-                  if language_for(None, p) == "python"}
+        ranges = {p: r for p, r in added_line_ranges(root, commit).items() if p.endswith(".py")}
         paths = sorted(ranges)
         for path, blob in zip(paths, read_blobs(root, [f"{commit.sha}:{p}" for p in paths])):
             text = decode_source(blob)
@@ -840,9 +839,9 @@ def tests_items(repo: Path, holes: int, seed: int = 0, max_commits: int | None =
     split = history_split(root, test_fraction, max_commits)
     candidates = []
     for commit in split.held_out:
+        # .py only: stubs (.pyi) hold overloads without bodies, nothing a test can run.
         ranges = {p: r for p, r in added_line_ranges(root, commit).items()
-                  if language_for(None, p) == "python" and not is_test_path(p)
-                  and not path_excluded(p)}
+                  if p.endswith(".py") and not is_test_path(p) and not path_excluded(p)}
         paths = sorted(ranges)
         for path, blob in zip(paths, read_blobs(root, [f"{commit.sha}:{p}" for p in paths])):
             text = decode_source(blob)
@@ -1695,11 +1694,16 @@ def results_table(results: dict) -> str:
     rows = []
     for name, info in results["models"].items():
         for task, row in info["tasks"].items():
+            if task == "tests":
+                scores = (f"parses {_pct(row['parse_rate'])}  runs {_pct(row['run_rate'])}  "
+                          f"passes {_pct(row['pass_rate'])}")
+            else:
+                scores = f"exact {_pct(row['exact_match'])}  edit {_num(row['edit_similarity'])}"
             extra = f"  pass@1 {_pct(row['pass_at_1'])}" if task == "humaneval" else (
                 f"  BLEU-4 {_num(row['bleu4'])}  chrF {_num(row['chrf'])}" if task == "docstring"
                 else "")
-            rows.append(f"{name:<20} {task:<10} n={row['n']:<4} exact {_pct(row['exact_match'])}  "
-                        f"edit {_num(row['edit_similarity'])}{extra}  p50 {_ms(row['p50_ms'])} ms")
+            rows.append(f"{name:<20} {task:<10} n={row['n']:<4} {scores}{extra}  "
+                        f"p50 {_ms(row['p50_ms'])} ms")
     null = results.get("humaneval_null_fill")
     if null:
         rows.append(f"{'null fill (pass)':<20} humaneval  pass@1 {_pct(null['pass_at_1'])}")
