@@ -37,6 +37,7 @@ _KINDS = {"docstring": (DOCSTRING_KIND, DOCSTRING_COMMAND), "tests": (TESTS_KIND
 
 
 def register(server: RepolspServer) -> None:
+    """textDocument/codeAction, codeAction/resolve and the two generate commands."""
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(
