@@ -126,7 +126,8 @@ async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.Workspac
     if isinstance(result, str):
         return result
     if isinstance(result, DocstringEdit):
-        return _docstring_workspace_edit(ls, ls.documents[uri], result)
+        doc = ls.documents.get(uri)
+        return _docstring_workspace_edit(ls, doc, result) if doc is not None else f"{uri} was closed"
     return _tests_workspace_edit(ls, result)
 
 
@@ -246,7 +247,10 @@ async def _apply(ls: RepolspServer, kind: str, args) -> dict:
         ls.show(result, types.MessageType.Warning)
         return {"applied": False, "message": result}
     if isinstance(result, DocstringEdit):
-        edit, label = _docstring_workspace_edit(ls, ls.documents[uri], result), "Generate docstring"
+        doc = ls.documents.get(uri)
+        if doc is None:  # closed while the model was writing
+            return {"applied": False, "message": f"{uri} was closed"}
+        edit, label = _docstring_workspace_edit(ls, doc, result), "Generate docstring"
     else:
         edit, label = _tests_workspace_edit(ls, result), "Generate tests"
     try:
