@@ -1374,9 +1374,13 @@ def _evaluate(options: EvalOptions, load_model, items: dict, facts: dict, worksp
             model = load_model(name)
             models_info[name] = {"hash": model.hash, **model.info}
             cache = OutputCache(options.cache_dir, model.hash)
+            # Only history holes live in the indexed repository; HumanEval tasks get no
+            # retrieval (snippets of an unrelated repository would only crowd their prompts).
             service = completion_service(model, workspace=workspace)
+            plain_service = completion_service(model)
             try:
                 for task, task_items in items.items():
+                    task_service = service if task == "history" else plain_service
                     for item in task_items:
                         progress.set_description(f"{name} {task}")
                         if task == "docstring":
@@ -1385,13 +1389,14 @@ def _evaluate(options: EvalOptions, load_model, items: dict, facts: dict, worksp
                             completion = complete_tests(model, item, Path(facts["tests"]["repo"]),
                                                         cache)
                         else:
-                            completion = complete_item(service, model, item, cache)
+                            completion = complete_item(task_service, model, item, cache)
                         scores = score_item(item, completion.text, timeout_s=options.timeout_s)
                         scores.update(completion.extra)
                         records.append(_record(name, item, completion, scores))
                         progress.update(1)
             finally:
                 service.shutdown()
+                plain_service.shutdown()
                 del model
         null_records = []
         for item in items.get("humaneval", []):

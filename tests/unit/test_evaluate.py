@@ -450,8 +450,12 @@ def test_lsp_eval_end_to_end_right_answers_score_1_and_wrong_answers_0(history_r
     engines = {"right": OracleEngine(every), "wrong": OracleEngine(every, wrong="zzz_qqq(9)")}
     results = run_evaluation(options, _loader(engines.__getitem__))
 
-    # Retrieval as in the server: the training split's tree is the indexed workspace.
+    # Retrieval as in the server: the training split's tree is the indexed workspace, for the
+    # history holes only (HumanEval prompts never carry the repository's snippets).
     assert results["facts"]["history"]["index_files"] == 2  # app.py and mid.py at `mid`
+    humaneval_prompts = [p for p in engines["right"].prompts if "humaneval/" in p]
+    assert humaneval_prompts and not any("Path: app.py" in p or "Path: mid.py" in p
+                                         for p in humaneval_prompts)
     right, wrong = results["models"]["right"], results["models"]["wrong"]
     assert right["tasks"]["history"]["exact_match"]["mean"] == 1.0
     assert right["tasks"]["history"]["edit_similarity"]["mean"] == 1.0
