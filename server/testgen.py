@@ -686,6 +686,7 @@ class AddTestEdit:
     test_name: str
     from_model: bool
     target: DefinitionInfo | None = None
+    existing_version: int | None = None  # version of the open document ``existing`` was read from
 
     @property
     def new_text(self) -> str:

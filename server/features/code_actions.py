@@ -151,9 +151,15 @@ async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | Ad
             if kind == "docstring":
                 result = await generate_docstring(doc, offset, settings, cancel)
             else:
-                open_texts = {str(Path(p).resolve()): d.text for u, d in ls.documents.items()
-                              if (p := uri_to_path(u)) is not None}
+                open_docs = {str(Path(p).resolve()): d for u, d in ls.documents.items()
+                             if (p := uri_to_path(u)) is not None}
+                versions = {path: d.version for path, d in open_docs.items()}
+                open_texts = {path: d.text for path, d in open_docs.items()}
                 result = await generate_tests(doc, offset, ls.workspace_root, settings, open_texts, cancel)
+                if isinstance(result, AddTestEdit):
+                    # The edit is for the text read before the model ran: the editor must still
+                    # have that version, or it rejects the edit instead of misplacing it.
+                    result.existing_version = versions.get(str(result.path.resolve()))
     except Exception as exc:
         log.exception("%s generation failed", kind)
         return f"generating the {kind} failed: {exc}"
@@ -224,7 +230,7 @@ def _tests_workspace_edit(ls: RepolspServer, edit: AddTestEdit) -> types.Workspa
 
     edits = [types.TextEdit(types.Range(position(i.start), position(i.end)), i.new_text)
              for i in edit.insertions]
-    version = open_doc.version if open_doc is not None else None
+    version = edit.existing_version if open_doc is not None else None
     document_changes, can_create = _supports_document_changes(ls)
     if not edit.create:
         return _text_edits(ls, uri, version, edits, document_changes)

@@ -432,3 +432,19 @@ async def test_cancelled_resolve_frees_the_engine(slow_client: LanguageClient):
     assert waited_s < 2.0, f"the completion waited {waited_s:.1f} s behind the cancelled docstring"
     with contextlib.suppress(Exception):  # a cancelled request answers with an error
         await asyncio.wait_for(task, 5)
+
+
+async def test_tests_append_to_the_unsaved_editor_text(code_client: LanguageClient):
+    """An open test file is edited as the editor has it, with its version checked."""
+    uri, text = open_file(code_client, "src/calc/ops.py")
+    target = path_to_uri(code_client.root / "tests" / "test_ops.py")
+    unsaved = disk_text(target) + "\n\ndef test_unsaved():\n    assert True\n"
+    code_client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=target, language_id="python", version=7, text=unsaved)))
+    actions = await actions_at(code_client, uri, position_of(code_client, text, "def add", 5))
+    edit = await resolve(code_client, next(a for a in actions if a.title == "Generate tests for 'add'"))
+    changes = edit.document_changes or []
+    if changes:  # documentChanges carry the version the edit was computed for
+        assert [c.text_document.version for c in changes if isinstance(c, types.TextDocumentEdit)] == [7]
+    new = apply_workspace_edit(code_client, edit, {target: unsaved})[target]
+    assert new.startswith(unsaved) and "def test_add_2():" in new.split("def test_unsaved")[1]
