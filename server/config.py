@@ -25,7 +25,7 @@ class MaxNewTokens:
     """Generation length limits, in model tokens."""
 
     single_line: int = 48
-    multi_line: int = 128
+    multi_line: int = 64
 
 
 @dataclass
