@@ -203,6 +203,6 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
 
         report = before_after_report(entry, tuned, mined.examples, run_dir,
                                      max_examples=args.max_eval_examples, say=say,
-                                     training=result)
+                                     training=result, show_progress=not args.quiet)
         say(report.summary_line())
     return 0

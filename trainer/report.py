@@ -56,18 +56,42 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
     return "\n".join(lines) + "\n"
 
 
+def _progress_bar(show: bool, desc: str):
+    if not show:
+        return None, None
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, file=sys.stdout, dynamic_ncols=True, mininterval=0.5, unit="example")
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, update
+
+
 def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_examples: int = 200,
-                        say: Callable[[str], None] = print, training=None, with_loss: bool = True) -> Report:
+                        say: Callable[[str], None] = print, training=None, with_loss: bool = True,
+                        show_progress: bool = False) -> Report:
     """Score base and tuned models on the test split and save report.md/.json/.png in out_dir."""
     from repolsp.models.prompt import template_for
     from repolsp.trainer.chart import bar_chart
 
     held_out = eval_examples(examples, max_examples)
     say(f"evaluating base and tuned models on {len(held_out)} held-out examples ...")
-    base, base_texts = score_model(base_entry, held_out, template_for(base_entry.manifest.fim_template),
-                                   with_loss=with_loss)
-    tuned, tuned_texts = score_model(tuned_entry, held_out, template_for(tuned_entry.manifest.fim_template),
-                                     with_loss=with_loss)
+    scored = []
+    for label, entry in (("base", base_entry), ("tuned", tuned_entry)):
+        bar, update = _progress_bar(show_progress, f"evaluating {label}")
+        try:
+            scored.append(score_model(entry, held_out, template_for(entry.manifest.fim_template),
+                                      with_loss=with_loss, progress=update))
+        finally:
+            if bar is not None:
+                bar.close()
+    (base, base_texts), (tuned, tuned_texts) = scored
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = [(e.completion, b, t) for e, b, t in zip(held_out, base_texts, tuned_texts)][:8]
