@@ -6,10 +6,12 @@ the server's start fast and its memory small.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,12 @@ from pathlib import Path
 from repolsp.server.engine.base import GenerationRequest, GenerationResult, find_stop
 
 log = logging.getLogger(__name__)
+
+
+def _release(engine_ref) -> None:
+    engine = engine_ref()
+    if engine is not None:
+        engine.close()
 
 
 class ModelLoadError(Exception):
@@ -78,6 +86,10 @@ class CT2Engine:
         self.end_tokens = self._end_tokens()
         self._cached_prefixes.clear()
         self._pieces = None
+        # CTranslate2 leaves a thread behind after callback-driven generation that aborts the
+        # process at exit ("terminate called without an active exception") unless the
+        # generator is released before the interpreter shuts down.
+        atexit.register(_release, weakref.ref(self))
         self._vocab_pieces()  # now, while loading, not on the first keystroke
 
     def _end_tokens(self) -> list[str]:
@@ -97,6 +109,11 @@ class CT2Engine:
             except ValueError:
                 pass
         return [token for token in dict.fromkeys(candidates) if token in vocab]
+
+    def close(self) -> None:
+        """Release the model (also done automatically at exit)."""
+        generator = self.__dict__.pop("generator", None)
+        del generator
 
     def reload(self) -> None:
         """Re-read the model folder (also frees the prompt cache)."""
@@ -148,17 +165,33 @@ class CT2Engine:
     def generate_stream(
         self, request: GenerationRequest, cancel: threading.Event | None = None
     ) -> Iterator[str]:
-        result_holder: dict = {}
-        yield from self._run(request, cancel, result_holder)
+        """Pieces as they are decoded. Generation runs on a helper thread and stops within a
+        step when the consumer stops iterating."""
+        import queue
+
+        pieces: queue.Queue = queue.Queue()
+        stop = cancel or threading.Event()
+        done = object()
+
+        def work() -> None:
+            try:
+                self._generate(request, stop, pieces.put)
+            finally:
+                pieces.put(done)
+
+        worker = threading.Thread(target=work, name="repolsp-stream", daemon=True)
+        worker.start()
+        try:
+            while (piece := pieces.get()) is not done:
+                yield piece
+        finally:
+            stop.set()
+            worker.join()
 
     def generate(
         self, request: GenerationRequest, cancel: threading.Event | None = None
     ) -> GenerationResult:
-        holder: dict = {}
-        text = "".join(self._run(request, cancel, holder))
-        result: GenerationResult = holder["result"]
-        result.text = text
-        return result
+        return self._generate(request, cancel, None)
 
     def _vocab_pieces(self):
         """Text of every token, sorted, for prefix lookups (built once, about 0.7 s for 262k)."""
@@ -222,7 +255,7 @@ class CT2Engine:
             remaining = remaining[len(partial[best]):]
         raise LookupError("no healing token")
 
-    def _run(self, request: GenerationRequest, cancel, holder: dict) -> Iterator[str]:
+    def _generate(self, request: GenerationRequest, cancel, on_piece) -> GenerationResult:
         start = time.perf_counter()
         tokens, offsets, special = self._encode_prompt(request)
         n_static = self._split_static(tokens, offsets, special, request.static_prefix_chars)
@@ -258,72 +291,69 @@ class CT2Engine:
             self.tokenizer.decode(head_ids, skip_special_tokens=False)
         )
         result = GenerationResult(text="", prompt_tokens=len(tokens), healed=healed)
-        holder["result"] = result
 
         sampling = (
             {"sampling_topk": 1}
             if request.temperature <= 0
             else {"sampling_topk": 40, "sampling_temperature": request.temperature}
         )
-        text = ""
-        emitted = 0
-        ids: list[int] = []
-        finish = "length"
-
-        def emit(new_text: str) -> Iterator[str]:
-            nonlocal emitted
-            piece = new_text[emitted:]
-            emitted = len(new_text)
-            if piece:
-                yield piece
-
         text = self.tokenizer.decode(head_ids, skip_special_tokens=False)[skip:]
-        steps = self.generator.generate_tokens(
-            dynamic,
+        state = {"finish": "length", "text": text, "emitted": 0}
+
+        def emit(new_text: str) -> None:
+            piece = new_text[state["emitted"]:]
+            state["emitted"] = len(new_text)
+            if piece and on_piece is not None:
+                on_piece(piece)
+
+        def on_step(step) -> bool:
+            # Called by CTranslate2 after each decoded token; True stops decoding. (Breaking
+            # out of generate_tokens instead leaves a thread that aborts the process at exit.)
+            if not result.first_token_ms:
+                result.first_token_ms = (time.perf_counter() - start) * 1000
+            if cancel is not None and cancel.is_set():
+                state["finish"] = "cancelled"
+                return True
+            if step.token in self.end_tokens:
+                state["finish"] = "eos"
+                return True
+            ids.append(step.token_id)
+            decoded = self.tokenizer.decode(head_ids + ids, skip_special_tokens=False)
+            if decoded.endswith("\ufffd"):
+                return False  # an incomplete UTF-8 sequence: wait for the next byte token
+            text = decoded[skip:]
+            cut = find_stop(text, request.stop)
+            if cut >= 0:
+                state["text"], state["finish"] = text[:cut], "stop"
+                emit(state["text"])
+                return True
+            state["text"] = text
+            if request.should_stop is not None and request.should_stop(text):
+                state["finish"] = "stop"
+                emit(text)
+                return True
+            emit(text)
+            return False
+
+        ids: list[int] = []
+        self.generator.generate_batch(
+            [dynamic],
             static_prompt=static or None,
             cache_static_prompt=bool(static),
             max_length=request.max_new_tokens,
             end_token=self.end_tokens or None,
+            include_prompt_in_result=False,
+            callback=on_step,
             **sampling,
         )
-        try:
-            for step in steps:
-                if not result.first_token_ms:
-                    result.first_token_ms = (time.perf_counter() - start) * 1000
-                if cancel is not None and cancel.is_set():
-                    finish = "cancelled"
-                    break
-                if step.is_last and step.token in self.end_tokens:
-                    finish = "eos"
-                    break
-                ids.append(step.token_id)
-                decoded = self.tokenizer.decode(head_ids + ids, skip_special_tokens=False)
-                if decoded.endswith("\ufffd"):
-                    continue  # an incomplete UTF-8 sequence: wait for the next byte token
-                text = decoded[skip:]
-                cut = find_stop(text, request.stop)
-                if cut >= 0:
-                    text = text[:cut]
-                    finish = "stop"
-                    yield from emit(text)
-                    break
-                if request.should_stop is not None and request.should_stop(text):
-                    finish = "stop"
-                    yield from emit(text)
-                    break
-                yield from emit(text)
-            else:
-                if len(ids) < request.max_new_tokens:
-                    finish = "eos"
-        finally:
-            close = getattr(steps, "close", None)
-            if close is not None:
-                close()  # stops decoding in CTranslate2's thread
-        if finish == "eos" or finish == "length":
-            yield from emit(text)
+        finish = state["finish"]
+        if finish == "length" and len(ids) < request.max_new_tokens:
+            finish = "eos"
+        result.text = state["text"]
         result.new_tokens = len(ids)
         result.finish_reason = finish
         result.total_ms = (time.perf_counter() - start) * 1000
+        return result
 
     def stats(self) -> dict:
         return {

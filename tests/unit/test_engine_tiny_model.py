@@ -106,3 +106,34 @@ def test_cache_is_bounded(engine):
         engine.trim_cache()
     assert engine.stats()["prefixCacheEntries"] <= 2
     assert engine.reloads >= 1
+
+
+def test_stream_yields_the_same_text_and_stops_when_dropped(engine):
+    request = GenerationRequest(PROMPTS[1], max_new_tokens=10, heal=False)
+    pieces = list(engine.generate_stream(request))
+    assert "".join(pieces) == engine.generate(request).text
+    stream = engine.generate_stream(GenerationRequest(PROMPTS[1], max_new_tokens=200, heal=False))
+    next(stream, None)
+    stream.close()  # the consumer stops: generation ends within a step, no thread left behind
+
+
+def test_interrupted_generation_leaves_a_clean_exit(tiny_entry):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import threading
+        from pathlib import Path
+        from repolsp.server.engine.ct2 import CT2Engine
+        from repolsp.server.engine.base import GenerationRequest
+        engine = CT2Engine(Path({str(tiny_entry.ct2_dir)!r}), Path({str(tiny_entry.hf_dir)!r}), threads=1)
+        engine.generate(GenerationRequest("def f(x):", max_new_tokens=50,
+                                          should_stop=lambda text: True))
+        stream = engine.generate_stream(GenerationRequest("def g(x):", max_new_tokens=50))
+        next(stream, None)
+        stream.close()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "terminate called" not in proc.stderr
