@@ -288,4 +288,6 @@ async def _show_test(ls: RepolspServer, edit: AddTestEdit) -> None:
     at = types.Range(types.Position(line, 0), types.Position(line, 0))
     with contextlib.suppress(Exception):  # showing the file is a courtesy
         await ls.window_show_document_async(types.ShowDocumentParams(
-            uri=path_to_uri(edit.path), take_focus=True, selection=at))
+            # Without focus: Neovim's focusing path reads the word under the cursor and fails
+            # (E348) when the cursor is on a blank; the user stays where they were anyway.
+            uri=path_to_uri(edit.path), take_focus=False, selection=at))

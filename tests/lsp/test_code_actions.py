@@ -358,7 +358,7 @@ async def test_tests_for_method_imports_its_class(code_client: LanguageClient):
     assert "from calc.ops import Accumulator\n" in new.split("def test_add")[0]
     assert "instance = Accumulator()" in new and "result = instance.push(value)" in new
     shown = code_client.shown_documents[-1]  # the test file opens at the new test
-    assert shown.uri == target and shown.take_focus
+    assert shown.uri == target and not shown.take_focus
     assert new.splitlines()[shown.selection.start.line].startswith("def test_push")
     assert syntax_error_count(new, "python") == 0
     # Only insertions: removing the added import gives the old file plus the appended test.
