@@ -17,6 +17,11 @@ from dataclasses import asdict, dataclass
 
 from repolsp.trainer.prompts import context_from_dict, render_for_template
 
+# Engines stay alive until the process exits: CTranslate2 leaves a thread behind after
+# callback-driven generation, and destroying a generator mid-process has aborted it; the
+# engine releases itself safely at exit.
+_ENGINES: dict[str, object] = {}
+
 
 @dataclass
 class EvalScores:
@@ -83,7 +88,9 @@ def generate_completions(entry, examples, template, max_new_tokens: int = 64,
     from repolsp.server.engine.ct2 import CT2Engine
     from repolsp.server.postprocess import cut_at_block_end, postprocess
 
-    engine = CT2Engine(entry.ct2_dir, entry.hf_dir, model_name=entry.name)
+    engine = _ENGINES.get(str(entry.ct2_dir))
+    if engine is None:
+        engine = _ENGINES[str(entry.ct2_dir)] = CT2Engine(entry.ct2_dir, entry.hf_dir, model_name=entry.name)
     cap = entry.manifest.max_prompt_tokens or 512
     texts, latencies = [], []
     for i, example in enumerate(examples):
