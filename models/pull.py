@@ -15,8 +15,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from repolsp.models.convert import (
     build_model,
     check_disk_space,
@@ -27,6 +25,7 @@ from repolsp.models.convert import (
 )
 from repolsp.models.errors import ModelError, ModelNotFoundError, RegistryUnreachableError
 from repolsp.models.store import Manifest, ModelEntry, ModelStore
+from tqdm import tqdm
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class Manifest:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Manifest":
+    def from_dict(cls, data: dict) -> Manifest:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -201,7 +201,7 @@ class ModelStore:
         if not (built_dir / "ct2" / "model.bin").is_file():
             raise ModelError(f"refusing to register {name!r}: {built_dir}/ct2/model.bin missing")
         if not manifest.created:
-            manifest.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            manifest.created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         _atomic_write_text(built_dir / MANIFEST_NAME, json.dumps(asdict(manifest), indent=2))
         target = self.models_dir / name
         if target.exists():

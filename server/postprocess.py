@@ -90,7 +90,7 @@ def drop_repetition(text: str, max_repeats: int = 2) -> str:
         kept.append(line)
     text = "\n".join(kept)
     for period in range(2, 16):
-        for start in range(0, max(0, len(text) - period * 4)):
+        for start in range(max(0, len(text) - period * 4)):
             unit = text[start : start + period]
             if unit.strip() and text[start : start + period * 4] == unit * 4:
                 return text[: start + period * 2]

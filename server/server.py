@@ -10,7 +10,6 @@ from pathlib import Path
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-
 from repolsp.models.errors import ModelError
 from repolsp.models.prompt import LEFT_TO_RIGHT, PromptTemplate, template_for
 from repolsp.server.completion import CompletionService

@@ -34,11 +34,7 @@ def real_store() -> Path:
     return REAL_STORE
 
 
-WORDS = """def return if else elif for while in import from class self None True False
-and or not is lambda yield with as try except finally raise pass break continue print
-range len list dict set tuple str int float value values items key keys name path data
-result total count index item items open read write append sum min max sorted x y z a b
-= == != < > <= >= + - * / % ( ) [ ] { } : , . # ' " \\n""".split()
+WORDS = ["def", "return", "if", "else", "elif", "for", "while", "in", "import", "from", "class", "self", "None", "True", "False", "and", "or", "not", "is", "lambda", "yield", "with", "as", "try", "except", "finally", "raise", "pass", "break", "continue", "print", "range", "len", "list", "dict", "set", "tuple", "str", "int", "float", "value", "values", "items", "key", "keys", "name", "path", "data", "result", "total", "count", "index", "item", "items", "open", "read", "write", "append", "sum", "min", "max", "sorted", "x", "y", "z", "a", "b", "=", "==", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "(", ")", "[", "]", "{", "}", ":", ",", ".", "#", "'", '"', "\\n"]
 
 
 def build_tiny_llama(folder: Path, seed: int = 0) -> Path:

@@ -51,7 +51,7 @@ class Inventory:
         path.write_text(json.dumps(data, indent=2))
 
     @classmethod
-    def load_csv(cls, path: Path) -> "Inventory":
+    def load_csv(cls, path: Path) -> Inventory:
         inventory = cls()
         with open(path, newline="") as handle:
             for row in csv.DictReader(handle):

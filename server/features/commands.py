@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsprotocol import types
-
 from repolsp.server.context.document import uri_to_path
-
 from repolsp.server.features.inline_completion import ACCEPT_COMMAND
 from repolsp.server.server import RepolspServer
 from repolsp.server.training import TrainingJob

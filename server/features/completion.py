@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from lsprotocol import types
-
 from repolsp.server.features.inline_completion import ACCEPT_COMMAND
 from repolsp.server.server import RepolspServer
 

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 from lsprotocol import types
-
 from repolsp.server.context.document import uri_to_path
 from repolsp.server.server import RepolspServer
 

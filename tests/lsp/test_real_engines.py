@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
-
 from repolsp.models.convert import import_model
 from repolsp.models.store import ModelStore
 

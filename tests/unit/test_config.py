@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from repolsp.server.config import Config, config_to_wire, parse_config
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from repolsp.models.convert import import_model
 from repolsp.models.store import ModelStore
 from repolsp.server.engine.base import GenerationRequest

@@ -6,7 +6,6 @@ import json
 import time
 
 import pytest
-
 from repolsp.models import convert as convert_mod
 from repolsp.models.convert import import_model
 from repolsp.models.errors import ModelError, ModelNotFoundError

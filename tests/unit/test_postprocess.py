@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from repolsp.server.context.types import CompletionMode
 from repolsp.server.postprocess import (
     cut_at_block_end,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from repolsp.models.prompt import TEMPLATES, format_prompt, template_for, template_name_for_family
 from repolsp.server.context.types import PromptContext, Snippet
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from repolsp.models.convert import convert_hf_to_ct2
+from repolsp.models.prompt import template_for
 from repolsp.models.pull import DEFAULT_MODEL
 from repolsp.models.store import ModelStore
 from repolsp.server.completion import CompletionService
 from repolsp.server.config import Config
 from repolsp.server.context.document import Document
 from repolsp.server.engine.ct2 import CT2Engine
-from repolsp.models.prompt import template_for
 
 pytestmark = pytest.mark.real_model
 LONG_FILE = Path(__file__).resolve().parents[2] / "server" / "completion.py"
