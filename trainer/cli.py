@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="JSONL file for --mine-only")
     p.add_argument("--no-export", action="store_true", help="train but do not export or serve")
     p.add_argument("--no-switch", action="store_true", help="export but keep serving the old model")
-    p.add_argument("--no-eval", action="store_true", help="skip the before/after evaluation")
+    p.add_argument("--no-eval", action="store_true",
+                   help="skip the before/after evaluation (and switch without checking)")
+    p.add_argument("--force-switch", action="store_true",
+                   help="serve the tuned model even if it did worse on the held-out commits")
     p.add_argument("--name", help="name of the exported model (default <base>-<repo>-<date>)")
     p.add_argument("--max-prompt-tokens", type=int, default=None,
                    help="prompt length cap of training examples (default: model's cap or 512)")

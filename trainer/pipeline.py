@@ -191,13 +191,11 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
     from repolsp.trainer.export import export_tuned_model
 
     name = args.name or tuned_model_name(entry.name, repo)
-    tuned = export_tuned_model(store, entry, result.adapter_dir, name, repo=repo,
-                               switch=not args.no_switch, stats=result.stats_for_manifest(), say=say)
-    if args.no_switch:
-        say(f"exported {tuned.name}; serve it with `lsp-models use {tuned.name}`")
-    else:
-        say(f"now serving {tuned.name} (roll back with `lsp-models use {entry.name}`)")
-
+    # Switch only after the evaluation says the tuned model is no worse, so a short or
+    # unlucky run never makes the user's completions worse (`--force-switch` overrides).
+    tuned = export_tuned_model(store, entry, result.adapter_dir, name, repo=repo, switch=False,
+                               stats=result.stats_for_manifest(), say=say)
+    report = None
     if not args.no_eval:
         from repolsp.trainer.report import before_after_report
 
@@ -205,4 +203,13 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
                                      max_examples=args.max_eval_examples, say=say,
                                      training=result, show_progress=not args.quiet)
         say(report.summary_line())
+    if args.no_switch:
+        say(f"exported {tuned.name}; serve it with `lsp-models use {tuned.name}`")
+    elif report is not None and not report.tuned_no_worse() and not args.force_switch:
+        say(f"exported {tuned.name} but kept serving {store.default_name() or entry.name}: it did "
+            f"worse than {entry.name} on the held-out commits (train longer with --budget, or "
+            f"serve it anyway with `lsp-models use {tuned.name}`)")
+    else:
+        store.use(tuned.name)  # atomic pointer replace; the server reloads within seconds
+        say(f"now serving {tuned.name} (roll back with `lsp-models use {entry.name}`)")
     return 0

@@ -19,6 +19,14 @@ class Report:
     chart_path: Path
     json_path: Path
 
+    def tuned_no_worse(self) -> bool:
+        """True when the tuned model is at least as good on exact match and edit similarity
+        (or there was nothing to compare)."""
+        if self.tuned.n == 0:
+            return True
+        return (self.tuned.exact_match >= self.base.exact_match
+                and self.tuned.edit_similarity >= self.base.edit_similarity - 1e-9)
+
     def summary_line(self) -> str:
         b, t = self.base, self.tuned
         gain = f" ({t.exact_match / b.exact_match:.1f}x)" if b.exact_match > 0 else ""

@@ -100,11 +100,15 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_lsp_train_end_to_end(history_repo, tmp_path, monkeypatch, capsys):
-    """mine -> train -> export -> switch -> before/after report, through the CLI."""
+@pytest.mark.parametrize("tuned_is_better", [True, False], ids=["switches", "keeps-base"])
+def test_lsp_train_end_to_end(history_repo, tmp_path, monkeypatch, capsys, tuned_is_better):
+    """mine -> train -> export -> before/after report -> switch (only if no worse), via the CLI."""
+    from repolsp.trainer.report import Report
+
     home = tmp_path / "home"
     register_tiny_model(home)
     monkeypatch.setenv("REPOLSP_HOME", str(home))
+    monkeypatch.setattr(Report, "tuned_no_worse", lambda self: tuned_is_better)
     repo, _ = history_repo
     run_dir = tmp_path / "run"
     args = [str(repo), "--test-fraction", "0.2", "--max-steps", "4", "--epochs", "3", "--batch-size", "2",
@@ -113,10 +117,13 @@ def test_lsp_train_end_to_end(history_repo, tmp_path, monkeypatch, capsys):
     assert cli.main(args) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     store = ModelStore(home)
-    served = store.default_name()
-    assert served.startswith("tiny-smollm2-demo-repo-")
-    assert store.get(served).manifest.extra["training"]["steps"] == 4
-    assert "now serving" in out and "held-out exact match" in out
+    (tuned,) = [e for e in store.list() if e.name.startswith("tiny-smollm2-demo-repo-")]
+    assert tuned.manifest.extra["training"]["steps"] == 4
+    assert "held-out exact match" in out
+    if tuned_is_better:
+        assert store.default_name() == tuned.name and "now serving" in out
+    else:
+        assert store.default_name() == "tiny-smollm2" and "kept serving tiny-smollm2" in out
     report = json.loads((run_dir / "report.json").read_text())
     assert report["base"]["n"] == report["tuned"]["n"] == 4
     assert "| base: `tiny-smollm2` |" in (run_dir / "report.md").read_text()
