@@ -32,6 +32,7 @@ def merge_adapter(base_hf_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
 
         model = AutoModelForCausalLM.from_pretrained(str(base_hf_dir), dtype=torch.float32)
         if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+            # Rows are overwritten by the adapter's saved embeddings (resized during training).
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     model.save_pretrained(str(out_dir))

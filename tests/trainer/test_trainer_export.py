@@ -177,3 +177,21 @@ def test_prefix_method_without_no_export_is_refused(history_repo, tmp_path, monk
 def test_metrics(predicted, expected, same, similarity):
     assert exact_match(predicted, expected) is same
     assert edit_similarity(predicted, expected) == pytest.approx(similarity)
+
+
+def test_merged_model_equals_the_trained_adapter(trained, tmp_path):
+    """Merging reproduces the trained model exactly as trained (sentinel rows included)."""
+    import torch
+    from peft import PeftModel
+    from repolsp.trainer.export import merge_adapter
+    from repolsp.trainer.train import load_model
+    from transformers import AutoModelForCausalLM
+
+    _store, base, adapter, examples = trained
+    tokenizer = load_tokenizer(base.hf_dir, template_for("repolsp-smollm2"))
+    trained_model = PeftModel.from_pretrained(load_model(base.hf_dir, tokenizer, None), str(adapter)).eval()
+    merge_adapter(base.hf_dir, adapter, tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(str(tmp_path / "merged"), dtype=torch.float32).eval()
+    ids = torch.tensor([tokenizer(examples[0].prompt)["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(trained_model(ids).logits, merged(ids).logits, atol=1e-4)

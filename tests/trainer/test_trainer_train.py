@@ -276,3 +276,19 @@ def test_other_methods_train(setup, tmp_path, method):
     else:
         merge_adapter(entry.hf_dir, result.adapter_dir, tmp_path / "merged")
         assert (tmp_path / "merged" / "config.json").is_file()
+
+
+def test_new_sentinels_start_at_their_words_embeddings(setup):
+    """<fim_prefix>/<fim_suffix>/<fim_middle> start distinct, at the words they stand for."""
+    from repolsp.trainer.train import load_model, sentinel_words
+
+    entry, tokenizer, _ = setup
+    model = load_model(entry.hf_dir, tokenizer, "repolsp-smollm2")
+    weight = model.get_input_embeddings().weight
+    rows = []
+    for sentinel in ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"):
+        new_id = tokenizer.convert_tokens_to_ids(sentinel)
+        word_ids = tokenizer(" " + sentinel_words(sentinel), add_special_tokens=False)["input_ids"]
+        assert torch.allclose(weight[new_id], weight[word_ids].mean(0))
+        rows.append(weight[new_id])
+    assert not torch.allclose(rows[0], rows[1]) and not torch.allclose(rows[1], rows[2])
