@@ -708,7 +708,12 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
                 stopped = "budget"
                 break
         else:
-            stopped = "max-steps" if config.max_steps and state["step"] >= config.max_steps else "done"
+            if config.budget_s and state["schedule_steps"] < len(batches):
+                stopped = "budget"  # the schedule was fitted to the time budget
+            elif config.max_steps and state["step"] >= config.max_steps:
+                stopped = "max-steps"
+            else:
+                stopped = "done"
     except KeyboardInterrupt:
         save_checkpoint()
         raise TrainingInterrupted(
