@@ -269,9 +269,12 @@ class RepolspServer(LanguageServer):
                     name = self.config.model or store.default_name() or DEFAULT_MODEL
                     token = self._progress_begin(f"repolsp: loading {name}")
                     entry = store.get(name)
-                    engine = CT2Engine(
-                        entry.ct2_dir, entry.hf_dir, model_name=name, threads=self.config.threads
-                    )
+                    # Built on the engine thread itself: a CTranslate2 generator created on a
+                    # thread that then exits runs several times slower (measured: 0.9 s -> 7 s).
+                    engine = self.completions.executor.submit(
+                        CT2Engine, entry.ct2_dir, entry.hf_dir, model_name=name,
+                        threads=self.config.threads,
+                    ).result()
                     template = template_for(entry.manifest.fim_template)
                     cap = entry.manifest.max_prompt_tokens
                 old = self.engine

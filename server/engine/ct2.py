@@ -210,10 +210,8 @@ class CT2Engine:
         found: list[int] = []
         partial: dict[int, str] = {}
         lo = bisect.bisect_left(texts, remaining)
-        hi = lo
-        while hi < len(texts) and texts[hi].startswith(remaining):
-            found.append(ids[hi])
-            hi += 1
+        hi = bisect.bisect_left(texts, remaining + "\U0010ffff", lo)
+        found.extend(ids[lo:hi])
         for size in range(1, len(remaining)):
             head = remaining[:size]
             at = bisect.bisect_left(texts, head)
