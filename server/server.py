@@ -281,8 +281,10 @@ class RepolspServer(LanguageServer):
                 self.engine, self.model_name = engine, name
                 self.template, self.max_prompt_tokens = template, cap
                 self.engine_state, self.engine_error = "ready", ""
-                if old is not None and old is not engine:
-                    del old
+                if old is not None and old is not engine and hasattr(old, "close"):
+                    # Released on the engine thread, where it generated (CTranslate2 has
+                    # aborted the process when a generator was destroyed elsewhere).
+                    self.completions.executor.submit(old.close)
                 log.info("model %s ready (%s)", name, engine.name)
             except (ModelError, Exception) as exc:  # noqa: BLE001 - any load failure is reported
                 self.engine, self.engine_state = None, "error"
