@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repolsp.models.evaluate import percentile
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -49,17 +51,6 @@ TARGETS = {
 
 
 # --- pure helpers --------------------------------------------------------------------------
-
-def percentile(values, q: float) -> float | None:
-    """q-th percentile (0..100) by linear interpolation; None for no values."""
-    data = sorted(values)
-    if not data:
-        return None
-    position = (len(data) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(data) - 1)
-    return data[low] + (data[high] - data[low]) * (position - low)
-
 
 @dataclass
 class TypingScript:

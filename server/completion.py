@@ -25,7 +25,7 @@ from repolsp.server.context.document import Document
 from repolsp.server.context.should_complete import CompletionDecision, should_complete
 from repolsp.server.context.types import CompletionMode
 from repolsp.server.engine.base import Engine, GenerationRequest
-from repolsp.server.postprocess import cut_at_block_end, postprocess
+from repolsp.server.postprocess import postprocess, stop_rule
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Metrics:
         data = sorted(values)
         if not data:
             return {"p50": None, "p95": None, "count": 0}
-        p95 = data[min(len(data) - 1, int(round(0.95 * (len(data) - 1))))]
+        p95 = data[min(len(data) - 1, round(0.95 * (len(data) - 1)))]
         return {"p50": round(statistics.median(data), 1), "p95": round(p95, 1), "count": len(data)}
 
     def snapshot(self) -> dict:
@@ -172,8 +172,8 @@ class CompletionService:
     async def complete(self, doc: Document, offset: int, debounce: bool = True) -> Suggestion | None:
         """The suggestion at offset, or None; newer requests for the same document win."""
         started = time.perf_counter()
-        language_id = getattr(doc, "language_id", None) or doc.language
-        if not (self.config.language_enabled(language_id) or self.config.language_enabled(doc.language)):
+        enabled = self.config.language_enabled
+        if not (enabled(doc.language) or (doc.language_id and enabled(doc.language_id))):
             return None
         self.metrics.requests += 1
         cached = self._cache_lookup(doc, offset)
@@ -261,7 +261,7 @@ class CompletionService:
         stable_text = text[:line_start] + text[offset:]
         key = (doc.uri, _hash(stable_text), reserve, budget_tokens, id(workspace))
         if self._stable_key != key:
-            stable_doc = Document(doc.uri, stable_text, getattr(doc, "language_id", None),
+            stable_doc = Document(doc.uri, stable_text, doc.language_id,
                                   path=doc.path)
             budget = ContextBudget(max_prompt_tokens=max(64, budget_tokens - reserve),
                                    max_snippet_share=_snippet_share(budget_tokens))
@@ -276,23 +276,12 @@ class CompletionService:
         """Stage 4's input: generation limits and stop rules for the decided mode."""
         multi = decision.mode is CompletionMode.MULTI_LINE
         limits = self.config.max_new_tokens
-        block_indent = decision.block_indent
-
-        def should_stop(text: str) -> bool:
-            if not multi:
-                return "\n" in text
-            if "\n\n\n" in text:
-                return True
-            # Stop once a complete line has left the block.
-            head, _, _ = text.rpartition("\n")
-            return cut_at_block_end(head, block_indent) != head
-
         return GenerationRequest(
             prompt=prompt.text,
             max_new_tokens=limits.multi_line if multi else limits.single_line,
             temperature=self.config.temperature,
             stop=prompt.template.stop,
-            should_stop=should_stop,
+            should_stop=stop_rule(decision.mode, decision.block_indent),
             static_prefix_chars=prompt.static_prefix_chars,
         )
 

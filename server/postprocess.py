@@ -59,9 +59,8 @@ def cut_suffix_overlap(text: str, suffix: str, min_overlap_chars: int = 1) -> st
     if rest and "\n" not in text:
         # Longest tail of text that equals a head of the rest of the line.
         for size in range(min(len(text), len(rest)), min_overlap_chars - 1, -1):
-            if text.endswith(rest[:size]) and size >= min_overlap_chars:
-                if rest[:size].strip():
-                    return text[: len(text) - size]
+            if rest[:size].strip() and text.endswith(rest[:size]):
+                return text[: len(text) - size]
     suffix_lines = [line.strip() for line in suffix.split("\n")[1:] if line.strip()][:3]
     if suffix_lines and "\n" in text:
         lines = text.split("\n")
@@ -100,6 +99,23 @@ def drop_repetition(text: str, max_repeats: int = 2) -> str:
 def strip_trailing_whitespace(text: str) -> str:
     """No trailing spaces on any line, and no trailing blank lines."""
     return "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
+
+
+def stop_rule(mode: CompletionMode, block_indent: int | None):
+    """The server's early stop during generation: a single-line completion ends at its first
+    newline; a multi-line one at three newlines in a row or once a whole line has left the
+    block. Returns a `should_stop(text_so_far) -> bool` callable."""
+    multi = mode is CompletionMode.MULTI_LINE
+
+    def should_stop(text: str) -> bool:
+        if not multi:
+            return "\n" in text
+        if "\n\n\n" in text:
+            return True
+        head, _, _ = text.rpartition("\n")
+        return cut_at_block_end(head, block_indent) != head
+
+    return should_stop
 
 
 def postprocess(

@@ -136,7 +136,7 @@ class RepolspServer(LanguageServer):
 
     def checked_offset(self, doc: Document, position: types.Position) -> int:
         """Offset of an LSP position; positions past the end are clamped (and logged)."""
-        lines = doc.text.count("\n") + 1
+        lines = doc.lines.line_count
         if position.line >= lines or position.line < 0 or position.character < 0:
             log.warning("position %d:%d is outside %s (%d lines); clamped",
                         position.line, position.character, doc.uri, lines)

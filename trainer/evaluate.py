@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from repolsp.models.evaluate import edit_distance
 from repolsp.trainer.prompts import context_from_dict, render_for_template
 
 # Engines stay alive until the process exits: CTranslate2 leaves a thread behind after
@@ -44,25 +45,12 @@ class EvalScores:
         return data
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions) between two strings."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 def edit_similarity(predicted: str, expected: str) -> float:
     """1 - edit distance / longer length (1.0 = identical), on whitespace-trimmed strings."""
     predicted, expected = predicted.strip(), expected.strip()
     if not predicted and not expected:
         return 1.0
-    return 1.0 - levenshtein(predicted, expected) / max(len(predicted), len(expected))
+    return 1.0 - edit_distance(predicted, expected) / max(len(predicted), len(expected))
 
 
 def exact_match(predicted: str, expected: str) -> bool:
@@ -86,7 +74,7 @@ def generate_completions(entry, examples, template, max_new_tokens: int = 64,
     rules; returns (texts, latencies in ms)."""
     from repolsp.server.engine.base import GenerationRequest
     from repolsp.server.engine.ct2 import CT2Engine
-    from repolsp.server.postprocess import cut_at_block_end, postprocess
+    from repolsp.server.postprocess import postprocess, stop_rule
 
     engine = _ENGINES.get(str(entry.ct2_dir))
     if engine is None:
@@ -98,18 +86,10 @@ def generate_completions(entry, examples, template, max_new_tokens: int = 64,
         prompt = render_for_template(example.context, template, engine.count_tokens, cap)
         multi = ctx.mode.value == "multi-line"
 
-        def should_stop(text: str, multi=multi, block_indent=ctx.block_indent) -> bool:
-            # The server's stop rules (server/completion.py `request_for`).
-            if not multi:
-                return "\n" in text
-            if "\n\n\n" in text:
-                return True
-            head, _, _ = text.rpartition("\n")
-            return cut_at_block_end(head, block_indent) != head
-
         request = GenerationRequest(
             prompt=prompt, max_new_tokens=max_new_tokens if multi else 48,
-            stop=tuple(template.stop), max_prompt_tokens=cap, should_stop=should_stop,
+            stop=tuple(template.stop), max_prompt_tokens=cap,
+            should_stop=stop_rule(ctx.mode, ctx.block_indent),
         )
         started = time.perf_counter()
         result = engine.generate(request)

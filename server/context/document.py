@@ -70,6 +70,7 @@ class Document:
             fs_path = uri_to_path(uri)
             path = display_path(fs_path) if fs_path else uri
         self.path = path
+        self.language_id = language_id  # as the client sent it (settings name these)
         self.language = language_for(language_id, path if path else uri)
         self.tree: tree_sitter.Tree | None = None
         self._text = ""
