@@ -81,7 +81,7 @@ def test_tiny_model_served_through_ctranslate2_with_network_blocked(tiny_hf_mode
     items, status, messages = asyncio.run(_session(env, text, 1, 16))
     assert status["state"] == "ready", (status, messages)
     assert status["engine"] == "ctranslate2" and status["model"] == "tiny"
-    assert status["modelLatencyMs"]["count"] + status["superseded"] >= 0
+    assert status["requests"] == 1
     assert status["engineStats"]["prefixCacheMisses"] >= 1  # the prompt went through the model
     assert isinstance(items, list)
 
