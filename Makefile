@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test serve bench venv lint clean
+.PHONY: demo test serve bench bench-train venv lint clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,12 @@ serve: venv
 ## make bench: speed and quality benchmarks (slow; writes bench/RESULTS.md)
 bench: venv
 	@if [ -f bench/run.py ]; then $(PY) bench/run.py; else echo "nothing to benchmark yet"; fi
+
+## make bench-train REPO=path/to/git/repo: mining, training throughput vs transformers.Trainer,
+## and a 30-minute lsp-train before/after (slow; writes bench/TRAINING.md)
+bench-train: venv
+	@test -n "$(REPO)" || { echo "usage: make bench-train REPO=path/to/a/git/repository"; exit 2; }
+	$(PY) bench/train.py $(REPO) $(BENCH_TRAIN_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check server models trainer tests bench

@@ -29,12 +29,20 @@ def merge_adapter(base_hf_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
                            "train with --method lora (or keep the adapter with --no-export)")
     else:
         from peft import PeftModel
+        from repolsp.trainer.train import TOKEN_ROWS_FILE, init_new_token_embeddings
 
         model = AutoModelForCausalLM.from_pretrained(str(base_hf_dir), dtype=torch.float32)
-        if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-            # Rows are overwritten by the adapter's saved embeddings (resized during training).
+        old_vocab = model.get_input_embeddings().weight.shape[0]
+        if len(tokenizer) > old_vocab:
+            # Added FIM tokens: grown and initialised as in training (then the trained rows below).
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+            init_new_token_embeddings(model, tokenizer, old_vocab)
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+        rows_path = adapter_dir / TOKEN_ROWS_FILE
+        if rows_path.is_file():
+            saved = torch.load(rows_path, map_location="cpu", weights_only=True)
+            with torch.no_grad():
+                model.get_input_embeddings().weight[saved["ids"]] = saved["rows"]
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
 

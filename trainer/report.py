@@ -18,6 +18,7 @@ class Report:
     markdown_path: Path
     chart_path: Path
     json_path: Path
+    exact_match_diff: dict | None = None  # paired bootstrap of tuned - base (models.evaluate)
 
     def tuned_no_worse(self) -> bool:
         """True when the tuned model is at least as good on exact match and edit similarity
@@ -30,7 +31,10 @@ class Report:
     def summary_line(self) -> str:
         b, t = self.base, self.tuned
         gain = f" ({t.exact_match / b.exact_match:.1f}x)" if b.exact_match > 0 else ""
-        return (f"held-out exact match {b.exact_match:.0%} -> {t.exact_match:.0%}{gain}, "
+        diff = self.exact_match_diff or {}
+        ci = (f", difference 95% CI [{diff['ci95'][0]:+.0%}, {diff['ci95'][1]:+.0%}]"
+              if diff.get("ci95") else "")
+        return (f"held-out exact match {b.exact_match:.0%} -> {t.exact_match:.0%}{gain}{ci}, "
                 f"edit similarity {b.edit_similarity:.2f} -> {t.edit_similarity:.2f} "
                 f"on {t.n} test examples; report: {self.markdown_path}")
 
@@ -39,7 +43,8 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "—" if value is None else format(value, pattern)
 
 
-def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=()) -> str:
+def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=(),
+                    exact_match_diff: dict | None = None) -> str:
     """The report as markdown (table, training figures, a few sample completions)."""
     lines = [
         "# lsp-train: before / after",
@@ -54,6 +59,10 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
             f"| {label}: `{s.model}` | {s.exact_match:.1%} | {s.edit_similarity:.3f} | "
             f"{_fmt(s.loss, '.3f')} | {_fmt(s.perplexity, '.2f')} | {s.median_latency_ms:.0f} ms |"
         )
+    if exact_match_diff and exact_match_diff.get("ci95"):
+        low, high = exact_match_diff["ci95"]
+        lines += ["", f"Exact match, tuned − base: {exact_match_diff['mean_diff']:+.1%} "
+                  f"(paired bootstrap 95% CI [{low:+.1%}, {high:+.1%}], n={exact_match_diff['n']})."]
     if training is not None:
         lines += ["", "## Training", "", training.summary()]
     if samples:
@@ -85,8 +94,10 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
                         say: Callable[[str], None] = print, training=None, with_loss: bool = True,
                         show_progress: bool = False) -> Report:
     """Score base and tuned models on the test split and save report.md/.json/.png in out_dir."""
+    from repolsp.models.evaluate import paired_bootstrap_ci
     from repolsp.models.prompt import template_for
     from repolsp.trainer.chart import bar_chart
+    from repolsp.trainer.evaluate import exact_match
 
     held_out = eval_examples(examples, max_examples)
     say(f"evaluating base and tuned models on {len(held_out)} held-out examples ...")
@@ -103,16 +114,21 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = [(e.completion, b, t) for e, b, t in zip(held_out, base_texts, tuned_texts)][:8]
+    diff = paired_bootstrap_ci([exact_match(b, e.completion) for e, b in zip(held_out, base_texts)],
+                               [exact_match(t, e.completion) for e, t in zip(held_out, tuned_texts)])
     markdown = out_dir / "report.md"
     chart = out_dir / "report.png"
     data = out_dir / "report.json"
-    markdown.write_text(render_markdown(base, tuned, training, samples), encoding="utf-8")
+    markdown.write_text(render_markdown(base, tuned, training, samples, diff), encoding="utf-8")
+    outputs = [{"commit": e.commit, "path": e.path, "mode": e.mode, "expected": e.completion,
+                "base": b, "tuned": t} for e, b, t in zip(held_out, base_texts, tuned_texts)]
     data.write_text(json.dumps({"base": base.to_json(), "tuned": tuned.to_json(),
-                                "training": training.stats_for_manifest() if training else None},
-                               indent=2), encoding="utf-8")
+                                "exact_match_diff": diff,
+                                "training": training.stats_for_manifest() if training else None,
+                                "examples": outputs}, indent=2), encoding="utf-8")
     bar_chart(chart, "held-out test split", ["exact match", "edit sim"],
               [("base", [base.exact_match, base.edit_similarity]),
                ("tuned", [tuned.exact_match, tuned.edit_similarity])])
-    report = Report(base, tuned, markdown, chart, data)
-    print(render_markdown(base, tuned), flush=True)
+    report = Report(base, tuned, markdown, chart, data, diff)
+    print(render_markdown(base, tuned, exact_match_diff=diff), flush=True)
     return report

@@ -83,6 +83,8 @@ class CT2Engine:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelLoadError(f"cannot load model from {self.ct2_dir}: {exc}") from exc
+        self._tag_ids = {i for i, t in self.tokenizer.get_added_tokens_decoder().items()
+                         if len(t.content) > 2 and t.content[0] == "<" and t.content[-1] == ">"}
         self.end_tokens = self._end_tokens()
         self._cached_prefixes.clear()
         self._pieces = None
@@ -136,7 +138,9 @@ class CT2Engine:
     def _encode_prompt(self, request: GenerationRequest):
         enc = self.tokenizer.encode(request.prompt, add_special_tokens=True)
         tokens, offsets = list(enc.tokens), list(enc.offsets)
-        special = [bool(m) for m in enc.special_tokens_mask]
+        # Tag-like added tokens count as special even where the tokenizer does not flag them
+        # (Gemma's <unusedN>, the FIM sentinels `lsp-train` teaches it): never healed or split.
+        special = [bool(m) or i in self._tag_ids for m, i in zip(enc.special_tokens_mask, enc.ids)]
         limit = request.max_prompt_tokens
         if limit and len(tokens) > limit:
             # Keep leading special tokens (BOS) and the newest text.

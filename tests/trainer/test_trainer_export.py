@@ -180,18 +180,28 @@ def test_metrics(predicted, expected, same, similarity):
 
 
 def test_merged_model_equals_the_trained_adapter(trained, tmp_path):
-    """Merging reproduces the trained model exactly as trained (sentinel rows included)."""
+    """Merging reproduces the model as trained: LoRA merged, and the sentinels' trained rows
+    (added by a hook during training) written into the embedding."""
     import torch
     from peft import PeftModel
     from repolsp.trainer.export import merge_adapter
-    from repolsp.trainer.train import load_model
+    from repolsp.trainer.train import TOKEN_ROWS_FILE, TokenRows, load_model
     from transformers import AutoModelForCausalLM
 
     _store, base, adapter, examples = trained
     tokenizer = load_tokenizer(base.hf_dir, template_for("repolsp-smollm2"))
     trained_model = PeftModel.from_pretrained(load_model(base.hf_dir, tokenizer, None), str(adapter)).eval()
+    saved = torch.load(adapter / TOKEN_ROWS_FILE, weights_only=True)
+    embedding, head = trained_model.get_input_embeddings(), trained_model.get_output_embeddings()
+    assert head.weight.data_ptr() == embedding.weight.data_ptr()  # tied: the head hook is tested too
+    rows = TokenRows(embedding, saved["ids"].tolist(), head)
+    delta = saved["rows"] - embedding.weight[saved["ids"]].detach()
+    assert delta.abs().max() > 0, "the sentinel rows did not train"
+    rows.delta.data.copy_(delta)
     merge_adapter(base.hf_dir, adapter, tmp_path / "merged")
     merged = AutoModelForCausalLM.from_pretrained(str(tmp_path / "merged"), dtype=torch.float32).eval()
-    ids = torch.tensor([tokenizer(examples[0].prompt)["input_ids"]])
+    prompt = next(e.prompt for e in examples if "<fim_middle>" in e.prompt)
+    ids = torch.tensor([tokenizer(prompt)["input_ids"]])
+    assert set(saved["ids"].tolist()) <= set(ids[0].tolist())
     with torch.no_grad():
         assert torch.allclose(trained_model(ids).logits, merged(ids).logits, atol=1e-4)

@@ -86,3 +86,17 @@ def test_token_healing_continues_the_word(engine, prompt, starts):
     result = engine.generate(GenerationRequest(prompt, max_new_tokens=4, heal=True))
     assert result.healed and prompt.endswith(result.healed)
     assert result.text.startswith(starts), result.text
+
+
+def test_fim_sentinel_at_the_prompt_end_is_never_healed(engine):
+    """Gemma's tokenizer does not flag <unusedN> as special; a FIM prompt (what the tuned model
+    is served) ends with one and must reach the model whole. Indentation is still healed."""
+    from repolsp.server.engine.base import GenerationRequest
+
+    template = template_for("repolsp-gemma3")
+    prompt = (template.fim_prefix + "def add(a, b):\n    " + template.fim_suffix + "\n\nprint(add(1, 2))\n"
+              + template.fim_middle)
+    result = engine.generate(GenerationRequest(prompt, max_new_tokens=3, heal=True))
+    assert result.healed == ""
+    indented = engine.generate(GenerationRequest("def add(a, b):\n    ", max_new_tokens=3, heal=True))
+    assert indented.healed == "    "
