@@ -34,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import _cpu_name  # noqa: E402  (bench/run.py, the speed benchmark)
+from run import _cpu_name  # bench/run.py, the speed benchmark
 
 LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.0, "lr": 1e-3, "batch": 4}  # lsp-train defaults
 
@@ -150,7 +150,7 @@ def run_worker(kind: str, model: str, examples_path: Path, steps: int, threads: 
     command = [sys.executable, str(Path(__file__)), "--worker", kind, "--model", model,
                "--examples", str(examples_path), "--steps", str(steps), "--threads", str(threads)]
     print(f"bench: throughput, {kind} ({steps} steps)…", file=sys.stderr)
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -166,7 +166,7 @@ def before_after(repo: Path, model: str, budget: str, commits: int | None, holdo
         if commits:
             command += ["--max-commits", str(commits)]
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
         report_path = Path(run_dir) / "report.json"
         if done.returncode != 0 or not report_path.is_file():
@@ -183,28 +183,28 @@ def before_after(repo: Path, model: str, budget: str, commits: int | None, holdo
 def render(results: dict) -> str:
     env = results["environment"]
     lines = ["# Trainer benchmark", "",
-             f"`{results['command']}` — {env['date']}, {env['cpu']}, {env['cores']} cores, "
+             (f"`{results['command']}` — {env['date']}, {env['cpu']}, {env['cores']} cores, "
              f"load before {env['load_before']}, torch {env.get('torch', '?')}, "
-             f"transformers {env.get('transformers', '?')}, peft {env.get('peft', '?')}.", ""]
+             f"transformers {env.get('transformers', '?')}, peft {env.get('peft', '?')}."), ""]
     mining = results.get("mining") or {}
     if mining:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(mining["by_kind"].items()))
         splits = ", ".join(f"{k} {v}" for k, v in sorted(mining["by_split"].items()))
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(mining["files_skipped"].items()))
         lines += ["## Mining", "",
-                  f"{mining['repo']}: {mining['commits']} commits in {mining['seconds']} s "
+                  (f"{mining['repo']}: {mining['commits']} commits in {mining['seconds']} s "
                   f"(**{mining['commits_per_s']} commits/s**), {mining['examples']} examples "
                   f"({kinds}; splits {splits}); {mining['files_mined']} files mined, skipped: "
                   f"{skipped or 'none'}; dropped {mining['secrets_dropped']} with secrets, "
-                  f"{mining['duplicates_dropped']} duplicates.", ""]
+                  f"{mining['duplicates_dropped']} duplicates."), ""]
     speed = results.get("throughput") or {}
     if speed:
         ours, plain = speed.get("ours", {}), speed.get("trainer", {})
         lines += ["## Training throughput", "",
-                  f"{speed['model']}, LoRA r{LORA['rank']} on all projections, fp32, "
+                  (f"{speed['model']}, LoRA r{LORA['rank']} on all projections, fp32, "
                   f"{LORA['batch']} examples a step, {speed['steps']} steps, {speed['threads']} "
                   f"threads, the same {speed['examples']} examples (mean {speed['mean_tokens']:.0f} "
-                  "tokens):", "",
+                  "tokens):"), "",
                   "| loop | tokens/s | seconds | peak RSS |", "|---|---|---|---|"]
         for name, row in (("repolsp (`lsp-train`)", ours), ("plain `transformers.Trainer`", plain)):
             if "error" in row:
@@ -213,8 +213,8 @@ def render(results: dict) -> str:
                 lines.append(f"| {name} | {row['tokens_per_s']:.0f} | {row['seconds']:.0f} | "
                              f"{row['peak_rss_mb']:.0f} MB |")
         if ours.get("tokens_per_s") and plain.get("tokens_per_s"):
-            lines += ["", f"Ratio: **{ours['tokens_per_s'] / plain['tokens_per_s']:.2f}×** the "
-                      "Trainer's tokens/s; the issue's plain-loop baseline (SmolLM2-135M) was 94."]
+            lines += ["", (f"Ratio: **{ours['tokens_per_s'] / plain['tokens_per_s']:.2f}×** the "
+                      "Trainer's tokens/s; the issue's plain-loop baseline (SmolLM2-135M) was 94.")]
         lines.append("")
     run = results.get("before_after") or {}
     if run:
@@ -233,11 +233,11 @@ def render(results: dict) -> str:
                 lines.append(f"| {label}: `{row['model']}` | {row['exact_match']:.1%} | "
                              f"{row['edit_similarity']:.3f} | {loss} | {row['n']} |")
             lines += ["", f"Exact match ratio tuned / base: **{ratio}**.",
-                      f"Training: {training.get('steps')}/{training.get('planned_steps')} steps "
+                      (f"Training: {training.get('steps')}/{training.get('planned_steps')} steps "
                       f"({training.get('stopped')}) in {training.get('elapsed_s', 0):.0f} s, "
                       f"{training.get('tokens_per_s', 0):.0f} tokens/s, saw "
                       f"{training.get('fraction_seen', 0):.0%} of {training.get('train_examples')} "
-                      "training examples.", ""]
+                      "training examples."), ""]
     return "\n".join(lines) + "\n"
 
 

@@ -22,7 +22,8 @@ class PromptTemplate:
     fim_suffix: str = ""
     fim_middle: str = ""
     stop: tuple[str, ...] = ()  # strings that end a completion (beyond the tokenizer's EOS)
-    # Order of the FIM parts: "psm" = prefix, suffix, middle (StarCoder style).
+    # Order of the FIM parts: "psm" = prefix, suffix, middle (StarCoder style); "spm" = suffix,
+    # then prefix, which the middle continues directly (no middle sentinel).
     order: str = "psm"
 
 
@@ -45,15 +46,18 @@ TEMPLATES: dict[str, PromptTemplate] = {
             stop=("<｜end▁of▁sentence｜>",),
         ),
         PromptTemplate("codellama", True, "<PRE> ", " <SUF>", " <MID>", stop=("<EOT>",)),
-        # FIM sentinels that `lsp-train` teaches models without FIM tokens.
+        # FIM that `lsp-train` teaches models without FIM tokens, in suffix-prefix-middle order:
+        # the middle continues the prefix as in left-to-right completion, which such a model
+        # already does, so a short run only has to teach it to use the suffix and to stop.
+        # (Prefix-suffix-middle, measured on attrs after a 30-minute CPU run of Gemma 3 270M:
+        # held-out loss fell 2.79 -> 1.85 but exact match 6% -> 1%; the model had not learned
+        # to continue the prefix across the suffix and repeated frequent lines.)
         PromptTemplate(
-            "repolsp-smollm2", True, "<fim_prefix>", "<fim_suffix>", "<fim_middle>",
-            stop=("<|endoftext|>", "<|im_end|>"),
+            "repolsp-smollm2", True, "<fim_prefix>", "<fim_suffix>",
+            stop=("<|endoftext|>", "<|im_end|>"), order="spm",
         ),
         # Gemma 3's vocabulary has thousands of <unusedN> tokens: sentinels without resizing.
-        PromptTemplate(
-            "repolsp-gemma3", True, "<unused0>", "<unused1>", "<unused2>", stop=("<eos>",)
-        ),
+        PromptTemplate("repolsp-gemma3", True, "<unused0>", "<unused1>", stop=("<eos>",), order="spm"),
     )
 }
 
@@ -114,6 +118,10 @@ def _render(ctx: PromptContext, template: PromptTemplate, snippets: list[Snippet
     mark = line_comment(ctx.language)
     head = "".join(render_snippet(s, ctx.language) for s in snippets)
     head += f"{mark} Path: {ctx.path}\n" if ctx.path else ""
+    if template.fim and template.order == "spm":
+        start = template.fim_suffix + ctx.suffix + template.fim_prefix + head
+        # Stable while the user types on the current line: all but the line's typed part.
+        return start + prefix, len(start) + prefix.rfind("\n") + 1
     if template.fim:
         start = template.fim_prefix + head
         text = start + prefix + template.fim_suffix + ctx.suffix + template.fim_middle

@@ -61,8 +61,8 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
         )
     if exact_match_diff and exact_match_diff.get("ci95"):
         low, high = exact_match_diff["ci95"]
-        lines += ["", f"Exact match, tuned − base: {exact_match_diff['mean_diff']:+.1%} "
-                  f"(paired bootstrap 95% CI [{low:+.1%}, {high:+.1%}], n={exact_match_diff['n']})."]
+        lines += ["", (f"Exact match, tuned − base: {exact_match_diff['mean_diff']:+.1%} "
+                  f"(paired bootstrap 95% CI [{low:+.1%}, {high:+.1%}], n={exact_match_diff['n']}).")]
     if training is not None:
         lines += ["", "## Training", "", training.summary()]
     if samples:

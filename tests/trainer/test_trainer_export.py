@@ -44,7 +44,7 @@ def test_export_registers_switches_and_keeps_the_base_for_rollback(trained):
     assert tuned.manifest.base_model == "tiny-smollm2" and tuned.manifest.family == "smollm2"
     assert (tuned.ct2_dir / "model.bin").is_file()
     tokenizer = json.loads((tuned.hf_dir / "tokenizer.json").read_text())
-    assert {"<fim_prefix>", "<fim_suffix>", "<fim_middle>"} <= {t["content"] for t in tokenizer["added_tokens"]}
+    assert {"<fim_prefix>", "<fim_suffix>"} <= {t["content"] for t in tokenizer["added_tokens"]}
     store.use("tiny-smollm2")
 
 
@@ -200,7 +200,7 @@ def test_merged_model_equals_the_trained_adapter(trained, tmp_path):
     rows.delta.data.copy_(delta)
     merge_adapter(base.hf_dir, adapter, tmp_path / "merged")
     merged = AutoModelForCausalLM.from_pretrained(str(tmp_path / "merged"), dtype=torch.float32).eval()
-    prompt = next(e.prompt for e in examples if "<fim_middle>" in e.prompt)
+    prompt = next(e.prompt for e in examples if "<fim_prefix>" in e.prompt)
     ids = torch.tensor([tokenizer(prompt)["input_ids"]])
     assert set(saved["ids"].tolist()) <= set(ids[0].tolist())
     with torch.no_grad():

@@ -38,7 +38,9 @@ def test_docstring_example_is_the_docstring_the_history_added(mined):
     assert doc.commit == shas[2]  # "document area"
     assert doc.completion == '"""Area of a width x height rectangle."""'
     assert doc.completion not in doc.prompt  # the hole never shows the answer
-    assert doc.prompt.startswith("<fim_prefix>") and doc.prompt.endswith("<fim_middle>")
+    # Suffix first, then the prefix, which the middle continues (SPM).
+    assert doc.prompt.startswith("<fim_suffix>") and doc.prompt.count("<fim_prefix>") == 1
+    assert doc.prompt.index("<fim_prefix>") > doc.prompt.index("<fim_suffix>")
 
 
 def test_test_example_pairs_the_test_with_its_function(mined):
@@ -157,7 +159,7 @@ def test_accepted_completions_join_and_rejected_are_negatives(history_repo, tmp_
     result = mine_repository(repo, renderer, MineConfig(test_fraction=0.2, events_path=events))
     accepted = [e for e in result.examples if e.kind == "accepted"]
     assert [(e.completion, e.split) for e in accepted] == [("x * 2", "train")]
-    assert accepted[0].prompt.endswith("<fim_middle>") and "def double(x)" in accepted[0].prompt
+    assert accepted[0].prompt.startswith("<fim_suffix>") and "def double(x)" in accepted[0].prompt
     assert [n["completion"] for n in result.negatives] == ["x ** 2"]
     assert result.stats.accepted_after_split == 1
 
@@ -215,4 +217,4 @@ def test_examples_use_exactly_the_servers_prompt():
     prompt, context = renderer.fim_example(text, cursor, middle_end, "pkg/geo.py", "single-line", None)
     assert prompt == served.text
     assert "width * height" not in prompt and "helper_0(" not in prompt  # windowed, hole cut
-    assert prompt.endswith("<fim_middle>") and context["mode"] == "single-line"
+    assert prompt.endswith("result = ") and context["mode"] == "single-line"

@@ -57,7 +57,7 @@ def test_fim_tokens_added_as_single_tokens(setup):
 
     entry, tokenizer, _ = setup
     base_vocab = json.loads((entry.hf_dir / "config.json").read_text())["vocab_size"]
-    for sentinel in ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"):
+    for sentinel in ("<fim_prefix>", "<fim_suffix>"):
         ids = tokenizer(sentinel, add_special_tokens=False)["input_ids"]
         assert len(ids) == 1 and ids[0] >= base_vocab  # new ids past the base vocabulary
 
@@ -220,7 +220,7 @@ def test_plan_batches_fractional_epochs_and_max_steps():
 
 def test_tokenize_example_puts_loss_on_completion_and_eos_only(setup):
     _, tokenizer, _ = setup
-    ids, labels = tokenize_example(tokenizer, "<fim_prefix>def f(x):\n    <fim_suffix>\n<fim_middle>",
+    ids, labels = tokenize_example(tokenizer, "<fim_suffix>\n<fim_prefix>def f(x):\n    ",
                                    "return x", seq_len=64, max_completion_tokens=32)
     completion = tokenizer("return x", add_special_tokens=False)["input_ids"]
     assert labels[-1] == tokenizer.eos_token_id and ids[-1] == tokenizer.eos_token_id
@@ -279,16 +279,16 @@ def test_other_methods_train(setup, tmp_path, method):
 
 
 def test_new_sentinels_start_at_their_words_embeddings(setup):
-    """<fim_prefix>/<fim_suffix>/<fim_middle> start distinct, at the words they stand for."""
+    """<fim_prefix>/<fim_suffix> start distinct, at the words they stand for."""
     from repolsp.trainer.train import load_model, sentinel_words
 
     entry, tokenizer, _ = setup
     model = load_model(entry.hf_dir, tokenizer, "repolsp-smollm2")
     weight = model.get_input_embeddings().weight
     rows = []
-    for sentinel in ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"):
+    for sentinel in ("<fim_prefix>", "<fim_suffix>"):
         new_id = tokenizer.convert_tokens_to_ids(sentinel)
         word_ids = tokenizer(" " + sentinel_words(sentinel), add_special_tokens=False)["input_ids"]
         assert torch.allclose(weight[new_id], weight[word_ids].mean(0))
         rows.append(weight[new_id])
-    assert not torch.allclose(rows[0], rows[1]) and not torch.allclose(rows[1], rows[2])
+    assert not torch.allclose(rows[0], rows[1])

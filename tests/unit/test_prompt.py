@@ -28,15 +28,29 @@ def test_left_to_right_prompt_has_paths_and_ends_at_cursor():
     assert prompt.text[: prompt.static_prefix_chars].endswith("y = x + 1\n")
 
 
-@pytest.mark.parametrize("name", ["starcoder", "qwen2.5-coder", "deepseek-coder", "codellama",
-                                  "repolsp-smollm2", "repolsp-gemma3"], ids=str)
-def test_fim_prompt_layout(name):
+@pytest.mark.parametrize("name", ["starcoder", "qwen2.5-coder", "deepseek-coder", "codellama"], ids=str)
+def test_psm_prompt_layout(name):
     template = TEMPLATES[name]
+    assert template.order == "psm"
     prompt = format_prompt(CTX, template)
     assert prompt.text.startswith(template.fim_prefix)
     assert prompt.text.endswith(template.fim_middle)
     before_suffix, after = prompt.text.split(template.fim_suffix)
     assert before_suffix.endswith("    return ") and after.startswith("\n\nprint(f(1))")
+
+
+@pytest.mark.parametrize("name", ["repolsp-smollm2", "repolsp-gemma3"], ids=str)
+def test_spm_prompt_layout(name):
+    """The FIM that lsp-train teaches: suffix, then context and prefix, which the middle continues."""
+    template = TEMPLATES[name]
+    prompt = format_prompt(CTX, template)
+    assert prompt.text.startswith(template.fim_suffix + "\n\nprint(f(1))")
+    suffix_part, prefix_part = prompt.text.split(template.fim_prefix)
+    assert prefix_part.startswith("# Path: pkg/a.py\n# def helper():")
+    assert prompt.text.endswith("    return ")
+    # Stable while typing on the line: suffix, snippets and every earlier line.
+    assert prompt.text[: prompt.static_prefix_chars].endswith("y = x + 1\n")
+    assert prompt.text[: prompt.static_prefix_chars].startswith(suffix_part)
 
 
 def test_cap_drops_lowest_priority_snippets_then_prefix_lines():
