@@ -52,6 +52,8 @@ class RepolspServer(LanguageServer):
         self.shown: dict[str, dict] = {}  # suggestion id -> event, until accepted or replaced
         self.training = None  # the running `lsp-train` job, if any
         self._load_lock = threading.Lock()
+        self._stop_watching = threading.Event()
+        self._failed_default: str | None = None
         self.completions = CompletionService(
             self.config,
             engine_getter=lambda: self.engine if self.engine_state == "ready" else None,
@@ -230,6 +232,31 @@ class RepolspServer(LanguageServer):
             job.cancel()
 
     # --- model loading -------------------------------------------------------------------
+    STORE_POLL_S = 1.0
+
+    def start_watching_store(self) -> None:
+        """Follow the store's `default` pointer (what `lsp-models use` and `lsp-train` switch):
+        when no model is configured explicitly and the pointer names another model, load it.
+        A running server picks up a newly trained model within about a second."""
+        def watch() -> None:
+            from repolsp.models.store import ModelStore
+
+            store = ModelStore()
+            while not self._stop_watching.wait(self.STORE_POLL_S):
+                if self.config.engine == "fake" or self.config.model or self.engine_state == "loading":
+                    continue
+                try:
+                    name = store.default_name()
+                except OSError:
+                    continue
+                if name and name != self.model_name and name != self._failed_default:
+                    log.info("the store's default model is now %s: loading it", name)
+                    self._failed_default = name  # cleared when it loads; no retry loop on failure
+                    self.start_loading()
+
+        thread = threading.Thread(target=watch, name="repolsp-store-watch", daemon=True)
+        thread.start()
+
     def start_loading(self) -> None:
         """Load the configured model in the background, reporting $/progress."""
         self.engine_state = "loading"
@@ -285,6 +312,7 @@ class RepolspServer(LanguageServer):
                     # Released on the engine thread, where it generated (CTranslate2 has
                     # aborted the process when a generator was destroyed elsewhere).
                     self.completions.executor.submit(old.close)
+                self._failed_default = None
                 log.info("model %s ready (%s)", name, engine.name)
             except (ModelError, Exception) as exc:  # noqa: BLE001 - any load failure is reported
                 self.engine, self.engine_state = None, "error"

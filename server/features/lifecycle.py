@@ -33,6 +33,7 @@ def register(server: RepolspServer) -> None:
     def initialized(ls: RepolspServer, params: types.InitializedParams) -> None:
         if ls.engine is None:
             ls.start_loading()  # in the background: initialize has already been answered
+            ls.start_watching_store()
         ls.start_indexing()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -77,6 +78,7 @@ def register(server: RepolspServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: RepolspServer, params) -> None:
+        ls._stop_watching.set()
         ls.stop_training()
         ls.completions.shutdown()
         index = ls.workspace_index

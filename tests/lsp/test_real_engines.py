@@ -99,3 +99,50 @@ def test_real_default_model_completes_a_python_file(real_store):
     assert status["state"] == "ready", (status, messages)
     assert status["engine"] == "ctranslate2"
     assert items and items[0].insert_text.strip(), status
+
+
+def test_server_follows_the_store_default_within_seconds(tiny_hf_model, tmp_path):
+    """`lsp-train` (or `lsp-models use`) switches the store's default pointer; a running server
+    with no explicit model loads the new default by itself."""
+    import time
+
+    home = tmp_path / "home"
+    store = ModelStore(home)
+    for name in ("tiny", "tiny-tuned"):
+        import_model(str(tiny_hf_model), store, name=name, quantization="int8")
+    store.use("tiny")
+    env = {**os.environ, "REPOLSP_HOME": str(home)}
+
+    async def session() -> tuple[str, str, float]:
+        client = LanguageClient("test", "1")
+        await client.start_io(sys.executable, "-m", "repolsp.server", env=env)
+        await client.initialize_async(types.InitializeParams(
+            capabilities=types.ClientCapabilities(), root_uri=SAMPLE.parent.as_uri()))
+        client.initialized(types.InitializedParams())
+
+        async def status() -> dict:
+            return await client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
+
+        first = await status()
+        for _ in range(300):
+            if first["state"] != "loading":
+                break
+            await asyncio.sleep(0.1)
+            first = await status()
+        store.use("tiny-tuned")
+        switched = time.monotonic()
+        after = first
+        while time.monotonic() - switched < 15:
+            after = await status()
+            if after["model"] == "tiny-tuned" and after["state"] == "ready":
+                break
+            await asyncio.sleep(0.1)
+        waited = time.monotonic() - switched
+        await client.shutdown_async(None)
+        client.exit(None)
+        return first["model"], after["model"], waited
+
+    before, after, waited = asyncio.run(session())
+    assert (before, after) == ("tiny", "tiny-tuned")
+    assert waited < 5, waited
