@@ -55,7 +55,7 @@ class TrainConfig:
     method: str = "lora"
     rank: int = 16
     alpha: float | None = None
-    dropout: float = 0.0  # LoRA dropout: 0.05 cost 25% of CPU step time (copies per module)
+    dropout: float = 0.0  # LoRA dropout 0.05 cost 21% of a CPU step (232 vs 293 tokens/s)
     epochs: float = 1.0
     lr: float | None = None
     weight_decay: float = 0.01
@@ -390,11 +390,12 @@ class TokenRows:
     adapter.
 
     Written here rather than with peft's `trainable_token_indices`: that layer rebuilds the
-    whole embedding matrix (and the tied output head) on every forward and back-propagates a
-    dense vocabulary-sized gradient, which on Gemma's 262k-token vocabulary cost over 40% of
-    each CPU training step. Here forward hooks add a learned delta (in weight space) where the
-    sentinels occur in the input, and to their logits when the output head shares the
-    embedding's weights; `merged_rows` gives the final rows for export.
+    whole embedding matrix (and the tied output head: 262k x 640 for Gemma 3) on every forward
+    and back-propagates a dense vocabulary-sized gradient. Measured in one process on Gemma 3
+    270M (LoRA r16, dropout 0, 512 tokens, 2 cores): 81 tokens/s with peft's layer, 87 with
+    these hooks. Forward hooks add a learned delta (in weight space) where the sentinels occur
+    in the input, and to their logits when the output head shares the embedding's weights;
+    `merged_rows` gives the final rows for export.
     """
 
     def __init__(self, embedding, token_ids: list[int], tied_head=None):
