@@ -79,16 +79,13 @@ def _peak_rss_mb() -> float:
 
 
 def _chosen_examples(examples_path: Path, count: int) -> list:
-    """The first `count` training examples in the trainer's priority order, all as `train`
-    (no validation split: validation passes would not be throughput)."""
+    """The first `count` training examples in the trainer's priority order (training examples
+    only, so our loop runs no validation passes: they would not be throughput)."""
     from repolsp.trainer.mine import read_jsonl
     from repolsp.trainer.train import priority_order
 
     train = [e for e in read_jsonl(examples_path) if e.split == "train"]
-    chosen = [train[i] for i in priority_order(train)[:count]]
-    for e in chosen:
-        e.split = "train"
-    return chosen
+    return [train[i] for i in priority_order(train)[:count]]
 
 
 def worker_ours(entry, examples: list, steps: int, threads: int) -> dict:
@@ -159,12 +156,12 @@ def run_worker(kind: str, model: str, examples_path: Path, steps: int, threads: 
 def before_after(repo: Path, model: str, budget: str, commits: int | None, holdout: int) -> dict:
     """A user's `lsp-train` run with a time budget; its report.json plus wall time."""
     print(f"bench: lsp-train {repo.name} --budget {budget}…", file=sys.stderr)
+    user_args = [str(repo), "--model", model, "--budget", budget, "--no-switch",
+                 "--max-eval-examples", str(holdout)]
+    if commits:
+        user_args += ["--max-commits", str(commits)]
     with tempfile.TemporaryDirectory(prefix="repolsp-bench-run-") as run_dir:
-        command = [sys.executable, "-m", "repolsp.trainer.cli", str(repo), "--model", model,
-                   "--budget", budget, "--no-switch", "--max-eval-examples", str(holdout),
-                   "--run-dir", run_dir, "-q"]
-        if commits:
-            command += ["--max-commits", str(commits)]
+        command = [sys.executable, "-m", "repolsp.trainer.cli", *user_args, "--run-dir", run_dir, "-q"]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
@@ -173,7 +170,7 @@ def before_after(repo: Path, model: str, budget: str, commits: int | None, holdo
             return {"error": (done.stderr.strip().splitlines() or ["no report"])[-1]}
         report = json.loads(report_path.read_text())
     report["wall_s"] = round(wall, 1)
-    report["command"] = " ".join(["lsp-train", *command[3:-3]])
+    report["command"] = " ".join(["lsp-train", *user_args])
     report["log_tail"] = done.stdout.strip().splitlines()[-3:]
     return report
 
@@ -293,16 +290,13 @@ def main(argv=None) -> int:
 
         examples_path = Path(tmp) / "examples.jsonl"
         write_jsonl(examples, examples_path)
-        chosen = _chosen_examples(examples_path, args.steps * LORA["batch"])
-        from repolsp.trainer.train import load_tokenizer
-
-        tokenizer = load_tokenizer(entry.hf_dir)
-        lengths = [len(tokenizer(e.prompt + e.completion)["input_ids"]) for e in chosen]
+        count = min(args.steps * LORA["batch"], sum(e.split == "train" for e in examples))
+        ours = run_worker("ours", entry.name, examples_path, args.steps, threads)
+        plain = run_worker("trainer", entry.name, examples_path, args.steps, threads)
+        tokens = ours.get("tokens") or plain.get("tokens") or 0  # both count the same tokens
         results["throughput"] = {
-            "model": entry.name, "steps": args.steps, "threads": threads, "examples": len(chosen),
-            "mean_tokens": sum(lengths) / max(1, len(lengths)),
-            "ours": run_worker("ours", entry.name, examples_path, args.steps, threads),
-            "trainer": run_worker("trainer", entry.name, examples_path, args.steps, threads),
+            "model": entry.name, "steps": args.steps, "threads": threads, "examples": count,
+            "mean_tokens": tokens / max(1, count), "ours": ours, "trainer": plain,
         }
     if args.train_budget not in ("", "0"):
         results["before_after"] = before_after(repo, entry.name, args.train_budget,

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default 2 x rank)")
     p.add_argument("--dropout", type=float, default=0.0,
-                   help="LoRA dropout (default 0: it costs a quarter of each CPU step)")
+                   help="LoRA dropout (default 0: 0.05 cost a fifth of each CPU step)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default per method)")
     p.add_argument("--max-commits", type=int, help="mine only the newest N commits")

@@ -369,7 +369,7 @@ def sentinel_words(token: str) -> str:
 
 def init_new_token_embeddings(model, tokenizer, old_vocab: int) -> None:
     """Start each added token (FIM sentinel) at the mean embedding of the word it stands for,
-    so the three sentinels are distinct and meaningful from the first step (mean-of-vocabulary
+    so the sentinels are distinct and meaningful from the first step (mean-of-vocabulary
     initialisation makes them near-identical, and a short CPU run cannot separate them)."""
     import torch
 
@@ -427,7 +427,7 @@ class TokenRows:
 
 def add_adapter(model, config: TrainConfig, trainable_token_ids: list[int], total_steps: int):
     """Wrap `model` for the chosen method; FIM token embeddings train alongside the adapter
-    (as `model.token_rows`, see TokenRows)."""
+    (parameter `token_rows_delta`, see TokenRows)."""
     method = config.method
     model_type = getattr(model.config, "model_type", "")
     if method == "full":
@@ -435,7 +435,6 @@ def add_adapter(model, config: TrainConfig, trainable_token_ids: list[int], tota
             param.requires_grad_(True)
         return model
     import peft
-    import torch
 
     targets = TARGET_MODULES.get(model_type, "all-linear")
     alpha = config.alpha if config.alpha is not None else 2 * config.rank
@@ -460,9 +459,7 @@ def add_adapter(model, config: TrainConfig, trainable_token_ids: list[int], tota
         embedding, head = model.get_input_embeddings(), model.get_output_embeddings()
         tied = head is not None and head.weight.data_ptr() == embedding.weight.data_ptr()
         rows = TokenRows(embedding, trainable_token_ids, head if tied else None)
-        holder = torch.nn.Module()
-        holder.delta = rows.delta
-        model.token_rows = holder  # registered: named "token_rows.delta"
+        model.register_parameter("token_rows_delta", rows.delta)  # optimizer, checkpoints, DDP
         model._token_rows = rows
     return model
 
