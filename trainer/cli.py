@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default per method)")
     p.add_argument("--max-commits", type=int, help="mine only the newest N commits")
     p.add_argument("--since", help="mine commits newer than this date (git --since syntax)")
+    p.add_argument("--snapshot-lines", type=int, default=400,
+                   help="single-line holes cut from the code at the last training commit, in the "
+                        "files the history touched most (default 400; 0: history only)")
     p.add_argument("--test-fraction", type=float, default=0.1,
                    help="newest fraction of commits held out as test (default 0.1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -8,7 +8,9 @@ answer cut out — so no prompt contains code from the future.
 
 Kinds: ``fim`` (added/changed span as the middle), ``docstring`` (a docstring the history
 added), ``test`` (a test the history added, its tested function as context), ``instruction``
-(task-style pairs), ``accepted`` (completions the user accepted in the editor).
+(task-style pairs), ``accepted`` (completions the user accepted in the editor), ``snapshot``
+(single lines cut out of the code as it was after the last training commit, in the files the
+history touched most: the history shows what changed, the snapshot the code around it today).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -31,7 +34,7 @@ from repolsp.trainer.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
-KINDS = ("fim", "docstring", "test", "instruction", "accepted")
+KINDS = ("fim", "docstring", "test", "instruction", "accepted", "snapshot")
 SPLITS = ("train", "valid", "test")
 
 
@@ -48,6 +51,7 @@ class MineConfig:
     max_middle_lines: int = 24
     min_line_chars: int = 6  # single-line targets shorter than this teach nothing
     events_path: Path | None = None  # the server's completion events (accepted/rejected)
+    snapshot_lines: int = 400  # `snapshot` holes in the code at the last training commit (0: none)
 
 
 @dataclass
@@ -201,7 +205,17 @@ def mine_repository(
             f"no supported source files changed in the history of {repo} "
             "(supported: Python, JavaScript, TypeScript, Go, Rust, Java, C, C++)"
         )
-    examples = _filter_and_split(candidates, stats, config)
+    seen: set[str] = set()
+    kept = _filter_and_split(candidates, stats, config, seen)
+    examples = [c.example for c in kept]
+    train_commits = [c.commit_index for c in kept if c.example.split == "train"]
+    if "snapshot" in config.kinds and config.snapshot_lines > 0 and train_commits:
+        touches = Counter(path for path, _ in {(c.example.path, c.commit_index) for c in kept
+                                               if c.example.split == "train"})
+        for example in snapshot_examples(repo, renderer, commits[max(train_commits)], touches,
+                                         config, config.snapshot_lines):
+            if _keep(example, seen, stats):
+                examples.append(example)
     negatives: list[dict] = []
     if "accepted" in config.kinds and config.events_path is not None:
         accepted, negatives = _events_examples(renderer, snapshot, config.events_path, examples, stats)
@@ -213,22 +227,24 @@ def mine_repository(
     return MineResult(examples, negatives, stats)
 
 
-def _filter_and_split(candidates: list[_Candidate], stats: MineStats, config: MineConfig) -> list[Example]:
-    kept: list[_Candidate] = []
-    seen: set[str] = set()
-    for cand in candidates:
-        ex = cand.example
-        secret = contains_secret(ex.prompt, ex.completion)
-        if secret:
-            stats.secrets_dropped += 1
-            stats.secret_kinds[secret] += 1
-            continue
-        key = dedup_key(ex.kind + ex.mode, ex.completion, ex.prompt[-400:])
-        if key in seen:
-            stats.duplicates_dropped += 1
-            continue
-        seen.add(key)
-        kept.append(cand)
+def _keep(ex: Example, seen: set[str], stats: MineStats) -> bool:
+    """False for an example with a likely secret or a near-duplicate of one already kept."""
+    secret = contains_secret(ex.prompt, ex.completion)
+    if secret:
+        stats.secrets_dropped += 1
+        stats.secret_kinds[secret] += 1
+        return False
+    key = dedup_key(ex.kind + ex.mode, ex.completion, ex.prompt[-400:])
+    if key in seen:
+        stats.duplicates_dropped += 1
+        return False
+    seen.add(key)
+    return True
+
+
+def _filter_and_split(candidates: list[_Candidate], stats: MineStats, config: MineConfig,
+                      seen: set[str]) -> list[_Candidate]:
+    kept = [cand for cand in candidates if _keep(cand.example, seen, stats)]
     commit_order = sorted({c.commit_index for c in kept})
     stats.commits_with_examples = len(commit_order)
     valid_fraction = config.test_fraction if config.valid_fraction is None else config.valid_fraction
@@ -236,7 +252,48 @@ def _filter_and_split(candidates: list[_Candidate], stats: MineStats, config: Mi
     split_of = dict(zip(commit_order, names))
     for cand in kept:
         cand.example.split = split_of[cand.commit_index]
-    return [c.example for c in kept]
+    return kept
+
+
+def snapshot_examples(repo: Path, renderer: ExampleRenderer, commit: gitlog.Commit,
+                      touches: Counter, config: MineConfig, count: int) -> list[Example]:
+    """About `count` single-line `snapshot` holes in the repository as it was after `commit`
+    (the last training commit, so no valid or test code is seen), spread over the files the
+    history touched in proportion to how often, on code lines inside definitions (the lines
+    an in-hunk completion fills). The cursor sits after the line's indentation, as in the
+    history's single-line examples; other files come from the same snapshot's index."""
+    from repolsp.server.context.document import Document
+    from repolsp.server.context.symbols import file_definitions
+
+    out: list[Example] = []
+    with gitlog.BlobReader(repo) as blobs:
+        snapshot = Snapshot(blobs)
+        snapshot.load_tree(gitlog.tree_files(repo, commit.sha))
+        paths = sorted((p for p in snapshot.files if touches.get(p)), key=lambda p: (-touches[p], p))
+        total = sum(touches[p] for p in paths)
+        for path in paths:
+            share = max(1, round(count * touches[path] / total))
+            text = snapshot.files[path]
+            doc = Document("file:///" + path.lstrip("/"), text, path=path)
+            if doc.tree is None:
+                continue
+            headers = set()
+            inside = set()
+            for info in file_definitions(doc):
+                first, last = doc.lines.line_of(info.start), doc.lines.line_of(max(info.start, info.end - 1))
+                headers.add(doc.lines.line_of(info.header_start))
+                inside.update(range(first, last + 1))
+            lines = [n for n in sorted(inside - headers)
+                     if _is_code_line(text, *doc.lines.line_bounds(n), config)]
+            rng = random.Random(f"{commit.sha}:{path}")
+            for n in sorted(rng.sample(lines, min(share, len(lines)))):
+                start, end = doc.lines.line_bounds(n)
+                start += len(text[start:end]) - len(text[start:end].lstrip(" \t"))
+                made = renderer.fim_example(text, start, end, path, "single-line", snapshot)
+                if made is not None:
+                    out.append(Example(commit.sha, commit.time, path, doc.language, "snapshot",
+                                       made[0], text[start:end], mode="single-line", context=made[1]))
+    return out
 
 
 # -- one file of one commit -----------------------------------------------------------------------

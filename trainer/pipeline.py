@@ -70,7 +70,8 @@ def mine_with_progress(repo: Path, renderer, args: argparse.Namespace):
 
         events = data_dir_for(repo) / "events.jsonl"
     config = MineConfig(max_commits=args.max_commits, since=args.since,
-                        test_fraction=args.test_fraction, events_path=events)
+                        test_fraction=args.test_fraction, events_path=events,
+                        snapshot_lines=args.snapshot_lines)
     bar = _bar(args, "mining", unit="commit")
     last = [0]
 

@@ -19,6 +19,7 @@ class Report:
     chart_path: Path
     json_path: Path
     exact_match_diff: dict | None = None  # paired bootstrap of tuned - base (models.evaluate)
+    by_mode: dict | None = None  # "single-line" / "multi-line" -> {n, base, tuned} exact match
 
     def tuned_no_worse(self) -> bool:
         """True when the tuned model is at least as good on exact match and edit similarity
@@ -34,7 +35,10 @@ class Report:
         diff = self.exact_match_diff or {}
         ci = (f", difference 95% CI [{diff['ci95'][0]:+.0%}, {diff['ci95'][1]:+.0%}]"
               if diff.get("ci95") else "")
-        return (f"held-out exact match {b.exact_match:.0%} -> {t.exact_match:.0%}{gain}{ci}, "
+        lines = (self.by_mode or {}).get("single-line")
+        in_hunk = (f" (single in-hunk lines: {lines['base']:.0%} -> {lines['tuned']:.0%} on {lines['n']})"
+                   if lines and len(self.by_mode) > 1 else "")
+        return (f"held-out exact match {b.exact_match:.0%} -> {t.exact_match:.0%}{gain}{ci}{in_hunk}, "
                 f"edit similarity {b.edit_similarity:.2f} -> {t.edit_similarity:.2f} "
                 f"on {t.n} test examples; report: {self.markdown_path}")
 
@@ -43,8 +47,25 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "—" if value is None else format(value, pattern)
 
 
+MODE_LABELS = {"single-line": "single lines (the in-hunk lines)", "multi-line": "multi-line spans"}
+
+
+def exact_match_by_mode(examples, base_texts, tuned_texts) -> dict:
+    """Exact match of base and tuned per kind of hole (single line, multi-line span)."""
+    from repolsp.trainer.evaluate import exact_match
+
+    out = {}
+    for mode in MODE_LABELS:
+        pairs = [(e.completion, b, t) for e, b, t in zip(examples, base_texts, tuned_texts) if e.mode == mode]
+        if pairs:
+            out[mode] = {"n": len(pairs),
+                         "base": sum(exact_match(b, x) for x, b, _ in pairs) / len(pairs),
+                         "tuned": sum(exact_match(t, x) for x, _, t in pairs) / len(pairs)}
+    return out
+
+
 def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=(),
-                    exact_match_diff: dict | None = None) -> str:
+                    exact_match_diff: dict | None = None, by_mode: dict | None = None) -> str:
     """The report as markdown (table, training figures, a few sample completions)."""
     lines = [
         "# lsp-train: before / after",
@@ -63,6 +84,10 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
         low, high = exact_match_diff["ci95"]
         lines += ["", (f"Exact match, tuned − base: {exact_match_diff['mean_diff']:+.1%} "
                   f"(paired bootstrap 95% CI [{low:+.1%}, {high:+.1%}], n={exact_match_diff['n']}).")]
+    if by_mode:
+        lines += ["", "| held-out holes | n | base exact match | tuned exact match |", "|---|---|---|---|"]
+        lines += [f"| {MODE_LABELS[mode]} | {row['n']} | {row['base']:.1%} | {row['tuned']:.1%} |"
+                  for mode, row in by_mode.items()]
     if training is not None:
         lines += ["", "## Training", "", training.summary()]
     if samples:
@@ -119,16 +144,17 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
     markdown = out_dir / "report.md"
     chart = out_dir / "report.png"
     data = out_dir / "report.json"
-    markdown.write_text(render_markdown(base, tuned, training, samples, diff), encoding="utf-8")
+    by_mode = exact_match_by_mode(held_out, base_texts, tuned_texts)
+    markdown.write_text(render_markdown(base, tuned, training, samples, diff, by_mode), encoding="utf-8")
     outputs = [{"commit": e.commit, "path": e.path, "mode": e.mode, "expected": e.completion,
                 "base": b, "tuned": t} for e, b, t in zip(held_out, base_texts, tuned_texts)]
     data.write_text(json.dumps({"base": base.to_json(), "tuned": tuned.to_json(),
-                                "exact_match_diff": diff,
+                                "exact_match_diff": diff, "exact_match_by_mode": by_mode,
                                 "training": training.stats_for_manifest() if training else None,
                                 "examples": outputs}, indent=2), encoding="utf-8")
     bar_chart(chart, "held-out test split", ["exact match", "edit sim"],
               [("base", [base.exact_match, base.edit_similarity]),
                ("tuned", [tuned.exact_match, tuned.edit_similarity])])
-    report = Report(base, tuned, markdown, chart, data, diff)
-    print(render_markdown(base, tuned, exact_match_diff=diff), flush=True)
+    report = Report(base, tuned, markdown, chart, data, diff, by_mode)
+    print(render_markdown(base, tuned, exact_match_diff=diff, by_mode=by_mode), flush=True)
     return report

@@ -219,7 +219,14 @@ def priority_order(examples) -> list[int]:
         recency = (e.time - t_min) / (t_max - t_min) if t_max > t_min else 1.0
         return 0.7 * recency + 0.3 * len(touches[e.path]) / most
 
-    return sorted(range(len(examples)), key=lambda i: (-score(i), i))
+    ranked = sorted(range(len(examples)), key=lambda i: (-score(i), i))
+    # Snapshot holes all carry the last training commit's time; alternate them with the
+    # history's examples instead of letting them fill the front of a budget-cut run.
+    history = [i for i in ranked if examples[i].kind != "snapshot"]
+    snapshot = [i for i in ranked if examples[i].kind == "snapshot"]
+    merged = [i for pair in zip(history, snapshot) for i in pair]
+    shared = min(len(history), len(snapshot))
+    return merged + history[shared:] + snapshot[shared:]
 
 
 def epoch_order(priority: list[int], epoch: int, seed: int, window: int) -> list[int]:

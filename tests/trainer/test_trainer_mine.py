@@ -27,7 +27,7 @@ def _commit_index(shas: list[str], sha: str) -> int:
 def test_kinds_found(mined):
     result, _ = mined
     kinds = {e.kind for e in result.examples}
-    assert kinds == {"fim", "docstring", "test", "instruction"}
+    assert kinds == {"fim", "docstring", "test", "instruction", "snapshot"}
     modes = {e.mode for e in result.examples if e.kind == "fim"}
     assert modes == {"single-line", "multi-line"}
 
@@ -41,6 +41,25 @@ def test_docstring_example_is_the_docstring_the_history_added(mined):
     # Suffix first, then the prefix, which the middle continues (SPM).
     assert doc.prompt.startswith("<fim_suffix>") and doc.prompt.count("<fim_prefix>") == 1
     assert doc.prompt.index("<fim_prefix>") > doc.prompt.index("<fim_suffix>")
+
+
+def test_snapshot_holes_come_from_the_code_at_the_last_training_commit(history_repo, mined):
+    result, shas = mined
+    snapshot = [e for e in result.examples if e.kind == "snapshot"]
+    assert snapshot
+    # Commits with examples: 0 1 2 4 5 train, 6 7 valid, 8 9 test -> the tree of commit 5.
+    assert {(e.commit, e.split, e.mode) for e in snapshot} == {(shas[5], "train", "single-line")}
+    repo, _ = history_repo
+    for e in snapshot:
+        text = subprocess.run(["git", "-C", str(repo), "show", f"{shas[5]}:{e.path}"],
+                              check=True, capture_output=True, text=True).stdout
+        assert e.completion.strip() and any(line.strip() == e.completion for line in text.splitlines())
+        assert e.context["prefix"] + e.completion + e.context["suffix"] in text  # one line cut out
+        assert e.path in {"pkg/geometry.py", "pkg/util.py", "tests/test_geometry.py"}
+    renderer = ExampleRenderer.for_template("repolsp-smollm2", approx_token_count, 512)
+    none = mine_repository(repo, renderer, MineConfig(test_fraction=0.2, snapshot_lines=0))
+    assert "snapshot" not in {e.kind for e in none.examples}
+    assert len(none.examples) == len(result.examples) - len(snapshot)
 
 
 def test_test_example_pairs_the_test_with_its_function(mined):

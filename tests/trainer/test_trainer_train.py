@@ -209,6 +209,13 @@ def test_priority_order_prefers_newest_then_most_touched():
     assert order[:2] == [1, 3] and order[-1] == 0
 
 
+def test_priority_order_alternates_snapshot_holes_with_history():
+    history = [Example(f"c{t}", t, "a.py", "python", "fim", "p", "c") for t in range(4)]
+    snapshot = [Example("c3", 3, "a.py", "python", "snapshot", "p", f"s{i}") for i in range(2)]
+    order = priority_order(history + snapshot)
+    assert order == [3, 4, 2, 5, 1, 0]  # newest history first, a snapshot hole after each
+
+
 def test_plan_batches_fractional_epochs_and_max_steps():
     lengths = {i: 10 for i in range(8)}
     config = TrainConfig(batch_size=2, seq_len=10, epochs=1.5, shuffle_window=4)
