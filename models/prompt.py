@@ -51,7 +51,9 @@ TEMPLATES: dict[str, PromptTemplate] = {
         # already does, so a short run only has to teach it to use the suffix and to stop.
         # (Prefix-suffix-middle, measured on attrs after a 30-minute CPU run of Gemma 3 270M:
         # held-out loss fell 2.79 -> 1.85 but exact match 6% -> 1%; the model had not learned
-        # to continue the prefix across the suffix and repeated frequent lines.)
+        # to continue the prefix across the suffix and repeated frequent lines. A "near-suffix"
+        # layout, the next 8 lines between the sentinels right before the current line, did the
+        # same on the same run: single in-hunk lines 7% -> 1%; the model copied nearby lines.)
         PromptTemplate(
             "repolsp-smollm2", True, "<fim_prefix>", "<fim_suffix>",
             stop=("<|endoftext|>", "<|im_end|>"), order="spm",
