@@ -288,7 +288,7 @@ def snapshot_examples(repo: Path, renderer: ExampleRenderer, commit: gitlog.Comm
             rng = random.Random(f"{commit.sha}:{path}")
             for n in sorted(rng.sample(lines, min(share, len(lines)))):
                 start, end = doc.lines.line_bounds(n)
-                start += len(text[start:end]) - len(text[start:end].lstrip(" \t"))
+                start = _after_indent(text, start, end)
                 made = renderer.fim_example(text, start, end, path, "single-line", snapshot)
                 if made is not None:
                     out.append(Example(commit.sha, commit.time, path, doc.language, "snapshot",
@@ -405,15 +405,14 @@ def mine_file(
                     continue
                 first, last = lines[0], lines[-1]
                 if last > first and id(info) not in new_defs:
-                    start, _ = line_span(first, first)
-                    start += len(text[start:]) - len(text[start:].lstrip(" \t"))
+                    start = _after_indent(text, *line_span(first, first))
                     add("fim", start, line_span(last, last)[1], "multi-line")
                 # Prefer body lines: a new definition's header line is mostly naming.
                 body_lines = [n for n in lines if not (id(info) in new_defs and n == def_line[id(info)])]
                 choices = body_lines or lines
                 pick = choices[_pick(choices, f"{key}:{first}")]
                 start, end = line_span(pick, pick)
-                start += len(text[start:end]) - len(text[start:end].lstrip(" \t"))
+                start = _after_indent(text, start, end)
                 add("fim", start, end - 1 if text[end - 1:end] == "\r" else end, "single-line")
 
     if doc.language == "python":
@@ -441,6 +440,12 @@ def _runs_by_owner(spans, a: int, b: int, max_lines: int):
         elif owner is not None:
             runs.append([owner, line, line])
     return [tuple(r) for r in runs]
+
+
+def _after_indent(text: str, start: int, end: int) -> int:
+    """Offset of the first character after the indentation of the line text[start:end]."""
+    line = text[start:end]
+    return start + len(line) - len(line.lstrip(" \t"))
 
 
 def _is_code_line(text: str, start: int, end: int, config: MineConfig) -> bool:

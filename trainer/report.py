@@ -50,17 +50,15 @@ def _fmt(value: float | None, pattern: str) -> str:
 MODE_LABELS = {"single-line": "single lines (the in-hunk lines)", "multi-line": "multi-line spans"}
 
 
-def exact_match_by_mode(examples, base_texts, tuned_texts) -> dict:
-    """Exact match of base and tuned per kind of hole (single line, multi-line span)."""
-    from repolsp.trainer.evaluate import exact_match
-
+def exact_match_by_mode(examples, base_hits, tuned_hits) -> dict:
+    """Exact match of base and tuned per kind of hole (single line, multi-line span), from
+    each example's exact-match outcome."""
     out = {}
     for mode in MODE_LABELS:
-        pairs = [(e.completion, b, t) for e, b, t in zip(examples, base_texts, tuned_texts) if e.mode == mode]
+        pairs = [(b, t) for e, b, t in zip(examples, base_hits, tuned_hits) if e.mode == mode]
         if pairs:
-            out[mode] = {"n": len(pairs),
-                         "base": sum(exact_match(b, x) for x, b, _ in pairs) / len(pairs),
-                         "tuned": sum(exact_match(t, x) for x, _, t in pairs) / len(pairs)}
+            out[mode] = {"n": len(pairs), "base": sum(b for b, _ in pairs) / len(pairs),
+                         "tuned": sum(t for _, t in pairs) / len(pairs)}
     return out
 
 
@@ -139,12 +137,13 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = [(e.completion, b, t) for e, b, t in zip(held_out, base_texts, tuned_texts)][:8]
-    diff = paired_bootstrap_ci([exact_match(b, e.completion) for e, b in zip(held_out, base_texts)],
-                               [exact_match(t, e.completion) for e, t in zip(held_out, tuned_texts)])
+    base_hits = [exact_match(b, e.completion) for e, b in zip(held_out, base_texts)]
+    tuned_hits = [exact_match(t, e.completion) for e, t in zip(held_out, tuned_texts)]
+    diff = paired_bootstrap_ci(base_hits, tuned_hits)
     markdown = out_dir / "report.md"
     chart = out_dir / "report.png"
     data = out_dir / "report.json"
-    by_mode = exact_match_by_mode(held_out, base_texts, tuned_texts)
+    by_mode = exact_match_by_mode(held_out, base_hits, tuned_hits)
     markdown.write_text(render_markdown(base, tuned, training, samples, diff, by_mode), encoding="utf-8")
     outputs = [{"commit": e.commit, "path": e.path, "mode": e.mode, "expected": e.completion,
                 "base": b, "tuned": t} for e, b, t in zip(held_out, base_texts, tuned_texts)]

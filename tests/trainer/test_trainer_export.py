@@ -128,11 +128,11 @@ def test_lsp_train_end_to_end(history_repo, tmp_path, monkeypatch, capsys, tuned
     assert report["base"]["n"] == report["tuned"]["n"] == 4
     modes = report["exact_match_by_mode"]
     assert sum(row["n"] for row in modes.values()) == 4
+    # The in-hunk lines (the held-out set takes them first), scored apart from multi-line spans.
+    from repolsp.trainer.evaluate import exact_match
     rows = [e for e in report["examples"] if e["mode"] == "single-line"]
-    if rows:  # the in-hunk lines, scored apart from multi-line spans
-        from repolsp.trainer.evaluate import exact_match
-        assert modes["single-line"]["n"] == len(rows)
-        assert modes["single-line"]["tuned"] == sum(exact_match(r["tuned"], r["expected"]) for r in rows) / len(rows)
+    assert rows and modes["single-line"]["n"] == len(rows)
+    assert modes["single-line"]["tuned"] == sum(exact_match(r["tuned"], r["expected"]) for r in rows) / len(rows)
     markdown = (run_dir / "report.md").read_text()
     assert "| base: `tiny-smollm2` |" in markdown and "| held-out holes | n |" in markdown
     assert _png_size((run_dir / "report.png").read_bytes()) == (640, 360)
