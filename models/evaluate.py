@@ -804,14 +804,6 @@ def text_similarity(hypothesis: str, reference: str) -> dict:
 
 # --- tests -------------------------------------------------------------------------------
 
-def is_test_path(path: str) -> bool:
-    """A test file by the usual conventions (tests/ folders, test_*.py, *_test.py, conftest)."""
-    parts = path.split("/")
-    name = parts[-1]
-    return (any(part in ("test", "tests", "testing") for part in parts[:-1])
-            or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
-
-
 def new_public_functions(text: str, added: Sequence[tuple[int, int]]) -> list[tuple[str, int, int]]:
     """Top-level public functions whose every line the commit added: (name, first, last line)."""
     import ast
@@ -833,7 +825,7 @@ def new_public_functions(text: str, added: Sequence[tuple[int, int]]) -> list[tu
 def tests_items(repo: Path, holes: int, seed: int = 0, max_commits: int | None = None,
                 test_fraction: float = 0.1) -> tuple[list[EvalItem], dict]:
     """Held-out public Python functions that the held-out commits added (outside test files)."""
-    from repolsp.trainer.filters import path_excluded
+    from repolsp.trainer.filters import is_test_path, path_excluded
 
     root = check_repository(repo)
     split = history_split(root, test_fraction, max_commits)

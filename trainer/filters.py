@@ -27,6 +27,14 @@ _GENERATED_HEADER = re.compile(
 )
 
 
+def is_test_path(path: str) -> bool:
+    """A test file by the usual conventions (tests/ folders, test_*.py, *_test.py, conftest)."""
+    parts = path.split("/")
+    name = parts[-1]
+    return (any(part in ("test", "tests", "testing") for part in parts[:-1])
+            or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
+
+
 def path_excluded(path: str) -> str | None:
     """Why `path` is never mined ("vendored", "lock", "generated"), or None if it may be."""
     parts = path.split("/")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from repolsp.trainer import gitlog
 from repolsp.trainer.errors import NoExamplesError, TrainerError
-from repolsp.trainer.filters import content_excluded, dedup_key, path_excluded
+from repolsp.trainer.filters import content_excluded, dedup_key, is_test_path, path_excluded
 from repolsp.trainer.prompts import ExampleRenderer
 from repolsp.trainer.secrets import contains_secret, is_env_file
 from repolsp.trainer.snapshot import Snapshot
@@ -502,16 +502,11 @@ def _python_docstrings(doc, text, spans, change, add, add_instruction, kinds) ->
         add_instruction("docstring", info, code, text[start:end])
 
 
-def _is_test_file(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name.startswith("test_") or name.endswith("_test.py") or "/tests/" in f"/{path}"
-
-
 def _python_tests(doc, text, spans, new_defs, snapshot, commit_texts, change, add,
                   add_instruction, renderer, kinds) -> None:
     from repolsp.server.context.types import Snippet
 
-    if not _is_test_file(change.path):
+    if not is_test_path(change.path):
         return
     imports = python_imports(text)
     for info, a, b in spans:

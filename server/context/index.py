@@ -520,7 +520,7 @@ class _Bm25:
             return []
         average = max(self.total_length / n, 1.0)
         weighted = []
-        for term in set(query_terms):
+        for term in dict.fromkeys(query_terms):  # not set(): its order varies between processes
             ids_tfs = self.postings.get(term)
             if ids_tfs is None:
                 continue
@@ -528,14 +528,15 @@ class _Bm25:
             if df > 0.25 * n and n > 50:
                 continue  # near-universal term: no signal, and the longest posting list
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-            weighted.append((idf, ids_tfs))
+            weighted.append((idf, term, ids_tfs))
         if not weighted:
             return []
-        weighted.sort(key=lambda item: -item[0])
+        # Ties in idf broken by the term, so the same query keeps the same terms in any process.
+        weighted.sort(key=lambda item: (-item[0], item[1]))
         lengths = np.frombuffer(self.lengths, dtype=np.uint32).astype(np.float32)
         norms = self.k1 * (1 - self.b + self.b * lengths / average)
         totals = np.zeros(len(self.lengths), dtype=np.float32)
-        for idf, (ids_array, tfs_array) in weighted[:max_terms]:
+        for idf, _, (ids_array, tfs_array) in weighted[:max_terms]:
             # Copied, not viewed: a live view would make the next append raise BufferError.
             ids = np.frombuffer(ids_array, dtype=np.uint32).copy()
             tfs = np.frombuffer(tfs_array, dtype=np.uint16).astype(np.float32)

@@ -22,8 +22,10 @@ from repolsp.trainer.train import (
     load_tokenizer,
     pack_rows,
     plan_batches,
+    prefix_span,
     priority_order,
     tokenize_example,
+    tokenize_for_training,
     train,
 )
 
@@ -267,6 +269,58 @@ def test_fast_completion_loss_equals_the_model_loss(setup):
         slow = completion_loss(model, batch, fast=False)
         fast = completion_loss(model, batch, fast=True)
     assert float(fast) == pytest.approx(float(slow), rel=1e-5)
+
+
+def test_prefix_span_is_the_code_before_the_cursor_as_the_prompt_kept_it():
+    prompt = "<fim_suffix>\nx = 1\n<fim_prefix># Path: a.py\nb = 2\ndef f():\n    "
+    assert prompt[slice(*prefix_span(prompt, "import os\nb = 2\ndef f():\n    "))] == "b = 2\ndef f():\n    "
+    assert prompt[slice(*prefix_span(prompt, "b = 2\ndef f():\n    "))] == "b = 2\ndef f():\n    "
+    assert prefix_span(prompt, "") is None
+    assert prefix_span(prompt, "not in the prompt") is None
+
+
+def test_context_labels_are_the_last_prefix_tokens_of_completion_examples(setup):
+    _, tokenizer, examples = setup
+    example = next(e for e in examples if e.kind == "fim" and e.context["prefix"].count("\n") > 3)
+    plain = tokenize_for_training(tokenizer, example, 7, _config())
+    assert plain.context_labels is None and plain.index == 7
+    labelled = tokenize_for_training(tokenizer, example, 7, _config(context_tokens=12))
+    assert labelled.input_ids == plain.input_ids and labelled.labels == plain.labels
+    marked = [p for p, label in enumerate(labelled.context_labels) if label != IGNORE]
+    prompt_len = next(p for p, label in enumerate(labelled.labels) if label != IGNORE)
+    # The 12 prompt tokens right before the completion, labelled with themselves.
+    assert marked == list(range(prompt_len - 12, prompt_len))
+    assert all(labelled.context_labels[p] == labelled.input_ids[p] for p in marked)
+    assert example.context["prefix"].endswith(tokenizer.decode([labelled.input_ids[p] for p in marked]))
+    # Instruction examples never get any: their prompt is not code before a cursor.
+    other = next(e for e in examples if e.kind not in ("fim", "snapshot", "accepted"))
+    assert tokenize_for_training(tokenizer, other, 0, _config(context_tokens=12)).context_labels is None
+
+
+def test_context_loss_adds_the_weighted_mean_over_context_tokens(setup):
+    """Fast and slow paths agree with context labels, and the context term is its weighted
+    mean: weight 0 gives the completion loss alone."""
+    from repolsp.trainer.train import add_adapter, completion_loss, load_model
+
+    entry, tokenizer, examples = setup
+    completion = [e for e in examples if e.kind == "fim"][:3]
+    config = _config(context_tokens=16)
+    data = {i: tokenize_for_training(tokenizer, e, i, config) for i, e in enumerate(completion)}
+    rows = pack_rows(list(data), {i: len(t.input_ids) for i, t in data.items()}, 256)
+    batch = collate(rows, data)
+    counts = [sum(label != IGNORE for label in t.context_labels) for t in data.values()]
+    assert all(0 < count <= 16 for count in counts)  # at most 16: a short prefix has fewer
+    assert int((batch["context_labels"] != IGNORE).sum()) == sum(counts)
+    torch.manual_seed(0)
+    model = add_adapter(load_model(entry.hf_dir, tokenizer, "repolsp-smollm2"), _config(), [], 10).eval()
+    with torch.no_grad():
+        alone = completion_loss(model, {k: v for k, v in batch.items() if k != "context_labels"})
+        zero = completion_loss(model, batch, fast=True, context_weight=0.0)
+        fast = completion_loss(model, batch, fast=True, context_weight=0.5)
+        slow = completion_loss(model, batch, fast=False, context_weight=0.5)
+    assert float(zero) == pytest.approx(float(alone), rel=1e-6)
+    assert float(fast) == pytest.approx(float(slow), rel=1e-5)
+    assert float(fast) > float(alone)
 
 
 @pytest.mark.parametrize("method", ["adalora", "prefix", "full"], ids=["adalora", "prefix", "full"])

@@ -340,3 +340,27 @@ def test_import_hints_match_module_files(path, hint, matches):
     from repolsp.server.context.index import _module_fragment, _path_matches
 
     assert _path_matches(path, [_module_fragment(hint)]) is matches
+
+
+def test_bm25_ranking_is_the_same_in_every_process():
+    """Query terms with equal idf are cut at `max_terms` by name, not by set order (which
+    changes with the per-process string hash seed): mining must not differ between runs."""
+    import json
+    import sys
+
+    script = (
+        "import json\n"
+        "from repolsp.server.context.index import _Bm25\n"
+        "bm = _Bm25()\n"
+        "for i in range(60):\n"
+        "    bm.add([f't{i % 7}', f'u{i % 11}', f'v{i % 13}', 'common'])\n"
+        "query = [f't{j}' for j in range(7)] + [f'u{j}' for j in range(11)] + [f'v{j}' for j in range(13)]\n"
+        "print(json.dumps(bm.top(query, 10, max_terms=3)))\n"
+    )
+    runs = {
+        subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed},
+                       capture_output=True, text=True, check=True).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(runs) == 1
+    assert len(json.loads(runs.pop())) == 10
