@@ -48,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LoRA dropout (default 0: 0.05 cost a fifth of each CPU step)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default per method)")
-    p.add_argument("--context-tokens", type=int, default=0,
+    p.add_argument("--context-tokens", type=int, default=128,
                    help="completion examples also train on the last N tokens before the cursor "
-                        "(default 0)")
+                        "(default 128; 0 turns it off)")
     p.add_argument("--context-weight", type=float, default=1.0,
                    help="weight of that loss against the completion's (default 1)")
     p.add_argument("--max-commits", type=int, help="mine only the newest N commits")
