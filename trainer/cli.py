@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("--mine-only needs --out FILE.jsonl")
     if not 0 <= args.test_fraction < 0.5:
         return _fail("--test-fraction must be in [0, 0.5)")
+    if args.context_tokens < 0 or args.context_weight < 0:
+        return _fail("--context-tokens and --context-weight must not be negative")
     try:
         budget_s = parse_duration_s(args.budget) if args.budget else None
     except ValueError as exc:

@@ -171,6 +171,11 @@ def test_prefix_method_without_no_export_is_refused(history_repo, tmp_path, monk
     assert "cannot be merged" in capsys.readouterr().err
 
 
+def test_negative_context_settings_are_refused(history_repo, capsys):
+    assert cli.main([str(history_repo[0]), "--context-tokens", "-1", "-q"]) == 2
+    assert "must not be negative" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "predicted, expected, same, similarity",
     [
