@@ -201,10 +201,13 @@ class Tokenized:
 
 
 def tokenize_example(tokenizer, prompt: str, completion: str, seq_len: int,
-                     max_completion_tokens: int) -> tuple[list[int], list[int]]:
-    """(input_ids, labels): the prompt as the server encodes it (special tokens included), then
-    the completion and EOS; only completion and EOS carry loss. Long prompts lose their start."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+                     max_completion_tokens: int, prompt_ids: list[int] | None = None,
+                     ) -> tuple[list[int], list[int]]:
+    """(input_ids, labels): the prompt as the server encodes it (special tokens included; or
+    `prompt_ids`, that encoding made by the caller), then the completion and EOS; only completion
+    and EOS carry loss. Long prompts lose their start."""
+    if prompt_ids is None:
+        prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
     completion_ids = completion_ids[:max_completion_tokens]
     if len(completion_ids) < max_completion_tokens and tokenizer.eos_token_id is not None:
@@ -243,15 +246,15 @@ def prefix_span(prompt: str, prefix: str) -> tuple[int, int] | None:
     return (end - len(kept), end) if kept else None
 
 
-def context_labels(tokenizer, prompt: str, span: tuple[int, int], count: int,
+def context_labels(offsets: list[tuple[int, int]], span: tuple[int, int], count: int,
                    ids: list[int], labels: list[int]) -> list[int]:
-    """Labels for the last `count` prompt tokens inside `span` (characters of the prompt), aligned
-    with `ids`/`labels` from `tokenize_example` (whose prompt may have lost its start)."""
-    encoded = tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
+    """Labels for the last `count` prompt tokens inside `span` (characters of the prompt; the
+    tokens' `offsets` from the prompt's encoding), aligned with `ids`/`labels` from
+    `tokenize_example` (whose prompt may have lost its start)."""
     start, end = span
-    inside = [p for p, (a, b) in enumerate(encoded["offset_mapping"]) if start <= a < b <= end]
+    inside = [p for p, (a, b) in enumerate(offsets) if start <= a < b <= end]
     prompt_len = next((i for i, label in enumerate(labels) if label != IGNORE), len(labels))
-    shift = len(encoded["input_ids"]) - prompt_len  # tokens the prompt lost at its start
+    shift = len(offsets) - prompt_len  # tokens the prompt lost at its start
     out = [IGNORE] * len(ids)
     for p in inside[-count:]:
         if p - shift >= 1:
@@ -261,14 +264,18 @@ def context_labels(tokenizer, prompt: str, span: tuple[int, int], count: int,
 
 def tokenize_for_training(tokenizer, example, index: int, config: TrainConfig) -> Tokenized:
     """An example as `tokenize_example` makes it, plus context labels on its prefix's last
-    `config.context_tokens` tokens when it is a completion example."""
-    ids, labels = tokenize_example(tokenizer, example.prompt, example.completion, config.seq_len,
-                                   config.max_completion_tokens)
-    extra = None
+    `config.context_tokens` tokens when it is a completion example (one encoding of the prompt)."""
+    span = None
     if config.context_tokens and example.kind in COMPLETION_KINDS and example.context:
         span = prefix_span(example.prompt, example.context.get("prefix", ""))
-        if span:
-            extra = context_labels(tokenizer, example.prompt, span, config.context_tokens, ids, labels)
+    if span is None:
+        ids, labels = tokenize_example(tokenizer, example.prompt, example.completion, config.seq_len,
+                                       config.max_completion_tokens)
+        return Tokenized(ids, labels, index)
+    encoded = tokenizer(example.prompt, add_special_tokens=True, return_offsets_mapping=True)
+    ids, labels = tokenize_example(tokenizer, example.prompt, example.completion, config.seq_len,
+                                   config.max_completion_tokens, prompt_ids=encoded["input_ids"])
+    extra = context_labels(encoded["offset_mapping"], span, config.context_tokens, ids, labels)
     return Tokenized(ids, labels, index, extra)
 
 
