@@ -2,8 +2,8 @@
 
     lsp-train [REPO=.] [--model NAME] [--method lora|adalora|prefix|full] [--rank R]
               [--epochs E] [--lr LR] [--max-commits N] [--since DATE] [--test-fraction F]
-              [--device auto|cpu|cuda] [--budget 30m] [--resume] [--mine-only --out FILE.jsonl]
-              [--no-export]
+              [--device auto|cpu|cuda] [--precision auto|bf16|fp32] [--budget 30m] [--resume]
+              [--mine-only --out FILE.jsonl] [--no-export]
 
 Progress and results go to stdout (the server's training job reads the last line); errors are
 one line on stderr with exit status 2 (1 for an interrupted run whose checkpoint was kept).
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 128; 0 turns it off)")
     p.add_argument("--context-weight", type=float, default=1.0,
                    help="weight of that loss against the completion's (default 1)")
+    p.add_argument("--context-softmax", choices=("repository", "full"), default="repository",
+                   help="that loss's softmax runs over the tokens of the training data (default: "
+                        "cheaper with a large vocabulary) or over the whole vocabulary")
     p.add_argument("--max-commits", type=int, help="mine only the newest N commits")
     p.add_argument("--since", help="mine commits newer than this date (git --since syntax)")
     p.add_argument("--snapshot-lines", type=int, default=400,
@@ -61,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=0.1,
                    help="newest fraction of commits held out as test (default 0.1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto (default): bf16 autocast on GPUs that support it and on CPUs with "
+                        "native bf16 (AVX512-BF16, AMX), where it about halves a step; else fp32")
     p.add_argument("--budget", help="wall-time budget for mining + training + export, e.g. 30m "
                    "(the before/after evaluation comes on top; default: none)")
     p.add_argument("--resume", action="store_true", help="continue the last interrupted run")

@@ -17,10 +17,12 @@ from repolsp.trainer.train import (
     Tokenized,
     TrainConfig,
     collate,
+    cpu_has_native_bf16,
     epoch_order,
     get_lr,
     load_tokenizer,
     pack_rows,
+    pick_precision,
     plan_batches,
     prefix_span,
     priority_order,
@@ -28,6 +30,7 @@ from repolsp.trainer.train import (
     tokenize_for_training,
     train,
 )
+from trainer_fixtures import register_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +143,65 @@ def test_resume_refuses_other_settings(setup, tmp_path):
     with pytest.raises(TrainerError, match="other settings"):
         train(entry, examples, tmp_path / "r", _config(resume=True, rank=4), tokenizer=tokenizer,
               show_progress=False)
+
+
+def test_resume_refuses_another_precision(setup, tmp_path):
+    entry, tokenizer, examples = setup
+    with pytest.raises(TrainingInterrupted):
+        train(entry, examples, tmp_path / "r", _config(precision="bf16"), tokenizer=tokenizer,
+              show_progress=False, stop_after_steps=1)
+    from repolsp.trainer.errors import TrainerError
+
+    with pytest.raises(TrainerError, match="other settings"):
+        train(entry, examples, tmp_path / "r", _config(resume=True, precision="fp32"), tokenizer=tokenizer,
+              show_progress=False)
+
+
+@pytest.mark.parametrize("flags, native", [
+    ("fpu avx2 avx512f avx512_bf16 avx512vl", True),  # AMD Zen 4, Intel Cooper Lake
+    ("fpu avx2 avx512f amx_bf16 amx_tile", True),     # Intel Sapphire Rapids
+    ("fpu avx2 fma", False),
+])
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpu_has_native_bf16(cpuinfo) is native
+    assert cpu_has_native_bf16(tmp_path / "absent") is False  # not Linux: float32
+
+
+def test_pick_precision(monkeypatch):
+    import repolsp.trainer.train as train_module
+    from repolsp.trainer.errors import TrainerError
+
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda native=native: native)
+        assert pick_precision("auto", "cpu") == expected
+        assert pick_precision("fp32", "cpu") == "fp32" and pick_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(TrainerError, match="unknown precision"):
+        pick_precision("fp16", "cpu")
+
+
+@pytest.mark.parametrize("stored", ["float32", "bfloat16"])
+def test_bf16_training_matches_float32(setup, tmp_path, stored):
+    """Autocast bf16 is a speed setting: the same steps give (nearly) the same losses, and what
+    trains stays float32, also when the frozen weights stay in the bf16 they were stored in."""
+    _, tokenizer, examples = setup
+    home = tmp_path / "home"
+    entry = ModelStore(home).get(register_tiny_model(home, "tiny-" + stored, dtype=stored))
+    small = [dataclasses.replace(e, split="train") for e in examples if e.kind == "fim"][:4]
+    results = {}
+    for precision in ("fp32", "bf16"):
+        config = _config(max_steps=8, epochs=30, eval_every=100, lr=1e-2, dropout=0.0, precision=precision)
+        results[precision] = train(entry, small, tmp_path / precision, config, tokenizer=tokenizer,
+                                   show_progress=False)
+        assert results[precision].precision == precision
+        assert f"in {precision}" in results[precision].summary()
+        weights = _adapter_weights(results[precision].adapter_dir)
+        assert all(w.dtype == torch.float32 for name, w in weights.items() if "lora_" in name)
+    fp32, bf16 = results["fp32"], results["bf16"]
+    assert bf16.first_loss == pytest.approx(fp32.first_loss, rel=0.02)
+    assert bf16.last_loss < 0.5 * bf16.first_loss
+    assert bf16.last_loss == pytest.approx(fp32.last_loss, rel=0.25, abs=0.05)
 
 
 def test_budget_stops_cleanly(setup, tmp_path):
@@ -321,6 +383,39 @@ def test_context_loss_adds_the_weighted_mean_over_context_tokens(setup):
     assert float(zero) == pytest.approx(float(alone), rel=1e-6)
     assert float(fast) == pytest.approx(float(slow), rel=1e-5)
     assert float(fast) > float(alone)
+
+
+def test_context_softmax_over_the_repository_vocabulary(setup):
+    """The context term's softmax over the training data's tokens: the same on both paths, equal
+    to the full softmax when that vocabulary is everything, and smaller than it otherwise (fewer
+    competitors). Sentinels are left out of the vocabulary, and context labels outside it drop."""
+    from repolsp.trainer.train import add_adapter, completion_loss, context_vocabulary, load_model
+
+    entry, tokenizer, examples = setup
+    completion = [e for e in examples if e.kind == "fim"][:3]
+    config = _config(context_tokens=16)
+    data = {i: tokenize_for_training(tokenizer, e, i, config) for i, e in enumerate(completion)}
+    sentinel = tokenizer.convert_tokens_to_ids("<fim_prefix>")
+    assert any(sentinel in t.input_ids for t in data.values())
+    data[0].context_labels[-1] = sentinel  # as if the code itself contained the sentinel
+    vocab = context_vocabulary(data.values(), excluded=[sentinel])
+    assert vocab.tolist() == sorted({i for t in data.values() for i in t.input_ids} - {sentinel})
+    assert data[0].context_labels[-1] == IGNORE
+    assert all(label in vocab.tolist() for t in data.values() for label in t.context_labels if label != IGNORE)
+
+    rows = pack_rows(list(data), {i: len(t.input_ids) for i, t in data.items()}, 256)
+    batch = collate(rows, data)
+    torch.manual_seed(0)
+    model = add_adapter(load_model(entry.hf_dir, tokenizer, "repolsp-smollm2"), _config(), [], 10).eval()
+    everything = torch.arange(model.get_output_embeddings().weight.shape[0])
+    with torch.no_grad():
+        full = completion_loss(model, batch, fast=True, context_weight=0.5)
+        as_full = completion_loss(model, batch, fast=True, context_weight=0.5, context_vocab=everything)
+        fast = completion_loss(model, batch, fast=True, context_weight=0.5, context_vocab=vocab)
+        slow = completion_loss(model, batch, fast=False, context_weight=0.5, context_vocab=vocab)
+    assert float(as_full) == pytest.approx(float(full), rel=1e-5)
+    assert float(fast) == pytest.approx(float(slow), rel=1e-5)
+    assert float(fast) < float(full)
 
 
 @pytest.mark.parametrize("method", ["adalora", "prefix", "full"], ids=["adalora", "prefix", "full"])

@@ -141,9 +141,9 @@ def history_texts() -> list[str]:
     return [text for _, files in HISTORY for text in files.values() if text]
 
 
-def build_tiny_model(folder: Path, seed: int = 0) -> Path:
+def build_tiny_model(folder: Path, seed: int = 0, dtype: str = "float32") -> Path:
     """A random-weight Llama (hidden 64, 2 layers, tied embeddings like SmolLM2) with a byte-level
-    BPE tokenizer trained on the test history; saved as an HF folder."""
+    BPE tokenizer trained on the test history; saved as an HF folder in `dtype`."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -167,21 +167,21 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
         # small adapter can move them (tied embeddings bound the logits by their norm).
         initializer_range=0.25,
     )
-    model = LlamaForCausalLM(config).to(torch.float32)
+    model = LlamaForCausalLM(config).to(getattr(torch, dtype))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
 
 
-def register_tiny_model(home: Path, name: str = "tiny-smollm2") -> str:
+def register_tiny_model(home: Path, name: str = "tiny-smollm2", dtype: str = "float32") -> str:
     """Build the tiny model, convert it to CTranslate2 and register it as the served model."""
     from repolsp.models.convert import convert_hf_to_ct2
     from repolsp.models.store import Manifest, ModelStore
 
     store = ModelStore(home)
     build = store.new_build_dir(name)
-    build_tiny_model(build / "hf")
+    build_tiny_model(build / "hf", dtype=dtype)
     convert_hf_to_ct2(build / "hf", build / "ct2", "float32")
     manifest = Manifest(name=name, source="test", architecture="llama", quantization="float32",
                         family="smollm2", fim_template=None)
