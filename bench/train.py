@@ -99,21 +99,29 @@ def worker_ours(entry, examples: list, steps: int, threads: int) -> dict:
         result = train(entry, examples, Path(run_dir), config, show_progress=False)
     return {"steps": result.steps, "tokens": result.tokens_seen, "seconds": round(result.elapsed_s, 1),
             "tokens_per_s": round(result.tokens_per_s, 1), "first_loss": result.first_loss,
-            "last_loss": result.last_loss}
+            "last_loss": result.last_loss, "precision": result.precision}
 
 
 def worker_trainer(entry, examples: list, steps: int, threads: int) -> dict:
-    """A plain `transformers.Trainer` run: same tokenization, LoRA, optimizer and batch size;
-    dynamic padding per batch, loss over the whole vocabulary at every position (its default)."""
+    """A plain `transformers.Trainer` run: same tokenization, LoRA, optimizer, batch size and
+    precision (bf16 autocast where ours uses it); dynamic padding per batch, loss over the whole
+    vocabulary at every position (its default)."""
     import peft
     import torch
     from repolsp.models.prompt import template_for
     from repolsp.trainer.prompts import tuned_template_name
-    from repolsp.trainer.train import TARGET_MODULES, load_model, load_tokenizer, tokenize_example
+    from repolsp.trainer.train import (
+        TARGET_MODULES,
+        load_model,
+        load_tokenizer,
+        pick_precision,
+        tokenize_example,
+    )
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    precision = pick_precision("auto", "cpu")
     template_name = tuned_template_name(entry.manifest.family, entry.manifest.fim_template)
     tokenizer = load_tokenizer(entry.hf_dir, template_for(template_name))
     model = load_model(entry.hf_dir, tokenizer, template_name)
@@ -133,6 +141,7 @@ def worker_trainer(entry, examples: list, steps: int, threads: int) -> dict:
             learning_rate=LORA["lr"], weight_decay=0.01, warmup_steps=1, lr_scheduler_type="cosine",
             adam_beta2=0.95, max_grad_norm=1.0, use_cpu=True, report_to=[], save_strategy="no",
             logging_steps=10**6, dataloader_num_workers=0, seed=0, disable_tqdm=True,
+            bf16=precision == "bf16",
         )
         trainer = Trainer(model=model, args=args, train_dataset=rows,
                           data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True))
@@ -140,7 +149,8 @@ def worker_trainer(entry, examples: list, steps: int, threads: int) -> dict:
     seconds = output.metrics["train_runtime"]
     tokens = sum(len(r["input_ids"]) for r in rows)
     return {"steps": steps, "tokens": tokens, "seconds": round(seconds, 1),
-            "tokens_per_s": round(tokens / seconds, 1), "last_loss": output.training_loss}
+            "tokens_per_s": round(tokens / seconds, 1), "last_loss": output.training_loss,
+            "precision": precision}
 
 
 def run_worker(kind: str, model: str, examples_path: Path, steps: int, threads: int) -> dict:
@@ -197,8 +207,10 @@ def render(results: dict) -> str:
     speed = results.get("throughput") or {}
     if speed:
         ours, plain = speed.get("ours", {}), speed.get("trainer", {})
+        precisions = sorted({row.get("precision", "fp32") for row in (ours, plain) if "error" not in row})
         lines += ["## Training throughput", "",
-                  (f"{speed['model']}, LoRA r{LORA['rank']} on all projections, fp32, "
+                  (f"{speed['model']}, LoRA r{LORA['rank']} on all projections, "
+                  f"{' / '.join(precisions) or 'fp32'}, "
                   f"{LORA['batch']} examples a step, {speed['steps']} steps, {speed['threads']} "
                   f"threads, the same {speed['examples']} examples (mean {speed['mean_tokens']:.0f} "
                   "tokens):"), "",
@@ -248,7 +260,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-budget", default="30m", help="lsp-train --budget (0 = skip)")
     p.add_argument("--train-commits", type=int, default=300,
                    help="newest commits the budgeted run mines (0 = all)")
-    p.add_argument("--holdout", type=int, default=100, help="held-out examples evaluated")
+    p.add_argument("--holdout", type=int, default=400, help="held-out examples evaluated")
     p.add_argument("--out", type=Path, default=HERE / "TRAINING.md")
     p.add_argument("--json", type=Path, default=HERE / "training.json")
     p.add_argument("--worker", choices=("ours", "trainer"), help=argparse.SUPPRESS)
