@@ -19,7 +19,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from repolsp.trainer.errors import TrainerError, TrainingInterrupted
@@ -749,6 +749,7 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
         torch.set_num_threads(config.threads)
     device = pick_device(config.device)
     precision = pick_precision(config.precision, device)
+    config = replace(config, precision=precision)  # checkpoints and the adapter record the one that ran
     from accelerate.utils import DistributedDataParallelKwargs
 
     # Under DDP a batch of instruction examples leaves the FIM token rows without gradients.
@@ -814,8 +815,7 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
         groups.append({"params": tokens, "weight_decay": 0.0, "lr_scale": TOKEN_LR_SCALE})
     optimizer = torch.optim.AdamW(groups, lr=config.peak_lr, betas=(0.9, 0.95))
 
-    fingerprint = {"config": {**config.fingerprint(), "precision": precision},
-                   "data": _data_fingerprint(train_examples, entry.name)}
+    fingerprint = {"config": config.fingerprint(), "data": _data_fingerprint(train_examples, entry.name)}
     ckpt_path = run_dir / CHECKPOINT
     state = {"step": 0, "elapsed_s": 0.0, "tokens": 0, "schedule_steps": len(batches),
              "best_valid": None, "bad_evals": 0, "first_loss": None, "last_loss": None}
