@@ -182,13 +182,24 @@ def test_pick_precision(monkeypatch):
 
 
 @pytest.mark.parametrize("stored", ["float32", "bfloat16"])
-def test_bf16_training_matches_float32(setup, tmp_path, stored):
+def test_bf16_training_matches_float32(setup, tmp_path, monkeypatch, stored):
     """Autocast bf16 is a speed setting: the same steps give (nearly) the same losses, and what
     trains stays float32, also when the frozen weights stay in the bf16 they were stored in."""
+    import repolsp.trainer.train as train_module
+
     _, tokenizer, examples = setup
     home = tmp_path / "home"
     entry = ModelStore(home).get(register_tiny_model(home, "tiny-" + stored, dtype=stored))
     small = [dataclasses.replace(e, split="train") for e in examples if e.kind == "fim"][:4]
+    frozen = []
+    real_load_model = train_module.load_model
+
+    def recording_load_model(*args, **kwargs):
+        model = real_load_model(*args, **kwargs)
+        frozen.append(model.get_input_embeddings().weight.dtype)
+        return model
+
+    monkeypatch.setattr(train_module, "load_model", recording_load_model)
     results = {}
     for precision in ("fp32", "bf16"):
         config = _config(max_steps=8, epochs=30, eval_every=100, lr=1e-2, dropout=0.0, precision=precision)
@@ -198,10 +209,44 @@ def test_bf16_training_matches_float32(setup, tmp_path, stored):
         assert f"in {precision}" in results[precision].summary()
         weights = _adapter_weights(results[precision].adapter_dir)
         assert all(w.dtype == torch.float32 for name, w in weights.items() if "lora_" in name)
+    # Frozen weights: float32 in a float32 run; in a bf16 run, the dtype they were stored in.
+    assert frozen == [torch.float32, torch.bfloat16 if stored == "bfloat16" else torch.float32]
     fp32, bf16 = results["fp32"], results["bf16"]
+    assert bf16.last_loss != fp32.last_loss  # the bf16 run did compute in bf16
     assert bf16.first_loss == pytest.approx(fp32.first_loss, rel=0.02)
     assert bf16.last_loss < 0.5 * bf16.first_loss
     assert bf16.last_loss == pytest.approx(fp32.last_loss, rel=0.25, abs=0.05)
+
+
+@pytest.mark.parametrize("softmax, restricted", [("repository", True), ("full", False)])
+def test_training_passes_the_context_vocabulary(setup, tmp_path, monkeypatch, softmax, restricted):
+    import repolsp.trainer.train as train_module
+
+    entry, tokenizer, examples = setup
+    seen = []
+    real_loss = train_module.completion_loss
+
+    def recording_loss(model, batch, fast=True, context_weight=1.0, context_vocab=None):
+        seen.append(context_vocab)
+        return real_loss(model, batch, fast, context_weight, context_vocab)
+
+    monkeypatch.setattr(train_module, "completion_loss", recording_loss)
+    config = _config(max_steps=2, eval_every=100, context_tokens=16, context_softmax=softmax)
+    train(entry, examples, tmp_path / "run", config, tokenizer=tokenizer, show_progress=False)
+    training_calls = [vocab for vocab in seen if vocab is not None]
+    if restricted:
+        assert training_calls and len(training_calls[0]) < len(tokenizer)
+    else:
+        assert not training_calls
+
+
+def test_unknown_context_softmax_is_refused(setup, tmp_path):
+    from repolsp.trainer.errors import TrainerError
+
+    entry, tokenizer, examples = setup
+    with pytest.raises(TrainerError, match="unknown context softmax"):
+        train(entry, examples, tmp_path / "run", _config(context_tokens=16, context_softmax="sampled"),
+              tokenizer=tokenizer, show_progress=False)
 
 
 def test_budget_stops_cleanly(setup, tmp_path):
