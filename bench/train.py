@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run import _cpu_name  # bench/run.py, the speed benchmark
 
-LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.0, "lr": 1e-3, "batch": 4}  # lsp-train defaults
+LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.0, "lr": 3e-4, "batch": 4}  # lsp-train defaults
 
 
 def mining_stage(repo: Path, entry, max_commits: int | None) -> tuple[dict, list]:
@@ -247,6 +247,15 @@ def render(results: dict) -> str:
                       f"{training.get('tokens_per_s', 0):.0f} tokens/s, saw "
                       f"{training.get('fraction_seen', 0):.0%} of {training.get('train_examples')} "
                       "training examples."), ""]
+            sources = run.get("exact_match_by_source") or {}
+            if sources:
+                from repolsp.trainer.report import SOURCE_LABELS
+
+                lines += ["| where the expected lines already were | n | base | tuned |",
+                          "|---|---|---|---|"]
+                lines += [f"| {SOURCE_LABELS.get(key, key)} | {row['n']} | {row['base']:.1%} | "
+                          f"{row['tuned']:.1%} |" for key, row in sources.items()]
+                lines.append("")
     return "\n".join(lines) + "\n"
 
 

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=float, default=0.0,
                    help="LoRA dropout (default 0: 0.05 cost a fifth of each CPU step)")
     p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default per method)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default per method: LoRA 3e-4)")
     p.add_argument("--context-tokens", type=int, default=128,
                    help="completion examples also train on the last N tokens before the cursor "
                         "(default 128; 0 turns it off)")
@@ -58,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "cheaper with a large vocabulary) or over the whole vocabulary")
     p.add_argument("--max-commits", type=int, help="mine only the newest N commits")
     p.add_argument("--since", help="mine commits newer than this date (git --since syntax)")
-    p.add_argument("--snapshot-lines", type=int, default=400,
+    p.add_argument("--snapshot-lines", type=int, default=1500,
                    help="single-line holes cut from the code at the last training commit, in the "
-                        "files the history touched most (default 400; 0: history only)")
+                        "files the history touched most (default 1500; 0: history only)")
     p.add_argument("--test-fraction", type=float, default=0.1,
                    help="newest fraction of commits held out as test (default 0.1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -51,7 +51,7 @@ class MineConfig:
     max_middle_lines: int = 24
     min_line_chars: int = 6  # single-line targets shorter than this teach nothing
     events_path: Path | None = None  # the server's completion events (accepted/rejected)
-    snapshot_lines: int = 400  # `snapshot` holes in the code at the last training commit (0: none)
+    snapshot_lines: int = 1500  # `snapshot` holes in the code at the last training commit (0: none)
 
 
 @dataclass

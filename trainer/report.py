@@ -20,6 +20,7 @@ class Report:
     json_path: Path
     exact_match_diff: dict | None = None  # paired bootstrap of tuned - base (models.evaluate)
     by_mode: dict | None = None  # "single-line" / "multi-line" -> {n, base, tuned} exact match
+    by_source: dict | None = None  # "prompt" / "history" / "new" -> {n, base, tuned} exact match
 
     def tuned_no_worse(self) -> bool:
         """True when the tuned model is at least as good on exact match and edit similarity
@@ -50,20 +51,62 @@ def _fmt(value: float | None, pattern: str) -> str:
 MODE_LABELS = {"single-line": "single lines (the in-hunk lines)", "multi-line": "multi-line spans"}
 
 
-def exact_match_by_mode(examples, base_hits, tuned_hits) -> dict:
-    """Exact match of base and tuned per kind of hole (single line, multi-line span), from
-    each example's exact-match outcome."""
+def exact_match_by_group(groups: list[str], base_hits, tuned_hits, order) -> dict:
+    """Exact match of base and tuned per group (in `order`'s order, empty groups left out),
+    from each example's group and exact-match outcomes."""
     out = {}
-    for mode in MODE_LABELS:
-        pairs = [(b, t) for e, b, t in zip(examples, base_hits, tuned_hits) if e.mode == mode]
+    for key in order:
+        pairs = [(b, t) for g, b, t in zip(groups, base_hits, tuned_hits) if g == key]
         if pairs:
-            out[mode] = {"n": len(pairs), "base": sum(b for b, _ in pairs) / len(pairs),
-                         "tuned": sum(t for _, t in pairs) / len(pairs)}
+            out[key] = {"n": len(pairs), "base": sum(b for b, _ in pairs) / len(pairs),
+                        "tuned": sum(t for _, t in pairs) / len(pairs)}
     return out
 
 
+def exact_match_by_mode(examples, base_hits, tuned_hits) -> dict:
+    """Exact match of base and tuned per kind of hole (single line, multi-line span)."""
+    return exact_match_by_group([e.mode for e in examples], base_hits, tuned_hits, MODE_LABELS)
+
+
+SOURCE_LABELS = {
+    "prompt": "already in the prompt (prefix, suffix or snippets)",
+    "history": "not in the prompt, but in the training examples",
+    "new": "new code (in neither)",
+}
+
+
+def _code_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def answer_sources(examples, train_examples) -> list[str]:
+    """Where each held-out hole's answer already was, which says what kind of learning a hit
+    took: "prompt" when every non-blank line of the expected completion is a line of the
+    example's own prompt context (copying), else "history" when every one of them is a line of
+    the training examples (recall), else "new" (neither: the model had to write it)."""
+    seen: set[str] = set()
+    for e in train_examples:
+        seen.update(_code_lines(e.prompt))
+        seen.update(_code_lines(e.completion))
+    sources = []
+    for e in examples:
+        wanted = _code_lines(e.completion)
+        context = e.context or {}
+        shown = set(_code_lines(context.get("prefix", "")) + _code_lines(context.get("suffix", "")))
+        for snippet in context.get("snippets", []):
+            shown.update(_code_lines(snippet.get("text", "")))
+        if wanted and all(line in shown for line in wanted):
+            sources.append("prompt")
+        elif wanted and all(line in seen for line in wanted):
+            sources.append("history")
+        else:
+            sources.append("new")
+    return sources
+
+
 def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=(),
-                    exact_match_diff: dict | None = None, by_mode: dict | None = None) -> str:
+                    exact_match_diff: dict | None = None, by_mode: dict | None = None,
+                    by_source: dict | None = None) -> str:
     """The report as markdown (table, training figures, a few sample completions)."""
     lines = [
         "# lsp-train: before / after",
@@ -86,6 +129,13 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
         lines += ["", "| held-out holes | n | base exact match | tuned exact match |", "|---|---|---|---|"]
         lines += [f"| {MODE_LABELS[mode]} | {row['n']} | {row['base']:.1%} | {row['tuned']:.1%} |"
                   for mode, row in by_mode.items()]
+    if by_source:
+        lines += ["", "| where the expected lines already were | n | base exact match | tuned exact match |",
+                  "|---|---|---|---|"]
+        lines += [f"| {SOURCE_LABELS[source]} | {row['n']} | {row['base']:.1%} | {row['tuned']:.1%} |"
+                  for source, row in by_source.items()]
+        lines += ["", "Hits on lines the prompt shows are copying, on lines of the training examples "
+                  "recall; only the last row needs the model to write code it has not seen."]
     if training is not None:
         lines += ["", "## Training", "", training.summary()]
     if samples:
@@ -144,16 +194,22 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
     chart = out_dir / "report.png"
     data = out_dir / "report.json"
     by_mode = exact_match_by_mode(held_out, base_hits, tuned_hits)
-    markdown.write_text(render_markdown(base, tuned, training, samples, diff, by_mode), encoding="utf-8")
-    outputs = [{"commit": e.commit, "path": e.path, "mode": e.mode, "expected": e.completion,
-                "base": b, "tuned": t} for e, b, t in zip(held_out, base_texts, tuned_texts)]
+    sources = answer_sources(held_out, [e for e in examples if e.split == "train"])
+    by_source = exact_match_by_group(sources, base_hits, tuned_hits, SOURCE_LABELS)
+    markdown.write_text(render_markdown(base, tuned, training, samples, diff, by_mode, by_source),
+                        encoding="utf-8")
+    outputs = [{"commit": e.commit, "path": e.path, "mode": e.mode, "source": source,
+                "expected": e.completion, "base": b, "tuned": t}
+               for e, source, b, t in zip(held_out, sources, base_texts, tuned_texts)]
     data.write_text(json.dumps({"base": base.to_json(), "tuned": tuned.to_json(),
                                 "exact_match_diff": diff, "exact_match_by_mode": by_mode,
+                                "exact_match_by_source": by_source,
                                 "training": training.stats_for_manifest() if training else None,
                                 "examples": outputs}, indent=2), encoding="utf-8")
     bar_chart(chart, "held-out test split", ["exact match", "edit sim"],
               [("base", [base.exact_match, base.edit_similarity]),
                ("tuned", [tuned.exact_match, tuned.edit_similarity])])
-    report = Report(base, tuned, markdown, chart, data, diff, by_mode)
-    print(render_markdown(base, tuned, exact_match_diff=diff, by_mode=by_mode), flush=True)
+    report = Report(base, tuned, markdown, chart, data, diff, by_mode, by_source)
+    print(render_markdown(base, tuned, exact_match_diff=diff, by_mode=by_mode, by_source=by_source),
+          flush=True)
     return report

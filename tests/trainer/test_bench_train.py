@@ -49,3 +49,5 @@ def test_bench_train_reports_mining_throughput_and_before_after(history_repo, tm
     report = out.read_text()
     assert "| repolsp (`lsp-train`) |" in report and "| plain `transformers.Trainer` |" in report
     assert "Exact match ratio tuned / base" in report
+    assert sum(row["n"] for row in run["exact_match_by_source"].values()) == run["tuned"]["n"]
+    assert "| where the expected lines already were |" in report

@@ -133,8 +133,16 @@ def test_lsp_train_end_to_end(history_repo, tmp_path, monkeypatch, capsys, tuned
     rows = [e for e in report["examples"] if e["mode"] == "single-line"]
     assert rows and modes["single-line"]["n"] == len(rows)
     assert modes["single-line"]["tuned"] == sum(exact_match(r["tuned"], r["expected"]) for r in rows) / len(rows)
+    # Each held-out hole says where its answer already was, and the rows add up per source.
+    sources = report["exact_match_by_source"]
+    assert sum(row["n"] for row in sources.values()) == 4
+    for source, row in sources.items():
+        mine = [e for e in report["examples"] if e["source"] == source]
+        assert row["n"] == len(mine)
+        assert row["base"] == sum(exact_match(r["base"], r["expected"]) for r in mine) / len(mine)
     markdown = (run_dir / "report.md").read_text()
     assert "| base: `tiny-smollm2` |" in markdown and "| held-out holes | n |" in markdown
+    assert "| where the expected lines already were | n |" in markdown
     assert _png_size((run_dir / "report.png").read_bytes()) == (640, 360)
 
 
@@ -218,3 +226,23 @@ def test_merged_model_equals_the_trained_adapter(trained, tmp_path):
     assert set(saved["ids"].tolist()) <= set(ids[0].tolist())
     with torch.no_grad():
         assert torch.allclose(trained_model(ids).logits, merged(ids).logits, atol=1e-4)
+
+
+def test_answer_sources_tell_copying_from_recall_from_new_code():
+    from repolsp.trainer.mine import Example
+    from repolsp.trainer.report import answer_sources
+
+    def hole(completion, prefix="", suffix="", snippets=()):
+        context = {"prefix": prefix, "suffix": suffix, "snippets": [{"text": t} for t in snippets]}
+        return Example("c", 0, "a.py", "python", "fim", "", completion, split="test", context=context)
+
+    train = [Example("t", 0, "b.py", "python", "fim", "def helper():\n    return 1\n", "x = helper()")]
+    held = [
+        hole("return 1", suffix="\n    return 1\n"),         # a line the suffix shows
+        hole("  y = 2\n", snippets=["def f():\n    y = 2"]),   # a snippet's line, other indent
+        hole("x = helper()"),                                    # a training completion's line
+        hole("def helper():\n    return 1"),                    # every line from a training prompt
+        hole("def helper():\n    return 2"),                    # one line is new
+        hole("   "),                                             # nothing to find: new
+    ]
+    assert answer_sources(held, train) == ["prompt", "prompt", "history", "history", "new", "new"]
