@@ -134,8 +134,8 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
                   "|---|---|---|---|"]
         lines += [f"| {SOURCE_LABELS[source]} | {row['n']} | {row['base']:.1%} | {row['tuned']:.1%} |"
                   for source, row in by_source.items()]
-        lines += ["", "Hits on lines the prompt shows are copying, on lines of the training examples "
-                  "recall; only the last row needs the model to write code it has not seen."]
+        lines += ["", ("Hits on lines the prompt shows are copying, on lines of the training examples "
+                       "recall; only the last row needs the model to write code it has not seen.")]
     if training is not None:
         lines += ["", "## Training", "", training.summary()]
     if samples:
