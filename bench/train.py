@@ -34,9 +34,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from repolsp.trainer.train import DEFAULT_LR  # stdlib-only at import time
 from run import _cpu_name  # bench/run.py, the speed benchmark
 
-LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.0, "lr": 3e-4, "batch": 4}  # lsp-train defaults
+LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.0, "lr": DEFAULT_LR["lora"], "batch": 4}  # lsp-train defaults
 
 
 def mining_stage(repo: Path, entry, max_commits: int | None) -> tuple[dict, list]:
@@ -249,13 +250,9 @@ def render(results: dict) -> str:
                       "training examples."), ""]
             sources = run.get("exact_match_by_source") or {}
             if sources:
-                from repolsp.trainer.report import SOURCE_LABELS
+                from repolsp.trainer.report import source_table
 
-                lines += ["| where the expected lines already were | n | base | tuned |",
-                          "|---|---|---|---|"]
-                lines += [f"| {SOURCE_LABELS.get(key, key)} | {row['n']} | {row['base']:.1%} | "
-                          f"{row['tuned']:.1%} |" for key, row in sources.items()]
-                lines.append("")
+                lines += [*source_table(sources), ""]
     return "\n".join(lines) + "\n"
 
 

@@ -104,6 +104,15 @@ def answer_sources(examples, train_examples) -> list[str]:
     return sources
 
 
+def source_table(by_source: dict) -> list[str]:
+    """Markdown rows of exact match by answer source (`exact_match_by_group` over
+    `answer_sources`), shared by the report and `bench/train.py`."""
+    return ["| where the expected lines already were | n | base exact match | tuned exact match |",
+            "|---|---|---|---|",
+            *(f"| {SOURCE_LABELS.get(source, source)} | {row['n']} | {row['base']:.1%} | {row['tuned']:.1%} |"
+              for source, row in by_source.items())]
+
+
 def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=(),
                     exact_match_diff: dict | None = None, by_mode: dict | None = None,
                     by_source: dict | None = None) -> str:
@@ -130,10 +139,7 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
         lines += [f"| {MODE_LABELS[mode]} | {row['n']} | {row['base']:.1%} | {row['tuned']:.1%} |"
                   for mode, row in by_mode.items()]
     if by_source:
-        lines += ["", "| where the expected lines already were | n | base exact match | tuned exact match |",
-                  "|---|---|---|---|"]
-        lines += [f"| {SOURCE_LABELS[source]} | {row['n']} | {row['base']:.1%} | {row['tuned']:.1%} |"
-                  for source, row in by_source.items()]
+        lines += ["", *source_table(by_source)]
         lines += ["", ("Hits on lines the prompt shows are copying, on lines of the training examples "
                        "recall; only the last row needs the model to write code it has not seen.")]
     if training is not None:
