@@ -14,6 +14,9 @@ from typing import Any, get_type_hints
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ENGINES = ("ct2", "fake")
+# Whether textDocument/completion also offers the model's suggestion; "auto": only to clients
+# that cannot show it as inline (ghost) text, so no client shows it twice.
+COMPLETION_ITEMS = ("auto", "always", "never")
 SUPPORTED_LANGUAGES = (
     "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust",
     "java", "c", "cpp",
@@ -43,6 +46,7 @@ class Config:
     log_file: str = ""
     threads: int = 0  # 0 = CPU count (up to 8)
     request_timeout_ms: int = 10_000
+    completion_items: str = "auto"  # one of COMPLETION_ITEMS
 
     def language_enabled(self, language_id: str) -> bool:
         return "*" in self.enabled_languages or language_id in self.enabled_languages
@@ -57,7 +61,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "threads": (0, 256),
     "request_timeout_ms": (100, 600_000),
 }
-_CHOICES: dict[str, tuple[str, ...]] = {"log_level": LOG_LEVELS, "engine": ENGINES}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": LOG_LEVELS, "engine": ENGINES, "completion_items": COMPLETION_ITEMS,
+}
 
 
 def to_snake(name: str) -> str:
