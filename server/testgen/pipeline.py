@@ -1,0 +1,158 @@
+"""The whole action: target -> location -> tests -> edit."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+from repolsp.server.context.document import Document, uri_to_path
+from repolsp.server.context.symbols import (
+    DefinitionInfo,
+)
+from repolsp.server.docgen import (
+    GenerationSettings,
+    run_model,
+    syntax_error_count,
+)
+from repolsp.server.engine.base import GenerationRequest
+from repolsp.server.testgen.edits import (
+    AddTestEdit,
+    Container,
+    GeneratedTest,
+    _unique_test_name,
+    brace_file_edit,
+    python_file_edit,
+)
+from repolsp.server.testgen.go import go_skeleton
+from repolsp.server.testgen.java import java_skeleton
+from repolsp.server.testgen.js import (
+    _js_framework_import,
+    _js_import_line,
+    clean_js_test_body,
+    js_seed,
+    js_skeleton,
+    js_test_prompt,
+)
+from repolsp.server.testgen.locations import (
+    _read_existing,
+    _rel,
+    conventional_test_path,
+    python_module_path,
+)
+from repolsp.server.testgen.model_body import _stop_after_body, python_test_code
+from repolsp.server.testgen.prompt import python_test_prompt
+from repolsp.server.testgen.rust import rust_skeleton
+from repolsp.server.testgen.skeleton import (
+    _python_target_imports,
+    python_raises_test,
+    python_skeleton,
+)
+from repolsp.server.testgen.targets import target_for_tests
+
+
+async def generate_tests(
+    doc: Document,
+    offset: int,
+    root: Path | None,
+    settings: GenerationSettings,
+    open_texts: dict[str, str] | None = None,
+    cancel: threading.Event | None = None,
+) -> AddTestEdit | str:
+    """The edit that adds a test for the function at ``offset``, or a message saying why not.
+
+    ``open_texts`` maps file paths to the text of documents open in the editor (they win over
+    the disk). Generation runs in ``settings.executor``.
+    """
+    info = target_for_tests(doc, offset)
+    if info is None:
+        return "no function or method at the cursor that a test can call"
+    fs_path = uri_to_path(doc.uri)
+    if fs_path is None:
+        return "save the file first: tests are generated for files on disk"
+    source = Path(fs_path).resolve()
+    root = (root or source.parent).resolve()
+    if root not in source.parents:
+        root = source.parent
+    try:
+        path = conventional_test_path(source, root, doc.language, doc)
+    except ValueError as exc:
+        return str(exc)
+    open_texts = open_texts or {}
+    if doc.language == "rust":
+        existing: str | None = doc.text
+    else:
+        try:
+            existing = _read_existing(path, open_texts.get(str(path)))
+        except ValueError as exc:
+            return str(exc)
+    base = f"test_{info.name}" if doc.language in ("python", "rust") else (
+        "Test" + info.name[:1].upper() + info.name[1:] if doc.language == "go" else info.name)
+    test_name = _unique_test_name(existing or "", base)
+    cancel = cancel or threading.Event()
+    if doc.language == "python":
+        module = python_module_path(source, root)
+        raw = None
+        if settings.engine is not None:
+            prompt = python_test_prompt(doc, info, test_name)
+            request = GenerationRequest(
+                prompt=prompt, max_new_tokens=64, stop=("\ndef ", "\nclass ", "\n@", "\n\n"),
+                should_stop=_stop_after_body, max_prompt_tokens=settings.max_prompt_tokens,
+            )
+            raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
+        code = python_test_code(doc, info, module, test_name, raw)
+        raises = python_raises_test(doc, info, module, existing or "") if "pytest.raises" not in code.function else None
+        if raises is not None:
+            code.function += "\n\n\n" + raises.function
+            code.imports = list(dict.fromkeys([*code.imports, *raises.imports]))
+        create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
+    else:
+        raw = None
+        if settings.engine is not None and doc.language in ("javascript", "typescript", "tsx") and js_seed(info):
+            import_line = _js_import_line(doc, info, "./" + source.stem)
+            prompt = js_test_prompt(doc, info, path.name, import_line, test_name)
+            request = GenerationRequest(prompt=prompt, max_new_tokens=64, stop=("});", "\n\n"),
+                                        max_prompt_tokens=settings.max_prompt_tokens)
+            raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
+        code, header, container = _other_language_test(doc, info, source, path, root, test_name, raw)
+        create, insertions = brace_file_edit(doc.language, existing, code, header, container)
+    edit = AddTestEdit(path, create, insertions, existing or "", test_name, code.from_model, info)
+    errors_before = syntax_error_count(existing or "", doc.language) if existing else 0
+    if syntax_error_count(edit.new_text, doc.language) > errors_before:
+        if code.from_model and doc.language == "python":
+            code = python_skeleton(doc, info, test_name)
+            create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
+            edit = AddTestEdit(path, create, insertions, existing or "", test_name, False, info)
+            if syntax_error_count(edit.new_text, doc.language) <= errors_before:
+                return edit
+        return f"cannot add a test to {_rel(path, root)} without breaking it"
+    return edit
+
+
+def _other_language_test(doc: Document, info: DefinitionInfo, source: Path, path: Path, root: Path,
+                         test_name: str, raw: str | None = None) -> tuple[GeneratedTest, str, Container | None]:
+    """(test code, new-file header, container) for Go, JS/TS, Rust and Java."""
+    lang = doc.language
+    if lang == "go":
+        package = re.search(r"^package\s+(\w+)", doc.text, flags=re.MULTILINE)
+        code = go_skeleton(doc, info, test_name)
+        return code, f"package {package.group(1) if package else 'main'}\n\nimport \"testing\"\n\n", None
+    if lang in ("javascript", "typescript", "tsx"):
+        body = clean_js_test_body(raw, info, test_name, lang) if raw is not None and js_seed(info) else None
+        code = GeneratedTest(test_name, body, from_model=True) if body else js_skeleton(doc, info, test_name)
+        spec = "./" + source.stem
+        lines = [line for line in (_js_framework_import(source, root), _js_import_line(doc, info, spec)) if line]
+        code.imports = lines
+        return code, "\n".join(lines) + "\n\n", None
+    if lang == "rust":
+        code = rust_skeleton(doc, info, test_name)
+        return code, "", Container("#[cfg(test)]\nmod tests {\n    use super::*;\n\n", "    ",
+                                   r"^\s*mod\s+tests\s*\{")
+    if lang == "java":
+        code = java_skeleton(doc, info, test_name)
+        package = re.search(r"^package\s+([\w.]+)\s*;", doc.text, flags=re.MULTILINE)
+        head = (f"package {package.group(1)};\n\n" if package else "") + \
+            "import static org.junit.jupiter.api.Assertions.assertEquals;\n\nimport org.junit.jupiter.api.Test;\n\n"
+        return code, head, Container(f"class {path.stem} {{\n\n", "    ",
+                                     rf"^[^\n]*\bclass\s+{re.escape(path.stem)}\b[^{{]*\{{")
+    raise ValueError(f"no test convention for {lang}")
