@@ -1,4 +1,9 @@
-"""`lsp-serve`: the language server over stdio (or TCP for debugging), and `--demo FILE`."""
+"""`lsp-serve`: the language server over stdio (or TCP for debugging), and `--demo FILE`.
+
+It takes the flags LSP clients add to a server's command line: `--stdio` (vscode-languageclient's
+stdio transport), `--clientProcessId N` (exit when that process is gone); `--pipe` and `--socket`
+are refused with a one-line message.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +30,31 @@ def setup_logging(level: str, log_file: str) -> None:
     logging.getLogger("repolsp").setLevel(level.upper())
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _refuse_transport(flag: str) -> type[argparse.Action]:
+    class Refuse(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            parser.exit(2, f"{parser.prog}: error: {flag} is not supported; use stdio (the default) or --tcp\n")
+
+    return Refuse
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="lsp-serve", description=__doc__)
-    parser.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    parser = _Parser(prog="lsp-serve", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="speak LSP on stdin/stdout (the default)")
+    transport.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    transport.add_argument("--pipe", nargs="?", action=_refuse_transport("--pipe"), help=argparse.SUPPRESS)
+    transport.add_argument("--socket", nargs="?", action=_refuse_transport("--socket"), help=argparse.SUPPRESS)
+    parser.add_argument("--clientProcessId", "--client-process-id", dest="client_process_id", type=int,
+                        metavar="PID", help="exit when this process (the editor) is gone")
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default: loopback only)")
     parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
     parser.add_argument("--model", default="", help="model name (default: `lsp-models use`)")
@@ -54,9 +81,26 @@ def main(argv: list[str] | None = None) -> int:
     from repolsp.server.app import create_server
 
     server = create_server(config)
+    if args.client_process_id is not None:
+        from repolsp.server.parent_watch import watch_parent
+
+        watch_parent(args.client_process_id, lambda: _exit_orphaned(server))
     if args.tcp:
         logging.getLogger("repolsp").info("listening on %s:%d", args.host, args.port)
         server.start_tcp(args.host, args.port)
     else:
         server.start_io()
     return 0
+
+
+def _exit_orphaned(server) -> None:
+    """The editor died without `exit`: stop a training child, then end the process at once.
+
+    A hard exit, because the event loop may be blocked reading a pipe nobody will write to.
+    """
+    try:
+        server.stop_training()
+    except Exception as exc:  # noqa: BLE001 - exiting anyway
+        logging.getLogger("repolsp").warning("could not stop training: %s", exc)
+    logging.shutdown()
+    os._exit(0)

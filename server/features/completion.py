@@ -1,10 +1,28 @@
-"""textDocument/completion: the model's suggestion as one item, for clients without inline."""
+"""textDocument/completion: the model's suggestion as one item, for clients without inline.
+
+`completionItems` decides: `auto` offers it only to clients that do not advertise
+`textDocument.inlineCompletion` (they already show it as ghost text; twice is noise),
+`always` to every client, `never` to none.
+"""
 
 from __future__ import annotations
 
 from lsprotocol import types
 from repolsp.server.features.inline_completion import ACCEPT_COMMAND
 from repolsp.server.server import RepolspServer
+
+
+def offers_items(setting: str, client_has_inline: bool) -> bool:
+    """Whether the completion list carries the model's suggestion under `completionItems`."""
+    if setting == "auto":
+        return not client_has_inline
+    return setting == "always"
+
+
+def client_has_inline(ls: RepolspServer) -> bool:
+    """The client advertised textDocument.inlineCompletion at initialize."""
+    text_document = ls.client_capabilities.text_document
+    return text_document is not None and text_document.inline_completion is not None
 
 
 def register(server: RepolspServer) -> None:
@@ -14,6 +32,9 @@ def register(server: RepolspServer) -> None:
     )
     async def completion(ls: RepolspServer, params: types.CompletionParams) -> types.CompletionList:
         empty = types.CompletionList(is_incomplete=True, items=[])
+        if not offers_items(ls.config.completion_items, client_has_inline(ls)):
+            # Complete: re-asking while the user types would only bring more empty lists.
+            return types.CompletionList(is_incomplete=False, items=[])
         doc = ls.document_for_request(params.text_document.uri)
         if doc is None:
             return empty

@@ -409,7 +409,10 @@ SLOW = "Add the numbers together " * 60  # 0.1 s per word: each model call runs 
 async def slow_client(request, lsp_client: LanguageClient):
     await start(lsp_client, request.param)
     lsp_client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"repolsp": {"debounceMs": 0, "maxNewTokens": {"singleLine": 2, "multiLine": 2}}}))
+        # completionItems "always": this VS Code-like client has inline completion, and the
+        # completion below must reach the engine to show that the engine is free.
+        settings={"repolsp": {"debounceMs": 0, "maxNewTokens": {"singleLine": 2, "multiLine": 2},
+                              "completionItems": "always"}}))
     yield
     await lsp_client.shutdown_session()
 

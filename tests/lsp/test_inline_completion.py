@@ -99,17 +99,6 @@ async def test_multi_line_stops_at_block_end(client: LanguageClient):
     assert items and items[0].insert_text == "x = 1\n    y = 2\n    return x + y"
 
 
-async def test_completion_item_for_clients_without_inline(client: LanguageClient):
-    uri = "file:///tmp/ws/c.py"
-    _open(client, uri, "def add(a, b):\n    total = \n")
-    result = await client.text_document_completion_async(types.CompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(1, 12)))
-    assert len(result.items) == 1
-    item = result.items[0]
-    assert item.label == "x = 1" and item.text_edit.new_text == "x = 1"
-    assert item.sort_text.startswith("~")
-
-
 async def test_typing_through_is_answered_from_cache(client: LanguageClient):
     uri = "file:///tmp/ws/d.py"
     _open(client, uri, "def add(a, b):\n    total = \n")
