@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repolsp.models.evaluate import percentile
+from repolsp.trainer.eval.metrics import percentile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -383,7 +383,7 @@ async def _replay_holes(client, workspace: Path, holes: list[ReplayHole]
                         ) -> tuple[list[float], list[bool]]:
     """Open each hole's file, ask once (explicit trigger: no debounce), close it."""
     from lsprotocol import types
-    from repolsp.models.evaluate import normalize
+    from repolsp.trainer.eval.metrics import normalize
 
     latencies, exact = [], []
     for number, hole in enumerate(holes):
@@ -408,8 +408,9 @@ async def _replay_holes(client, workspace: Path, holes: list[ReplayHole]
 
 def history_holes(repo: Path, count: int, seed: int = 0) -> tuple[list[ReplayHole], str]:
     """`lsp-eval`'s history holes of repo as LSP requests; ([], reason) when there are none."""
-    from repolsp.models.evaluate import EvalError, history_items
     from repolsp.server.context.document import Document
+    from repolsp.trainer.eval.holes import EvalError
+    from repolsp.trainer.eval.task_history import history_items
 
     if count <= 0:
         return [], "not asked for"

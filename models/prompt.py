@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from repolsp.server.context.types import PromptContext, Snippet
+from repolsp.models.prompt_context import PromptContext, Snippet
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from repolsp.models.evaluate import edit_distance
+from repolsp.trainer.eval.metrics import edit_distance
 from repolsp.trainer.prompts import context_from_dict, render_for_template
 
 # Engines stay alive until the process exits: CTranslate2 leaves a thread behind after

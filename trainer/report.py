@@ -173,9 +173,9 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
                         say: Callable[[str], None] = print, training=None, with_loss: bool = True,
                         show_progress: bool = False) -> Report:
     """Score base and tuned models on the test split and save report.md/.json/.png in out_dir."""
-    from repolsp.models.evaluate import paired_bootstrap_ci
     from repolsp.models.prompt import template_for
     from repolsp.trainer.chart import bar_chart
+    from repolsp.trainer.eval.metrics import paired_bootstrap_ci
     from repolsp.trainer.evaluate import exact_match
 
     held_out = eval_examples(examples, max_examples)

@@ -9,40 +9,30 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from repolsp.models import eval_cli
-from repolsp.models.evaluate import (
-    EvalError,
-    EvalOptions,
-    LoadedModel,
-    OutputCache,
-    added_line_ranges,
+from repolsp.models.prompt import LEFT_TO_RIGHT
+from repolsp.server.engine.base import GenerationRequest
+from repolsp.server.engine.fake import FakeEngine
+from repolsp.trainer.eval import cli as eval_cli
+from repolsp.trainer.eval.cache import OutputCache
+from repolsp.trainer.eval.holes import EvalError, cut_columns, line_hole, span_hole
+from repolsp.trainer.eval.loading import LoadedModel, load_store_model
+from repolsp.trainer.eval.metrics import (
     bootstrap_mean_ci,
-    check_repository,
-    cut_columns,
     edit_distance,
     edit_similarity,
     first_line,
-    history_items,
-    history_split,
-    humaneval_line_tasks,
-    line_hole,
-    load_humaneval,
-    load_store_model,
     normalize,
     paired_bootstrap_ci,
     percentile,
     python_parses,
-    render_report,
-    run_evaluation,
-    run_sandboxed,
-    score_item,
-    span_hole,
-    write_json,
-    write_report,
 )
-from repolsp.models.prompt import LEFT_TO_RIGHT
-from repolsp.server.engine.base import GenerationRequest
-from repolsp.server.engine.fake import FakeEngine
+from repolsp.trainer.eval.options import EvalOptions
+from repolsp.trainer.eval.repo import added_line_ranges, check_repository
+from repolsp.trainer.eval.reports import render_report, write_json, write_report
+from repolsp.trainer.eval.runner import run_evaluation, score_item
+from repolsp.trainer.eval.sandbox import run_sandboxed
+from repolsp.trainer.eval.task_history import history_items, history_split
+from repolsp.trainer.eval.task_humaneval import humaneval_line_tasks, load_humaneval
 
 # --- metrics -------------------------------------------------------------------------------
 
@@ -439,7 +429,7 @@ def _loader(engine_for):
 
 
 def test_lsp_eval_end_to_end_right_answers_score_1_and_wrong_answers_0(history_repo, tmp_path):
-    from repolsp.models.evaluate import build_items
+    from repolsp.trainer.eval.runner import build_items
 
     options = EvalOptions(repo=history_repo["repo"], models=["right", "wrong"], holes=4,
                           tasks=["history", "humaneval"], seed=2, cache_dir=tmp_path / "cache",
@@ -621,7 +611,7 @@ def docstring_repo(tmp_path_factory) -> dict:
 
 
 def test_docstring_items_are_the_docstrings_the_held_out_commits_added(docstring_repo):
-    from repolsp.models.evaluate import docstring_items
+    from repolsp.trainer.eval.task_docstring import docstring_items
 
     items, facts = docstring_items(docstring_repo["repo"], holes=5, test_fraction=0.4)
     assert sorted(item.target for item in items) == [
@@ -635,7 +625,7 @@ def test_docstring_items_are_the_docstrings_the_held_out_commits_added(docstring
 
 
 def test_docstring_task_end_to_end_scores_the_right_summary_higher(docstring_repo, tmp_path):
-    from repolsp.models.evaluate import build_items
+    from repolsp.trainer.eval.runner import build_items
 
     options = EvalOptions(repo=docstring_repo["repo"], models=["right", "wrong"], holes=5,
                           tasks=["docstring"], cache_dir=tmp_path / "cache", test_fraction=0.4,
@@ -685,7 +675,7 @@ def tests_repo(tmp_path_factory) -> dict:
 
 
 def test_tests_items_are_the_public_functions_the_held_out_commits_added(tests_repo):
-    from repolsp.models.evaluate import tests_items
+    from repolsp.trainer.eval.task_tests import tests_items
 
     items, _ = tests_items(tests_repo["repo"], holes=5, test_fraction=0.4)
     assert [item.id.rsplit(":", 1)[1] for item in items] == ["multiply"]
@@ -697,7 +687,7 @@ def test_tests_items_are_the_public_functions_the_held_out_commits_added(tests_r
     "answer, passes", [("2, 3) == 6\n", 1.0), ("2, 3) == 7\n", 0.0)], ids=["right", "wrong"])
 def test_tests_task_runs_the_generated_test_against_the_commit(tests_repo, tmp_path, answer,
                                                                 passes):
-    from repolsp.models.evaluate import build_items
+    from repolsp.trainer.eval.runner import build_items
 
     options = EvalOptions(repo=tests_repo["repo"], models=["m"], holes=3, tasks=["tests"],
                           cache_dir=None, test_fraction=0.4, progress=False,

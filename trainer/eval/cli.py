@@ -61,16 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from repolsp.models.evaluate import (
-        EvalError,
-        EvalOptions,
-        load_store_model,
-        results_table,
-        run_evaluation,
-        write_json,
-        write_report,
-    )
+    # Imported after the offline switches above: the engine's tokenizer (transformers) reads them
+    # when it is first imported.
     from repolsp.models.store import ModelStore, default_home
+    from repolsp.trainer.eval.holes import EvalError
+    from repolsp.trainer.eval.loading import load_store_model
+    from repolsp.trainer.eval.options import EvalOptions
+    from repolsp.trainer.eval.reports import results_table, write_json, write_report
+    from repolsp.trainer.eval.runner import run_evaluation
 
     home = default_home()
     cache_dir = None if args.no_cache else (args.cache_dir or home / "eval-cache")
