@@ -14,6 +14,7 @@ export interface ServerSettings {
   enabledLanguages?: string[];
   logLevel?: string;
   logFile?: string;
+  completionItems?: 'auto' | 'always' | 'never';
 }
 
 /** Reads one setting below `repolsp.` (e.g. "maxNewTokens.singleLine"); undefined when unset. */
@@ -41,6 +42,8 @@ export const SUPPORTED_LANGUAGES: readonly string[] = [
 
 const ENGINES = ['ct2', 'fake'] as const;
 const LOG_LEVELS = ['debug', 'info', 'warning', 'error'];
+/** Whether the completion list also carries the model's suggestion (VS Code shows it as ghost text). */
+const COMPLETION_ITEMS = ['auto', 'always', 'never'] as const;
 
 /** Integer settings: name below `repolsp.`, where it goes in ServerSettings, inclusive bounds. */
 const INTEGER_SETTINGS: ReadonlyArray<{ key: string; min: number; max: number }> = [
@@ -91,6 +94,13 @@ export function toServerSettings(get: SettingGetter, home = ''): MappedSettings 
     settings.engine = engine;
   } else if (engine !== undefined && engine !== null && engine !== '') {
     bad('engine', `expected one of ${ENGINES.join(', ')}, got ${JSON.stringify(engine)}`);
+  }
+
+  const completionItems = get('completionItems');
+  if (typeof completionItems === 'string' && (COMPLETION_ITEMS as readonly string[]).includes(completionItems)) {
+    settings.completionItems = completionItems;
+  } else if (completionItems !== undefined && completionItems !== null && completionItems !== '') {
+    bad('completionItems', `expected one of ${COMPLETION_ITEMS.join(', ')}, got ${JSON.stringify(completionItems)}`);
   }
 
   for (const { key, min, max } of INTEGER_SETTINGS) {

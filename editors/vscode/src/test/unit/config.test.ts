@@ -23,6 +23,7 @@ describe('toServerSettings', () => {
         enabledLanguages: ['python', ' go ', ''],
         logLevel: 'DEBUG',
         logFile: '/tmp/repolsp.log',
+        completionItems: 'always',
       },
       settings: {
         model: 'gemma-3-270m',
@@ -34,14 +35,15 @@ describe('toServerSettings', () => {
         enabledLanguages: ['python', 'go'],
         logLevel: 'debug',
         logFile: '/tmp/repolsp.log',
+        completionItems: 'always',
       },
     },
     { id: 'empty strings mean default', values: { model: '', logFile: '  ', engine: '' }, settings: {} },
     {
       id: 'bad types are dropped and named',
-      values: { debounceMs: 'fast', 'maxNewTokens.singleLine': 1.5, engine: 'gpt', temperature: -1 },
+      values: { debounceMs: 'fast', 'maxNewTokens.singleLine': 1.5, engine: 'gpt', temperature: -1, completionItems: 'twice' },
       settings: {},
-      problems: [/repolsp\.engine/, /repolsp\.maxNewTokens\.singleLine/, /repolsp\.debounceMs/, /repolsp\.temperature/],
+      problems: [/repolsp\.engine/, /repolsp\.completionItems: expected one of auto, always, never/, /repolsp\.maxNewTokens\.singleLine/, /repolsp\.debounceMs/, /repolsp\.temperature/],
     },
     {
       id: 'out of range is dropped',
