@@ -42,18 +42,44 @@ class FileChange:
     added_lines: list[tuple[int, int]] = field(default_factory=list)
 
 
-def run_git(repo: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
-    """Run git in `repo` and return stdout; a failure raises TrainerError with git's message."""
+def run_git(repo: Path, *args: str, input_bytes: bytes | None = None, check: bool = True) -> bytes:
+    """Run git in `repo` and return stdout; a failure raises TrainerError with git's message.
+
+    With check=False a failed command reads as empty output (for probes such as `rev-parse`).
+    """
     try:
         done = subprocess.run(
             [*_GIT, "-C", str(repo), *args], input=input_bytes, capture_output=True, check=False
         )
     except FileNotFoundError as exc:
-        raise TrainerError("git is not installed or not on PATH; lsp-train needs it") from exc
+        raise TrainerError("git is not installed or not on PATH; reading the history needs it") from exc
     if done.returncode != 0:
+        if not check:
+            return b""
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise TrainerError(f"git {args[0]} failed in {repo}: {message[-1] if message else '?'}")
     return done.stdout
+
+
+def read_specs(repo: Path, specs: list[str]) -> list[bytes | None]:
+    """Contents of `rev:path` specs in one `git cat-file --batch` call (None when missing or not
+    a file)."""
+    if not specs:
+        return []
+    out = run_git(repo, "cat-file", "--batch", input_bytes="".join(s + "\n" for s in specs).encode())
+    blobs: list[bytes | None] = []
+    position = 0
+    for _ in specs:
+        end = out.index(b"\n", position)
+        header = out[position:end].split()
+        position = end + 1
+        if len(header) < 3 or header[1] != b"blob":
+            blobs.append(None)
+            continue
+        size = int(header[2])
+        blobs.append(out[position:position + size])
+        position += size + 1
+    return blobs
 
 
 def repo_root(path: Path) -> Path:

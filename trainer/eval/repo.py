@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from repolsp.trainer import gitlog
 from repolsp.trainer.errors import TrainerError
 from repolsp.trainer.eval.holes import EvalError
-
-MAX_FILE_BYTES = 1_000_000
+from repolsp.trainer.filters import MAX_FILE_BYTES
 
 
 def git(repo: Path, *args: str, check: bool = True, input_bytes: bytes | None = None) -> bytes:
-    """Run git in repo; EvalError with git's last message line on failure (check=True)."""
+    """`gitlog.run_git` with its failures as EvalError (check=False: a failed probe reads as b"")."""
     try:
-        done = subprocess.run(
-            ["git", "-c", "core.quotePath=false", "-C", str(repo), *args],
-            input=input_bytes, capture_output=True, check=False,
-        )
-    except FileNotFoundError as exc:
-        raise EvalError("git is not installed or not on PATH; the history task needs it") from exc
-    if check and done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise EvalError(f"git {args[0]} failed in {repo}: {lines[-1] if lines else 'unknown error'}")
-    if done.returncode != 0:
-        return b""  # check=False: a failed probe reads as empty output
-    return done.stdout
+        return gitlog.run_git(repo, *args, input_bytes=input_bytes, check=check)
+    except TrainerError as exc:
+        raise EvalError(str(exc)) from exc
 
 
 def check_repository(repo: Path) -> Path:
     """The work tree's top folder; EvalError for no repository, no commits or a shallow clone."""
     if not repo.is_dir():
         raise EvalError(f"{repo} is not a folder")
-    probe = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel"],
-                           capture_output=True, text=True, check=False) if shutil.which("git") else None
-    if probe is None:
-        raise EvalError("git is not installed or not on PATH; the history task needs it")
-    if probe.returncode == 0:
-        root = Path(probe.stdout.strip())
+    top = git(repo, "rev-parse", "--show-toplevel", check=False).strip()
+    if top:
+        root = Path(top.decode("utf-8", "replace"))
     elif git(repo, "rev-parse", "--is-bare-repository", check=False).strip() == b"true":
         root = repo.resolve()  # a bare mirror: history is all the task reads
     else:
@@ -58,7 +43,6 @@ def check_repository(repo: Path) -> Path:
 def added_line_ranges(repo: Path, commit) -> dict[str, list[tuple[int, int]]]:
     """path -> 1-based inclusive line ranges a commit (trainer `gitlog.Commit`) added or changed
     against its first parent; the trainer's own diff parser, so both see the same lines."""
-
     try:
         changes = gitlog.changed_files(repo, commit)
     except TrainerError as exc:
@@ -68,23 +52,11 @@ def added_line_ranges(repo: Path, commit) -> dict[str, list[tuple[int, int]]]:
 
 
 def read_blobs(repo: Path, specs: Sequence[str]) -> list[bytes | None]:
-    """Contents of `rev:path` specs in one `git cat-file --batch` call (None when missing)."""
-    if not specs:
-        return []
-    out = git(repo, "cat-file", "--batch", input_bytes="".join(s + "\n" for s in specs).encode())
-    blobs: list[bytes | None] = []
-    position = 0
-    for _ in specs:
-        end = out.index(b"\n", position)
-        header = out[position:end].split()
-        position = end + 1
-        if len(header) < 3 or header[1] != b"blob":
-            blobs.append(None)
-            continue
-        size = int(header[2])
-        blobs.append(out[position:position + size])
-        position += size + 1
-    return blobs
+    """Contents of `rev:path` specs (None when missing): `gitlog.read_specs`, failures as EvalError."""
+    try:
+        return gitlog.read_specs(repo, list(specs))
+    except TrainerError as exc:
+        raise EvalError(str(exc)) from exc
 
 
 def decode_source(data: bytes | None) -> str | None:
