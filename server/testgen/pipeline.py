@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from repolsp.server.context.document import Document, uri_to_path
@@ -40,14 +41,8 @@ from repolsp.server.testgen.locations import (
     conventional_test_path,
     python_module_path,
 )
-from repolsp.server.testgen.model_body import _stop_after_body, python_test_code
-from repolsp.server.testgen.prompt import python_test_prompt
+from repolsp.server.testgen.python_action import python_code
 from repolsp.server.testgen.rust import rust_skeleton
-from repolsp.server.testgen.skeleton import (
-    _python_target_imports,
-    python_raises_test,
-    python_skeleton,
-)
 from repolsp.server.testgen.targets import target_for_tests
 
 
@@ -58,11 +53,16 @@ async def generate_tests(
     settings: GenerationSettings,
     open_texts: dict[str, str] | None = None,
     cancel: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
+    workspace=None,
 ) -> AddTestEdit | str:
     """The edit that adds a test for the function at ``offset``, or a message saying why not.
 
     ``open_texts`` maps file paths to the text of documents open in the editor (they win over
-    the disk). Generation runs in ``settings.executor``.
+    the disk). The model runs in ``settings.executor``; Python tests are run in a sandbox (from
+    threads of their own) and only passing ones are offered; ``edit.message`` says how many
+    passed. ``progress`` is called (from another thread) with a line on each step;
+    ``workspace`` (the workspace index) finds call sites.
     """
     info = target_for_tests(doc, offset)
     if info is None:
@@ -90,22 +90,15 @@ async def generate_tests(
         "Test" + info.name[:1].upper() + info.name[1:] if doc.language == "go" else info.name)
     test_name = _unique_test_name(existing or "", base)
     cancel = cancel or threading.Event()
+    message = ""
     if doc.language == "python":
         module = python_module_path(source, root)
-        raw = None
-        if settings.engine is not None:
-            prompt = python_test_prompt(doc, info, test_name)
-            request = GenerationRequest(
-                prompt=prompt, max_new_tokens=64, stop=("\ndef ", "\nclass ", "\n@", "\n\n"),
-                should_stop=_stop_after_body, max_prompt_tokens=settings.max_prompt_tokens,
-            )
-            raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
-        code = python_test_code(doc, info, module, test_name, raw)
-        raises = python_raises_test(doc, info, module, existing or "") if "pytest.raises" not in code.function else None
-        if raises is not None:
-            code.function += "\n\n\n" + raises.function
-            code.imports = list(dict.fromkeys([*code.imports, *raises.imports]))
-        create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
+        produced = await python_code(doc, info, source, root, module, test_name, existing or "", settings, cancel,
+                                     progress, workspace)
+        if isinstance(produced, str):
+            return produced
+        code, target_imports, message = produced
+        create, insertions = python_file_edit(existing, module, code, target_imports)
     else:
         raw = None
         if settings.engine is not None and doc.language in ("javascript", "typescript", "tsx") and js_seed(info):
@@ -116,15 +109,9 @@ async def generate_tests(
             raw = await run_model(settings.engine, settings.executor, request, cancel, settings.timeout_s)
         code, header, container = _other_language_test(doc, info, source, path, root, test_name, raw)
         create, insertions = brace_file_edit(doc.language, existing, code, header, container)
-    edit = AddTestEdit(path, create, insertions, existing or "", test_name, code.from_model, info)
+    edit = AddTestEdit(path, create, insertions, existing or "", test_name, code.from_model, info, message=message)
     errors_before = syntax_error_count(existing or "", doc.language) if existing else 0
     if syntax_error_count(edit.new_text, doc.language) > errors_before:
-        if code.from_model and doc.language == "python":
-            code = python_skeleton(doc, info, test_name)
-            create, insertions = python_file_edit(existing, module, code, _python_target_imports(info, module))
-            edit = AddTestEdit(path, create, insertions, existing or "", test_name, False, info)
-            if syntax_error_count(edit.new_text, doc.language) <= errors_before:
-                return edit
         return f"cannot add a test to {_rel(path, root)} without breaking it"
     return edit
 

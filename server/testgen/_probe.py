@@ -1,0 +1,157 @@
+"""Candidate calls, run one by one; executed ONLY inside the sandbox (see `_runner`).
+
+Each call is evaluated in the target module's namespace, under a per-call time limit, with the
+target function's executed lines traced; its outcome (value, exception, blocked, timeout) is
+appended to a JSON-lines file at once, so the calls before one that hangs are not lost.
+"""
+
+import builtins
+import importlib
+import json
+import math
+import signal
+import sys
+import time
+
+
+class CallTimeout(BaseException):
+    """Raised by the per-call alarm; a BaseException so that `except Exception` cannot eat it."""
+
+
+def _on_alarm(signum, frame):
+    raise CallTimeout()
+
+
+def _approx_able(value) -> bool:
+    """A float, or a flat list/tuple/dict of numbers with a float: what pytest.approx compares."""
+    def number(v):
+        return isinstance(v, (int, float, complex)) and not isinstance(v, bool)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)) and value and all(number(v) for v in value):
+        return any(isinstance(v, float) for v in value) and all(
+            math.isfinite(v) for v in value if isinstance(v, float))
+    if isinstance(value, dict) and value and all(number(v) for v in value.values()):
+        return any(isinstance(v, float) for v in value.values())
+    return False
+
+
+def _round_trips(value, namespace: dict) -> tuple[bool, str]:
+    text = repr(value)
+    if len(text) > 400:
+        return False, text[:400]
+    try:
+        again = eval(text, namespace)  # repr of a value the user's code returned
+        same = type(again) is type(value) and bool(again == value)
+    except BaseException:  # noqa: BLE001 - any failure means "does not round-trip"
+        return False, text
+    return same, text
+
+
+def _describe_value(value, namespace: dict) -> dict:
+    same, text = _round_trips(value, namespace)
+    kind = type(value)
+    found = {"kind": "value", "repr": text, "round_trips": same, "approx": _approx_able(value),
+             "type": kind.__name__, "type_module": kind.__module__, "is_none": value is None,
+             "is_bool": isinstance(value, bool)}
+    found["type_in_module"] = namespace.get(kind.__name__) is kind
+    if not same and hasattr(value, "__dict__"):
+        attrs = {}
+        for name, attr in list(vars(value).items())[:8]:
+            if not name.startswith("_"):
+                ok, attr_text = _round_trips(attr, namespace)
+                if ok:
+                    attrs[name] = {"repr": attr_text, "approx": _approx_able(attr)}
+        found["attrs"] = attrs
+    return found
+
+
+def _tracer(path: str, first: int, last: int, lines: set):
+    def local(frame, event, arg):
+        if event == "line" and first <= frame.f_lineno <= last:
+            lines.add(frame.f_lineno)
+        return local
+
+    def global_(frame, event, arg):
+        if frame.f_code.co_filename == path and first <= frame.f_code.co_firstlineno <= last:
+            return local
+        return None
+    return global_
+
+
+def _call(expression: str, namespace: dict, per_call_s: float, trace) -> tuple[object, BaseException | None]:
+    signal.setitimer(signal.ITIMER_REAL, per_call_s)
+    sys.settrace(trace)
+    try:
+        return eval(expression, namespace), None  # inside the sandbox
+    except BaseException as exc:  # noqa: BLE001 - the outcome is what is recorded
+        return None, exc
+    finally:
+        sys.settrace(None)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _outcome(value, error, namespace, violations, before, expression_again, per_call_s) -> dict:
+    if len(violations) > before:
+        return {"kind": "blocked", "what": violations[-1]}
+    if isinstance(error, CallTimeout):
+        return {"kind": "timeout"}
+    if isinstance(error, MemoryError):
+        return {"kind": "blocked", "what": "needs more memory than the sandbox allows"}
+    if error is not None:
+        kind = type(error)
+        return {"kind": "raised", "type": kind.__name__, "type_module": kind.__module__,
+                "builtin": getattr(builtins, kind.__name__, None) is kind,
+                "type_in_module": namespace.get(kind.__name__) is kind, "message": str(error)[:200]}
+    found = _describe_value(value, namespace)
+    again, error_again = _call(expression_again, namespace, per_call_s, None)
+    # A second call that differs (time, randomness, state) must not become an `==` assertion.
+    found["deterministic"] = error_again is None and _round_trips(again, namespace)[1] == found["repr"]
+    return found
+
+
+def run(job: dict, calls_path: str, violations: list) -> dict:
+    """Import the module, construct the receiver if any, run each call; the summary."""
+    signal.signal(signal.SIGALRM, _on_alarm)
+    per_call_s = float(job.get("per_call_s", 1.0))
+    started = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, float(job.get("import_s", 5.0)))
+    try:
+        module = importlib.import_module(job["module"])
+    except BaseException as exc:  # noqa: BLE001 - any import failure is reported in one line
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        what = violations[-1] if violations else f"{type(exc).__name__}: {exc}"
+        return {"imported": False, "reason": what.splitlines()[0][:200] if what else type(exc).__name__}
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    namespace = dict(vars(module))
+    namespace.setdefault("__builtins__", builtins)
+    if job.get("needs_asyncio"):
+        namespace.setdefault("asyncio", importlib.import_module("asyncio"))
+    first, last = job["lines"]
+    receiver = None
+    for constructor in job.get("constructors", []):
+        value, error = _call(constructor, namespace, per_call_s, None)
+        if error is None:
+            receiver = constructor
+            break
+    results = []
+    with open(calls_path, "w", encoding="utf-8") as out:
+        for index, call in enumerate(job["calls"]):
+            if time.monotonic() - started > job.get("budget_s", 8.0):
+                break
+            if job.get("constructors") and receiver is None:
+                break
+            prefix = f"({receiver})" if receiver else ""
+            expression = call["expression"].replace("{receiver}", prefix)
+            lines: set = set()
+            before = len(violations)
+            value, error = _call(expression, namespace, per_call_s, _tracer(job["path"], first, last, lines))
+            found = _outcome(value, error, namespace, violations, before, expression, per_call_s)
+            found.update(index=index, lines=sorted(lines))
+            if call.get("check"):
+                checked, check_error = _call(call["check"].replace("{receiver}", prefix), namespace, per_call_s, None)
+                found["check_holds"] = check_error is None and checked is True
+            out.write(json.dumps(found) + "\n")
+            out.flush()
+            results.append(found)
+    return {"imported": True, "receiver": receiver, "calls": results}
