@@ -34,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from repolsp.trainer.train import DEFAULT_LR  # stdlib-only at import time
+from repolsp.trainer.train_config import DEFAULT_LR
 from run import _cpu_name  # bench/run.py, the speed benchmark
 
 LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.0, "lr": DEFAULT_LR["lora"], "batch": 4}  # lsp-train defaults
@@ -46,7 +46,7 @@ def mining_stage(repo: Path, entry, max_commits: int | None) -> tuple[dict, list
     from repolsp.trainer.mine import MineConfig, mine_repository
     from repolsp.trainer.pipeline import make_renderer
     from repolsp.trainer.prompts import tuned_template_name
-    from repolsp.trainer.train import load_tokenizer
+    from repolsp.trainer.tokenizing import load_tokenizer
     from tqdm import tqdm
 
     template = template_for(tuned_template_name(entry.manifest.family, entry.manifest.fim_template))
@@ -82,15 +82,16 @@ def _peak_rss_mb() -> float:
 def _chosen_examples(examples_path: Path, count: int) -> list:
     """The first `count` training examples in the trainer's priority order (training examples
     only, so our loop runs no validation passes: they would not be throughput)."""
+    from repolsp.trainer.batches import priority_order
     from repolsp.trainer.mine import read_jsonl
-    from repolsp.trainer.train import priority_order
 
     train = [e for e in read_jsonl(examples_path) if e.split == "train"]
     return [train[i] for i in priority_order(train)[:count]]
 
 
 def worker_ours(entry, examples: list, steps: int, threads: int) -> dict:
-    from repolsp.trainer.train import TrainConfig, train
+    from repolsp.trainer.train import train
+    from repolsp.trainer.train_config import TrainConfig
 
     config = TrainConfig(rank=LORA["rank"], alpha=LORA["alpha"], dropout=LORA["dropout"],
                          lr=LORA["lr"], batch_size=LORA["batch"], epochs=1.0, max_steps=steps,
@@ -110,14 +111,11 @@ def worker_trainer(entry, examples: list, steps: int, threads: int) -> dict:
     import peft
     import torch
     from repolsp.models.prompt import template_for
+    from repolsp.trainer.adapters import load_model
     from repolsp.trainer.prompts import tuned_template_name
-    from repolsp.trainer.train import (
-        TARGET_MODULES,
-        load_model,
-        load_tokenizer,
-        pick_precision,
-        tokenize_example,
-    )
+    from repolsp.trainer.tokenizing import load_tokenizer, tokenize_example
+    from repolsp.trainer.train import pick_precision
+    from repolsp.trainer.train_config import TARGET_MODULES
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     torch.set_num_threads(threads)

@@ -115,7 +115,7 @@ def completion_loss(hf_dir, examples, template, max_examples: int = 64, seq_len:
     """Mean completion-token cross-entropy of a transformers model on `examples` (prompts in
     `template`), or None when there is nothing to score."""
     import torch
-    from repolsp.trainer.train import IGNORE, tokenize_example
+    from repolsp.trainer.tokenizing import IGNORE, tokenize_example
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))

@@ -29,7 +29,7 @@ def merge_adapter(base_hf_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
                            "train with --method lora (or keep the adapter with --no-export)")
     else:
         from peft import PeftModel
-        from repolsp.trainer.train import TOKEN_ROWS_FILE, init_new_token_embeddings
+        from repolsp.trainer.adapters import TOKEN_ROWS_FILE, init_new_token_embeddings
 
         model = AutoModelForCausalLM.from_pretrained(str(base_hf_dir), dtype=torch.float32)
         old_vocab = model.get_input_embeddings().weight.shape[0]

@@ -137,7 +137,7 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
     if entry is not None:
         from repolsp.models.prompt import template_for
         from repolsp.trainer.prompts import tuned_template_name
-        from repolsp.trainer.train import load_tokenizer
+        from repolsp.trainer.tokenizing import load_tokenizer
 
         template = template_for(tuned_template_name(entry.manifest.family, entry.manifest.fim_template))
         tokenizer = load_tokenizer(entry.hf_dir, template)
@@ -172,7 +172,8 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
                            "try a longer history (--since / --max-commits) or another repository")
 
     from repolsp.trainer.mine import write_jsonl
-    from repolsp.trainer.train import TrainConfig, train
+    from repolsp.trainer.train import train
+    from repolsp.trainer.train_config import TrainConfig
 
     if not args.resume:
         write_jsonl(mined.examples, saved_examples)

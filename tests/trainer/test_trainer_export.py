@@ -15,7 +15,9 @@ from repolsp.trainer.evaluate import edit_similarity, exact_match
 from repolsp.trainer.export import export_tuned_model
 from repolsp.trainer.mine import MineConfig, mine_repository
 from repolsp.trainer.pipeline import make_renderer
-from repolsp.trainer.train import TrainConfig, load_tokenizer, train
+from repolsp.trainer.tokenizing import load_tokenizer
+from repolsp.trainer.train import train
+from repolsp.trainer.train_config import TrainConfig
 from trainer_fixtures import register_tiny_model
 
 
@@ -147,7 +149,7 @@ def test_lsp_train_end_to_end(history_repo, tmp_path, monkeypatch, capsys, tuned
 
 
 def test_lsp_train_interrupted_then_resumed(history_repo, tmp_path, monkeypatch, capsys):
-    import repolsp.trainer.train as train_module
+    import repolsp.trainer.loop as train_module  # the loop looks get_lr up there
 
     home = tmp_path / "home"
     register_tiny_model(home)
@@ -205,8 +207,8 @@ def test_merged_model_equals_the_trained_adapter(trained, tmp_path):
     (added by a hook during training) written into the embedding."""
     import torch
     from peft import PeftModel
+    from repolsp.trainer.adapters import TOKEN_ROWS_FILE, TokenRows, load_model
     from repolsp.trainer.export import merge_adapter
-    from repolsp.trainer.train import TOKEN_ROWS_FILE, TokenRows, load_model
     from transformers import AutoModelForCausalLM
 
     _store, base, adapter, examples = trained

@@ -9,27 +9,27 @@ import pytest
 import torch
 from repolsp.models.prompt import template_for
 from repolsp.models.store import ModelStore
+from repolsp.trainer.batches import (
+    collate,
+    epoch_order,
+    get_lr,
+    pack_rows,
+    plan_batches,
+    priority_order,
+)
 from repolsp.trainer.errors import TrainingInterrupted
 from repolsp.trainer.mine import Example, MineConfig, mine_repository
 from repolsp.trainer.pipeline import make_renderer
-from repolsp.trainer.train import (
+from repolsp.trainer.tokenizing import (
     IGNORE,
     Tokenized,
-    TrainConfig,
-    collate,
-    cpu_has_native_bf16,
-    epoch_order,
-    get_lr,
     load_tokenizer,
-    pack_rows,
-    pick_precision,
-    plan_batches,
     prefix_span,
-    priority_order,
     tokenize_example,
     tokenize_for_training,
-    train,
 )
+from repolsp.trainer.train import cpu_has_native_bf16, pick_precision, train
+from repolsp.trainer.train_config import TrainConfig
 from trainer_fixtures import register_tiny_model
 
 
@@ -112,7 +112,7 @@ def test_resume_after_interruption_gives_the_same_weights(setup, straight_run, t
 def test_resume_after_a_crash_uses_the_last_periodic_checkpoint(setup, straight_run, tmp_path,
                                                                 monkeypatch):
     """kill -9 in the middle of step 5 leaves only the periodic checkpoint of step 4."""
-    import repolsp.trainer.train as train_module
+    import repolsp.trainer.loop as train_module  # the loop looks get_lr up there
 
     entry, tokenizer, examples = setup
     real_get_lr = train_module.get_lr
@@ -220,7 +220,7 @@ def test_bf16_training_matches_float32(setup, tmp_path, monkeypatch, stored):
 
 @pytest.mark.parametrize("softmax, restricted", [("repository", True), ("full", False)])
 def test_training_passes_the_context_vocabulary(setup, tmp_path, monkeypatch, softmax, restricted):
-    import repolsp.trainer.train as train_module
+    import repolsp.trainer.loop as train_module  # the loop looks completion_loss up there
 
     entry, tokenizer, examples = setup
     seen = []
@@ -272,7 +272,7 @@ def test_budget_stops_cleanly(setup, tmp_path):
     ids=["warm-up-excluded", "planned-fits", "over-budget"],
 )
 def test_fit_schedule_steps(step, elapsed, first, budget, planned, expected):
-    from repolsp.trainer.train import fit_schedule_steps
+    from repolsp.trainer.batches import fit_schedule_steps
 
     assert fit_schedule_steps(step, elapsed, first, budget, planned) == expected
 
@@ -361,7 +361,8 @@ def test_collate_block_diagonal_mask_and_positions():
 
 def test_fast_completion_loss_equals_the_model_loss(setup):
     """The head-on-labelled-positions-only loss is the model's own loss, packed rows included."""
-    from repolsp.trainer.train import add_adapter, completion_loss, load_model
+    from repolsp.trainer.adapters import add_adapter, load_model
+    from repolsp.trainer.loss import completion_loss
 
     entry, tokenizer, examples = setup
     data = {}
@@ -407,7 +408,8 @@ def test_context_labels_are_the_last_prefix_tokens_of_completion_examples(setup)
 def test_context_loss_adds_the_weighted_mean_over_context_tokens(setup):
     """Fast and slow paths agree with context labels, and the context term is its weighted
     mean: weight 0 gives the completion loss alone."""
-    from repolsp.trainer.train import add_adapter, completion_loss, load_model
+    from repolsp.trainer.adapters import add_adapter, load_model
+    from repolsp.trainer.loss import completion_loss
 
     entry, tokenizer, examples = setup
     completion = [e for e in examples if e.kind == "fim"][:3]
@@ -434,7 +436,9 @@ def test_context_softmax_over_the_repository_vocabulary(setup):
     """The context term's softmax over the training data's tokens: the same on both paths, equal
     to the full softmax when that vocabulary is everything, and smaller than it otherwise (fewer
     competitors). Sentinels are left out of the vocabulary, and context labels outside it drop."""
-    from repolsp.trainer.train import add_adapter, completion_loss, context_vocabulary, load_model
+    from repolsp.trainer.adapters import add_adapter, load_model
+    from repolsp.trainer.loss import completion_loss
+    from repolsp.trainer.tokenizing import context_vocabulary
 
     entry, tokenizer, examples = setup
     completion = [e for e in examples if e.kind == "fim"][:3]
@@ -481,7 +485,7 @@ def test_other_methods_train(setup, tmp_path, method):
 
 def test_new_sentinels_start_at_their_words_embeddings(setup):
     """<fim_prefix>/<fim_suffix> start distinct, at the words they stand for."""
-    from repolsp.trainer.train import load_model, sentinel_words
+    from repolsp.trainer.adapters import load_model, sentinel_words
 
     entry, tokenizer, _ = setup
     model = load_model(entry.hf_dir, tokenizer, "repolsp-smollm2")
