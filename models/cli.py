@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from repolsp.models.errors import ModelError
 from repolsp.models.store import ModelStore
@@ -44,6 +45,20 @@ def cmd_import(store: ModelStore, args) -> int:
     if store.default_name() is None:
         store.use(entry.name)
         print(f"default model: {entry.name}")
+    return 0
+
+
+def cmd_trim(store: ModelStore, args) -> int:
+    from repolsp.models.trim import trim_model
+
+    started = time.perf_counter()
+    entry = trim_model(store, args.name, keep=args.keep, corpus=args.corpus or (),
+                       new_name=args.new_name, force=args.force,
+                       progress=lambda msg: print(f"… {msg}", file=sys.stderr))
+    record = entry.manifest.extra["trim"]
+    print(f"trimmed {args.name} to {record['vocab_size']:,} of {record['base_vocab_size']:,} "
+          f"tokens: {entry.name} ({_human(entry.size_bytes())}) in {entry.dir} "
+          f"[{time.perf_counter() - started:.0f} s]")
     return 0
 
 
@@ -100,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["int8", "int8_float32", "float32", "int8_float16", "float16", "bfloat16"])
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_import)
+    p = sub.add_parser("trim", help="cut a model's vocabulary to the tokens of code (faster, smaller)")
+    p.add_argument("name", help="installed model with its weights in hf/")
+    p.add_argument("--keep", type=int, default=32_768, metavar="N",
+                   help="tokens kept from the ranking, before bytes, special tokens and the "
+                        "merge closure (default 32768)")
+    p.add_argument("--corpus", type=Path, action="append", metavar="PATH",
+                   help="folder or file of code to rank tokens on (repeatable); added to the "
+                        "shipped ranking, required where none ships for the tokenizer")
+    p.add_argument("--name", dest="new_name", metavar="NEW", help="default: NAME-<N/1024>k")
+    p.add_argument("--force", action="store_true", help="replace NEW if installed")
+    p.set_defaults(func=cmd_trim)
     p = sub.add_parser("list", help="installed models")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_list)

@@ -1,0 +1,132 @@
+"""Make models/data/gemma3-code-ranking.json.gz: Gemma 3's tokens ranked by use in code.
+
+Sources, all on a development machine without internet (8 MB of each language read, 1 MB more
+of each held out to measure coverage; files taken in a fixed shuffled order):
+
+- Python: the virtual environment's site-packages (`.venv/lib/python3.*/site-packages`).
+- JavaScript / TypeScript: `editors/vscode/node_modules` and `editors/vscode/e2e/node_modules`
+  (after `npm ci` there), and `/usr/lib/node_modules`.
+- Go: Debian's `golang-1.19-src`; Rust: Debian's `rust-src` (the standard libraries' sources):
+  `apt-get download golang-1.19-src rust-src` and `dpkg-deb -x PKG.deb DIR` into --debian-dir.
+- Java: the JDK's `lib/src.zip` (java.base, java.sql, java.net.http, java.logging), unzipped
+  into --java-dir.
+- C: `/usr/include/**/*.h` outside `c++/`; C++: `/usr/include/c++/` (headers without an
+  extension) and PyTorch's C++ headers in site-packages.
+
+Usage: python scripts/make_token_ranking.py --tokenizer HF_DIR --debian-dir D --java-dir J
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+from repolsp.models.vocab import Ranking, count_tokens, kept_token_ids, rank, trim_tokenizer_json
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "models" / "data" / "gemma3-code-ranking.json.gz"
+READ_BYTES = 8_000_000
+HELD_OUT_BYTES = 1_000_000
+SAVED_TOKENS = 65_536  # the ranking file holds this many; `--keep` above it keeps them all
+
+
+def _files(root: Path, suffixes: tuple[str, ...], exclude: str = "", any_name: bool = False):
+    if not root.is_dir():
+        return []
+    found = [p for p in root.rglob("*") if p.is_file() and (p.suffix in suffixes or (
+        any_name and not p.suffix)) and not (exclude and exclude in p.parts)]
+    # A fixed pseudo-random order, so that no one package dominates the first megabytes.
+    return sorted(found, key=lambda p: hashlib.sha256(str(p).encode()).hexdigest())
+
+
+def sources(debian_dir: Path, java_dir: Path) -> dict[str, list[Path]]:
+    site = next((REPO / ".venv" / "lib").glob("python3.*/site-packages"))
+    vscode = REPO / "editors" / "vscode"
+    js_roots = [vscode / "node_modules", vscode / "e2e" / "node_modules", Path("/usr/lib/node_modules")]
+    return {
+        "python": _files(site, (".py",)),
+        "javascript": [f for r in js_roots for f in _files(r, (".js", ".mjs", ".cjs"))],
+        "typescript": [f for r in js_roots for f in _files(r, (".ts", ".tsx"))
+                       if not f.name.endswith(".d.ts")],
+        "go": _files(debian_dir, (".go",)),
+        "rust": _files(debian_dir, (".rs",)),
+        "java": _files(java_dir, (".java",)),
+        "c": _files(Path("/usr/include"), (".h",), exclude="c++"),
+        "cpp": _files(Path("/usr/include/c++"), (".h", ".tcc"), any_name=True)
+        + _files(site / "torch" / "include", (".h", ".hpp")),
+    }
+
+
+def _split(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(held-out files, training files): the first ~HELD_OUT_BYTES are held out."""
+    held, size = [], 0
+    for index, path in enumerate(files):
+        if size >= HELD_OUT_BYTES:
+            return held, files[index:]
+        held.append(path)
+        size += path.stat().st_size
+    return held, []
+
+
+def main(argv=None) -> int:
+    from tokenizers import Tokenizer
+    from tqdm import tqdm
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokenizer", type=Path, required=True, help="HF folder of gemma3-270m")
+    parser.add_argument("--debian-dir", type=Path, required=True)
+    parser.add_argument("--java-dir", type=Path, required=True)
+    parser.add_argument("--keep", type=int, default=32_768, help="N for the coverage report")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    tokenizer = Tokenizer.from_file(str(args.tokenizer / "tokenizer.json"))
+    counts, held_out, described = {}, {}, []
+    for language, files in sources(args.debian_dir, args.java_dir).items():
+        if not files:
+            print(f"no {language} files found; skipped", file=sys.stderr)
+            continue
+        held, train = _split(files)
+        with tqdm(total=READ_BYTES, unit="B", unit_scale=True, desc=language, file=sys.stderr) as bar:
+            counts[language], read = count_tokens(tokenizer, train, READ_BYTES, progress=bar.update)
+        held_out[language] = held
+        described.append(f"{language} {read / 1e6:.1f} MB")
+    source = "code on the build machine (scripts/make_token_ranking.py): " + ", ".join(described)
+    ranking = rank(tokenizer, counts, source)
+    ranking.tokens, ranking.scores = ranking.tokens[:SAVED_TOKENS], ranking.scores[:SAVED_TOKENS]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    ranking.save(args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB, {len(ranking.tokens)} tokens)")
+    report(tokenizer, ranking, held_out, args.keep)
+    return 0
+
+
+def report(tokenizer, ranking: Ranking, held_out: dict[str, list[Path]], keep: int) -> None:
+    """Coverage and token growth on the held-out files with the top `keep` tokens."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    tok_json = json.loads(tokenizer.to_str())
+    old_ids = kept_token_ids(tok_json, ranking, keep)
+    trimmed = Tokenizer.from_str(json.dumps(trim_tokenizer_json(tok_json, old_ids)))
+    kept = set(old_ids)
+    print(f"keep {keep}: {len(old_ids)} tokens after bytes, added tokens and merge closure")
+    for language, files in held_out.items():
+        texts = [p.read_text(encoding="utf-8", errors="replace") for p in files]
+        full = tokenizer.encode_batch(texts, add_special_tokens=False)
+        cut = trimmed.encode_batch(texts, add_special_tokens=False)
+        n_full = sum(len(e.ids) for e in full)
+        covered = sum(sum(i in kept for i in e.ids) for e in full)
+        n_cut = sum(len(e.ids) for e in cut)
+        same = sum(a.tokens == b.tokens for a, b in zip(full, cut)
+                   if all(i in kept for i in a.ids))
+        whole = sum(all(i in kept for i in a.ids) for a in full)
+        print(f"  {language:10s} held-out {sum(len(t) for t in texts) / 1e6:.2f} MB: "
+              f"{100 * covered / n_full:.2f}% of tokens kept, {100 * (n_cut / n_full - 1):+.2f}% "
+              f"tokens when trimmed; identical on {same}/{whole} files made of kept tokens")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
