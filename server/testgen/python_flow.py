@@ -216,7 +216,7 @@ def _verify(flow: FlowInput, target: PyTarget, observed: tuple[list[Candidate], 
             passed = sum(1 for t in tests if t["outcome"] == "passed")
             xfails = sum(1 for t in tests if t["outcome"] == "xfailed")
             percent = coverage_percent(target, set(run.result["lines"]))
-            message = f"{passed} test{'s' if passed != 1 else ''} pass, {percent}% of {flow.name} covered"
+            message = f"{passed} {'tests pass' if passed != 1 else 'test passes'}, {percent}% of {flow.name} covered"
             if xfails:
                 message += f"; {xfails} marked xfail (likely bug{'s' if xfails > 1 else ''})"
             if dropped:
