@@ -24,6 +24,7 @@ from repolsp.server.docgen import (
     docstring_target,
     generate_docstring,
 )
+from repolsp.server.features.test_progress import tests_progress
 from repolsp.server.server import RepolspServer
 from repolsp.server.testgen import AddTestEdit, generate_tests, target_for_tests
 
@@ -147,7 +148,7 @@ async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | Ad
     )
     cancel = threading.Event()
     try:
-        async with _progress(ls, f"repolsp: writing the {kind}" if engine is not None else None):
+        async with _progress(ls, "repolsp: writing the docstring" if engine is not None and kind == "docstring" else None):
             if kind == "docstring":
                 result = await generate_docstring(doc, offset, settings, cancel)
             else:
@@ -155,15 +156,22 @@ async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | Ad
                              if (p := uri_to_path(u)) is not None}
                 versions = {path: d.version for path, d in open_docs.items()}
                 open_texts = {path: d.text for path, d in open_docs.items()}
-                result = await generate_tests(doc, offset, ls.workspace_root, settings, open_texts, cancel)
+                async with tests_progress(ls, cancel) as report:
+                    result = await generate_tests(doc, offset, ls.workspace_root, settings, open_texts, cancel,
+                                                  progress=report, workspace=ls.workspace_index)
                 if isinstance(result, AddTestEdit):
                     # The edit is for the text read before the model ran: the editor must still
                     # have that version, or it rejects the edit instead of misplacing it.
                     result.existing_version = versions.get(str(result.path.resolve()))
+    except asyncio.CancelledError:
+        cancel.set()  # $/cancelRequest: stop the sandboxed runs too
+        raise
     except Exception as exc:
         log.exception("%s generation failed", kind)
         return f"generating the {kind} failed: {exc}"
-    if not isinstance(result, str) and engine is None:
+    if isinstance(result, AddTestEdit) and result.message:
+        ls.show(result.message, types.MessageType.Info)  # "3 tests pass, 85% of f covered"
+    elif not isinstance(result, str) and engine is None:
         why = "the model is still loading" if ls.engine_state == "loading" else (
             "no model is loaded (run `lsp-models pull`)")
         ls.show(f"{why}: the {kind} are a template with TODOs" if kind == "tests"

@@ -7,6 +7,7 @@ from pathlib import Path
 from lsprotocol import types
 from repolsp.server.context.document import uri_to_path
 from repolsp.server.features.inline_completion import ACCEPT_COMMAND
+from repolsp.server.features.test_progress import cancel_by_token
 from repolsp.server.server import RepolspServer
 from repolsp.server.training import TrainingJob
 
@@ -24,7 +25,7 @@ def register(server: RepolspServer) -> None:
     @server.command("repolsp.useModel")
     def use_model(ls: RepolspServer, *args) -> dict:
         if not args or not isinstance(args[0], str) or not args[0]:
-            ls.show("repolsp.useModel needs a model name", types.MessageType.Error)
+            ls.show("repolsp.useModel needs a model name", types.MessageType.Warning)
             return {"ok": False}
         ls.apply_settings({"model": args[0]}, "repolsp.useModel")
         ls.cli_config.model = args[0]
@@ -56,6 +57,8 @@ def register(server: RepolspServer) -> None:
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def cancel_progress(ls: RepolspServer, params: types.WorkDoneProgressCancelParams) -> None:
+        if cancel_by_token(params.token):
+            return  # a "Generate tests" run
         job = ls.training
         if job is not None and job.token == params.token:
             job.cancel()

@@ -127,13 +127,10 @@ def python_file_edit(existing: str | None, module: str, code: GeneratedTest, tar
         return False, [Insertion(len(existing), len(existing), insertion.new_text)]
     if existing is None:
         stdlib = sorted(line for line in imports if line.startswith("import "))
-        names_by_module: dict[str, list[str]] = {}
-        for line in imports:
-            if line.startswith("from "):
-                module_name, _, names = line[5:].partition(" import ")
-                names_by_module.setdefault(module_name, []).extend(n.strip() for n in names.split(","))
-        project = [f"from {m} import {', '.join(sorted(dict.fromkeys(n), key=str.lower))}"
-                   for m, n in names_by_module.items()]
+        # The test's helpers (pytest, Hypothesis) go above the project's own imports.
+        helpers = [line for line in code.imports if line.startswith("from ")]
+        stdlib += _grouped_from_lines(helpers)
+        project = _grouped_from_lines(target_imports)
         head = f'"""Tests for {module}."""\n\n' + "\n".join(stdlib) + ("\n\n" if stdlib else "")
         text = head + "\n".join(project) + "\n\n\n" + code.function + "\n"
         return True, [Insertion(0, 0, text)]
@@ -228,3 +225,13 @@ def _container_close(existing: str, brace: int) -> int | None:
                 return i
         i += 1
     return None
+
+
+def _grouped_from_lines(lines: list[str]) -> list[str]:
+    """``from m import a`` and ``from m import b`` as one ``from m import a, b`` line."""
+    names_by_module: dict[str, list[str]] = {}
+    for line in lines:
+        if line.startswith("from "):
+            module_name, _, names = line[5:].partition(" import ")
+            names_by_module.setdefault(module_name, []).extend(n.strip() for n in names.split(","))
+    return [f"from {m} import {', '.join(sorted(dict.fromkeys(n), key=str.lower))}" for m, n in names_by_module.items()]
