@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 import pytest
-from repolsp.server.context import index as index_module
+from repolsp.server.context import chunks as index_module
 from repolsp.server.context.build import ContextBudget, build_context, context_tokens
 from repolsp.server.context.document import Document
 from repolsp.server.context.index import WorkspaceIndex, chunk_document, code_tokens
@@ -337,9 +337,9 @@ def test_max_files_keeps_the_shallowest(tmp_path):
          "no-partial-name", "unrelated"],
 )
 def test_import_hints_match_module_files(path, hint, matches):
-    from repolsp.server.context.index import _module_fragment, _path_matches
+    from repolsp.server.context.files import module_fragment, path_matches
 
-    assert _path_matches(path, [_module_fragment(hint)]) is matches
+    assert path_matches(path, [module_fragment(hint)]) is matches
 
 
 def test_bm25_ranking_is_the_same_in_every_process():
@@ -350,8 +350,8 @@ def test_bm25_ranking_is_the_same_in_every_process():
 
     script = (
         "import json\n"
-        "from repolsp.server.context.index import _Bm25\n"
-        "bm = _Bm25()\n"
+        "from repolsp.server.context.bm25 import Bm25\n"
+        "bm = Bm25()\n"
         "for i in range(60):\n"
         "    bm.add([f't{i % 7}', f'u{i % 11}', f'v{i % 13}', 'common'])\n"
         "query = [f't{j}' for j in range(7)] + [f'u{j}' for j in range(11)] + [f'v{j}' for j in range(13)]\n"
