@@ -34,10 +34,10 @@ POOLS = {
     "none": ["None"],
 }
 _NAME_HINTS = [
-    (r"^(n|i|j|k|count|size|index|idx|num|number|width|height|length|limit|depth|level|times|start|stop|step)$"
-     r"|_(count|size|index|len|num)$|^(num|n)_", "int"),
-    (r"^(s|text|name|string|word|line|prefix|suffix|sep|label|title|key|path|message|msg|char|pattern)$"
-     r"|_(name|text|str|key|prefix|suffix)$", "str"),
+    ((r"^(n|i|j|k|count|size|index|idx|num|number|width|height|length|limit|depth|level|times|start|stop|step)$"
+      r"|_(count|size|index|len|num)$|^(num|n)_"), "int"),
+    ((r"^(s|text|name|string|word|line|prefix|suffix|sep|label|title|key|path|message|msg|char|pattern)$"
+      r"|_(name|text|str|key|prefix|suffix)$"), "str"),
     (r"^(items|values|xs|ys|seq|lst|elements|numbers|data|array|arr|nums)$|s$", "list"),
     (r"^(is|has|can|should|use|allow|enable)_|^(flag|strict|verbose|force|reverse)$", "bool"),
     (r"^(mapping|options|config|kwargs|table|d|dct|dict_)$", "dict"),
@@ -92,9 +92,9 @@ def module_constants(tree: ast.Module) -> dict[str, str]:
     """Top-level ``NAME = <expression without names>``: name -> expression text."""
     found = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            if not any(isinstance(n, ast.Name) for n in ast.walk(node.value)) and _small(node.value):
-                found[node.targets[0].id] = ast.unparse(node.value)
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and not any(isinstance(n, ast.Name) for n in ast.walk(node.value)) and _small(node.value):
+            found[node.targets[0].id] = ast.unparse(node.value)
     return found
 
 

@@ -118,9 +118,10 @@ def _why_nothing(outcomes: list[dict], name: str) -> str:
 
 
 def run_python_flow(flow: FlowInput, cancel: threading.Event, progress: Callable[[str], None] | None = None,
-                    limits: SandboxLimits = SandboxLimits()) -> FlowOutcome:
+                    limits: SandboxLimits | None = None) -> FlowOutcome:
     """The passing tests for one function, or the reason there are none."""
     report = progress or (lambda message: None)
+    limits = limits or SandboxLimits()
     try:
         tree = ast.parse(flow.source)
     except SyntaxError as exc:

@@ -61,7 +61,7 @@ def network_namespace_available() -> bool:
         return False
     try:
         done = subprocess.run([unshare, "--net", "--map-root-user", "true"], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return False
     return done.returncode == 0
@@ -92,8 +92,9 @@ def _reason_from_exit(code: int, stderr_tail: str, limits: SandboxLimits) -> str
     return f"the sandbox exited with code {code}: {last[-1][:200] if last else 'no output'}"
 
 
-def run_in_sandbox(job: dict, limits: SandboxLimits = SandboxLimits(), cancel: threading.Event | None = None) -> SandboxRun:
+def run_in_sandbox(job: dict, limits: SandboxLimits | None = None, cancel: threading.Event | None = None) -> SandboxRun:
     """Run one job (see `_runner`) in a fresh sandbox; blocks until it ends (call it off the loop)."""
+    limits = limits or SandboxLimits()
     workdir = tempfile.mkdtemp(prefix="repolsp-sandbox-")
     started = time.monotonic()
     netns = network_namespace_available()

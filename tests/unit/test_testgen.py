@@ -405,7 +405,7 @@ def test_js_model_bodies_are_checked(tmp_path, completion, from_model):
     ("def mean(values):\n    if not values:\n        raise ValueError('empty')\n    return sum(values)\n",
      "import pytest\n\nfrom stats import mean\n"),
     ("class EmptyError(Exception):\n    pass\n\n\ndef mean(values):\n    if not values:\n        raise EmptyError\n"
-     "    return sum(values)\n", "import pytest\n\nfrom stats import EmptyError, mean\n"),
+     + "    return sum(values)\n", "import pytest\n\nfrom stats import EmptyError, mean\n"),
 ], ids=["builtin exception", "module exception"])
 def test_raises_gets_its_own_test(tmp_path, source, expected):
     root = write(tmp_path, {"stats.py": source})
