@@ -112,7 +112,12 @@ class ExampleRenderer:
 
     def instruction_prompt(self, task: str, language: str, path: str, kind: str, name: str,
                            code: str, context: str = "") -> str:
-        """An instruction prompt (see `instructions.render_instruction`)."""
+        """An instruction prompt (see `instructions.render_instruction`); tests use the server's
+        own test prompt (`render_test_prompt`), so the model learns the format it is sent."""
+        if task == "tests" and language == "python":
+            from repolsp.server.testgen.prompt import render_test_prompt
+
+            return render_test_prompt(code)
         return render_instruction(task, language, path, kind, name, code, context)
 
 

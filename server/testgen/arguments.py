@@ -25,7 +25,8 @@ POOLS = {
     "number": ["0.5", "0", "1", "0.25", "2"],
     "complex": ["1j", "(1+2j)"],
     "bool": ["True", "False"],
-    "str": ["'abc'", "''", "'Hello, World'", "'a b c'"],
+    "str": ["'abc'", "''", "'a'", "'Hello, World'", "'a b c'"],
+    "char": ["'a'", "'é'", "'😀'"],
     "bytes": ["b'abc'", "b''"],
     "list": ["[1, 2, 3]", "[]", "[3, 1, 2]"],
     "dict": ["{'a': 1}", "{}"],
@@ -39,6 +40,7 @@ _NAME_HINTS = [
     ((r"^(s|text|name|string|word|line|prefix|suffix|sep|label|title|key|path|message|msg|char|pattern)$"
       r"|_(name|text|str|key|prefix|suffix)$"), "str"),
     (r"^(items|values|xs|ys|seq|lst|elements|numbers|data|array|arr|nums)$|s$", "list"),
+    (r"^(ch|char|c|letter|character)$", "char"),
     (r"^(is|has|can|should|use|allow|enable)_|^(flag|strict|verbose|force|reverse)$", "bool"),
     (r"^(mapping|options|config|kwargs|table|d|dct|dict_)$", "dict"),
 ]
@@ -208,8 +210,9 @@ def pool_for(param: Param, func: ast.AST, tree: ast.Module, constants: dict[str,
     hinted = hint_values(param.annotation)
     usage = _usage_kind(func, param.name)
     named = next((kind for pattern, kind in _NAME_HINTS if re.search(pattern, param.name)), None)
-    guessed = POOLS.get(usage or named or "", []) if not hinted else []
-    for value in [*hinted[:1], *compared, *_same_name_literals(tree, param.name, constants), *hinted[1:],
+    guessed = POOLS.get(usage or named or "", []) if not hinted else (
+        POOLS["char"] if named == "char" and param.annotation == "str" else [])
+    for value in [*guessed[:1], *hinted[:1], *compared, *_same_name_literals(tree, param.name, constants), *hinted[1:],
                   *([param.default] if param.default else []), *guessed]:
         if value not in values:
             values.append(value)

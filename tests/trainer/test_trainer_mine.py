@@ -43,6 +43,26 @@ def test_docstring_example_is_the_docstring_the_history_added(mined):
     assert doc.prompt.index("<fim_prefix>") > doc.prompt.index("<fim_suffix>")
 
 
+def test_docstring_requests_are_rendered_as_the_server_sends_them(history_repo, mined):
+    """One renderer: a docstring instruction example is the server's `docstring_prompt` on the
+    file without its docstring, and the answer is the rest of the docstring."""
+    from repolsp.server.context.document import Document
+    from repolsp.server.docgen import docstring_prompt, docstring_target
+
+    result, shas = mined
+    (request,) = [e for e in result.examples if e.kind == "instruction" and e.mode == "docstring"
+                  and e.completion == 'Area of a width x height rectangle."""']
+    repo, _ = history_repo
+    text = subprocess.run(["git", "-C", str(repo), "show", f"{shas[2]}:pkg/geometry.py"],
+                          check=True, capture_output=True, text=True).stdout
+    without = text.replace('    """Area of a width x height rectangle."""\n', "")
+    assert without != text
+    doc = Document("file:///pkg/geometry.py", without, path="pkg/geometry.py")
+    prompt, _ = docstring_prompt(doc, docstring_target(doc, without.index("def area")))
+    assert request.prompt == prompt and request.prompt.endswith('"""')
+    assert "Task:" not in request.prompt
+
+
 def test_snapshot_holes_come_from_the_code_at_the_last_training_commit(history_repo, mined):
     result, shas = mined
     snapshot = [e for e in result.examples if e.kind == "snapshot"]
@@ -69,7 +89,12 @@ def test_test_example_pairs_the_test_with_its_function(mined):
     assert test.completion.startswith("def test_area_of_rectangle():")
     assert "def area(width, height):" in test.prompt  # the tested function, as context
     instructions = [e for e in result.examples if e.kind == "instruction" and e.mode == "tests"]
-    assert instructions and "Write pytest tests for the function `area`" in instructions[0].prompt
+    # The server's test prompt format: the function, then the test the answer writes.
+    from repolsp.server.testgen.prompt import render_test_prompt
+
+    assert instructions and instructions[0].prompt.startswith("def area(width, height):")
+    assert instructions[0].prompt == render_test_prompt(instructions[0].prompt)
+    assert instructions[0].completion.startswith("def test_area_of_rectangle():")
 
 
 def test_fim_middle_is_the_added_span(mined):

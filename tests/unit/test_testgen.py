@@ -416,3 +416,18 @@ def test_raises_gets_its_own_test(tmp_path, source, expected):
     assert f"def test_mean_raises_{name}():\n    with pytest.raises({exception}):\n        mean([])\n" in new
     assert "def test_mean():\n    assert mean([1, 2, 3]) == 6\n" in new
     assert new.index("def test_mean():") < new.index(f"def test_mean_raises_{name}")
+
+
+
+def test_server_and_trainer_render_the_same_test_prompt():
+    """The trainer's test examples end where the server's prompt opens the test function."""
+    from repolsp.server.context.build import approx_token_count
+    from repolsp.server.testgen import python_test_prompt
+    from repolsp.trainer.prompts import ExampleRenderer
+
+    source = "def area(width, height):\n    return width * height\n"
+    doc = Document("file:///geo.py", "import math\n\n\n" + source, "python")
+    renderer = ExampleRenderer.for_template("repolsp-smollm2", approx_token_count, 512)
+    trained = renderer.instruction_prompt("tests", "python", "geo.py", "function", "area", source)
+    served = python_test_prompt(doc, target_for_tests(doc, doc.text.index("return")), "test_area")
+    assert served == trained + "def test_area():\n    assert area("
