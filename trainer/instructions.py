@@ -1,9 +1,9 @@
-"""Instruction prompts ("Write a docstring for …", "Write pytest tests for …", "Complete this
-function …") in one plain-text format any base model can learn, so the tuned model follows the
-server's generate-docstring / generate-tests requests.
+"""Instruction prompts ("Write pytest tests for …", "Complete this function …") in one plain-text
+format any base model can learn.
 
-The server's features should render these requests with `render_instruction` too, so that the
-model is served exactly the format it was trained on.
+Docstring requests are not rendered here: the miner renders them with the server's own
+`docgen.docstring_prompt` (trainer/mine_file.py `docstring_request`), so the tuned model is
+trained on exactly the prompt "Generate docstring" sends.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 from repolsp.models.prompt import line_comment
 
 TASKS = {
-    "docstring": "Write a docstring for the {kind} `{name}`.",
     "tests": "Write pytest tests for the {kind} `{name}`.",
     "complete": "Complete the body of the {kind} `{name}`.",
 }
 
 
 def instruction_text(task: str, kind: str, name: str) -> str:
-    """The one-line instruction for `task` ("docstring", "tests", "complete")."""
+    """The one-line instruction for `task` ("tests", "complete")."""
     return TASKS[task].format(kind=kind, name=name)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from repolsp.server.context.document import Document
 from repolsp.server.context.symbols import file_definitions
 from repolsp.server.context.types import Snippet
+from repolsp.server.docgen import docstring_prompt, docstring_target
 from repolsp.trainer import gitlog
 from repolsp.trainer.examples import Example, MineConfig
 from repolsp.trainer.filters import is_test_path
@@ -123,11 +124,21 @@ class FileMiner:
                                 context=context))
 
     def add_instruction(self, task: str, info, code: str, answer: str, context: str = "") -> None:
-        """An instruction example (task "complete", "docstring", "tests") when that kind is mined."""
+        """An instruction example (task "complete", "docstring", "tests") when that kind is mined.
+
+        For "docstring", `code` is the whole file without the docstring and `answer` the
+        docstring literal: the prompt is the server's own (`docgen.docstring_prompt`).
+        """
         if "instruction" not in self.config.kinds or not answer.strip():
             return
-        prompt = self.renderer.instruction_prompt(task, self.doc.language, self.change.path,
-                                                  info.kind, info.name, code, context)
+        if task == "docstring":
+            request = docstring_request(self.change.path, code, info, answer)
+            if request is None:
+                return
+            prompt, answer = request
+        else:
+            prompt = self.renderer.instruction_prompt(task, self.doc.language, self.change.path,
+                                                      info.kind, info.name, code, context)
         self.out.append(Example(self.commit.sha, self.commit.time, self.change.path,
                                 self.doc.language, "instruction", prompt, answer, mode=task))
 
@@ -247,8 +258,7 @@ def _python_docstrings(doc, text, spans, change, add, add_instruction, kinds) ->
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
         line_end = len(text) if line_end < 0 else line_end + 1
-        code = text[info.start:line_start] + text[line_end:info.end]
-        add_instruction("docstring", info, code, text[start:end])
+        add_instruction("docstring", info, text[:line_start] + text[line_end:], text[start:end])
 
 
 def _python_tests(doc, text, spans, new_defs, snapshot, commit_texts, change, add,
@@ -277,3 +287,17 @@ def _python_tests(doc, text, spans, new_defs, snapshot, commit_texts, change, ad
 class _Named:
     kind: str
     name: str
+
+
+def docstring_request(path: str, text_without: str, info, literal: str) -> tuple[str, str] | None:
+    """(prompt, answer) of a "Generate docstring" request as the server sends it: the prompt is
+    `docgen.docstring_prompt` on the file without its docstring, which ends with an opened
+    docstring; the answer is the rest of the docstring. None for other quote styles."""
+    if not literal.startswith('"""') or len(literal) < 6:
+        return None
+    doc = Document("file:///" + path.lstrip("/"), text_without, path=path)
+    target = docstring_target(doc, info.header_start + 1)  # inside the header, as a cursor is
+    if target is None or target.name != info.name:
+        return None
+    prompt, _ = docstring_prompt(doc, target)
+    return prompt, literal[3:]

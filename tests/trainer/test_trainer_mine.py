@@ -58,7 +58,7 @@ def test_docstring_requests_are_rendered_as_the_server_sends_them(history_repo, 
     without = text.replace('    """Area of a width x height rectangle."""\n', "")
     assert without != text
     doc = Document("file:///pkg/geometry.py", without, path="pkg/geometry.py")
-    prompt, _ = docstring_prompt(doc, docstring_target(doc, without.index("def area")))
+    prompt, _ = docstring_prompt(doc, docstring_target(doc, without.index("def area") + 1))
     assert request.prompt == prompt and request.prompt.endswith('"""')
     assert "Task:" not in request.prompt
 
