@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import sys
 import threading
 import uuid
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.io_ import StdinAsyncReader, StdoutWriter
 from pygls.lsp.server import LanguageServer
 from repolsp.models.errors import ModelError
 from repolsp.models.prompt import LEFT_TO_RIGHT, PromptTemplate, template_for
@@ -16,6 +19,7 @@ from repolsp.server.completion import CompletionService
 from repolsp.server.config import Config, config_to_wire, parse_config
 from repolsp.server.context.document import Document, uri_to_path
 from repolsp.server.engine.base import Engine
+from repolsp.server.protocol import RepolspProtocol, read_messages
 from repolsp.server.workspace_data import EventLog, data_dir_for
 
 log = logging.getLogger("repolsp")
@@ -34,7 +38,8 @@ class RepolspServer(LanguageServer):
     """pygls server plus repolsp state: documents, engine, completion service, events."""
 
     def __init__(self, config: Config | None = None, engine: Engine | None = None):
-        super().__init__("repolsp", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("repolsp", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=RepolspProtocol)
         forbid_network()
         self.config = config or Config()
         self.cli_config = self.config  # flags given on the command line; options override them
@@ -51,6 +56,7 @@ class RepolspServer(LanguageServer):
         self.events: EventLog | None = None
         self.shown: dict[str, dict] = {}  # suggestion id -> event, until accepted or replaced
         self.training = None  # the running `lsp-train` job, if any
+        self.initialized_received = False  # a second `initialized` must not start a second load
         self._load_lock = threading.Lock()
         self._stop_watching = threading.Event()
         self._failed_default: str | None = None
@@ -60,6 +66,42 @@ class RepolspServer(LanguageServer):
             template_getter=lambda: (self.template, self.max_prompt_tokens),
             workspace_getter=lambda: self.workspace_index,
         )
+
+    # --- transport -----------------------------------------------------------------------
+    # pygls' own loops log a body that is not JSON as a traceback and answer nothing; these
+    # run the same framing through RepolspProtocol.handle_body instead.
+    def start_io(self, stdin=None, stdout=None) -> None:
+        """Serve over stdio until the client closes it or sends `exit`."""
+        self._stop_event = threading.Event()
+        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        try:
+            asyncio.run(read_messages(reader, self.protocol, self._stop_event))
+        except BrokenPipeError:
+            log.warning("the client closed the connection; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one TCP client at a time (debugging) until the server is stopped."""
+        self._stop_event = stop_event = threading.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)
+            await read_messages(reader, self.protocol, stop_event)
+            self.shutdown()
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(connection, host, port)
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            asyncio.run(serve())
+        except asyncio.CancelledError:
+            pass
 
     # --- messages ------------------------------------------------------------------------
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:

@@ -34,6 +34,7 @@ DOCSTRING_COMMAND = "repolsp.generateDocstring"
 TESTS_COMMAND = "repolsp.generateTests"
 DOCSTRING_KIND = "refactor.rewrite.repolsp.docstring"
 TESTS_KIND = "refactor.repolsp.tests"
+MAX_UINTEGER = 2**31 - 1  # LSP's uinteger: what types.Position accepts
 _KINDS = {"docstring": (DOCSTRING_KIND, DOCSTRING_COMMAND), "tests": (TESTS_KIND, TESTS_COMMAND)}
 
 
@@ -63,7 +64,7 @@ def register(server: RepolspServer) -> None:
         result = await compute_edit(ls, data.get("action"), data.get("uri"), data.get("position"))
         if isinstance(result, str):
             ls.show(result, types.MessageType.Warning)
-            action.disabled = types.CodeActionDisabledType(reason=result)
+            action.disabled = types.CodeActionDisabled(reason=result)
         else:
             action.edit = result
         return action
@@ -110,13 +111,13 @@ def _action(ls: RepolspServer, kind: str, title: str, uri: str, position: dict):
 
 def parse_position(value) -> tuple[int, int] | None:
     """(line, character) from a wire position: {"line", "character"}, [line, character] or a
-    Position; None when malformed."""
+    Position; None when malformed or out of LSP's range."""
     if isinstance(value, types.Position):
         return value.line, value.character
     if isinstance(value, dict):
         value = (value.get("line"), value.get("character"))
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value):
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_UINTEGER for v in value):
         return value[0], value[1]
     return None
 
@@ -135,7 +136,7 @@ async def compute_edit(ls: RepolspServer, kind, uri, position) -> types.Workspac
 async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | AddTestEdit | str:
     """Run docstring or test generation for a wire request (model in the engine executor)."""
     parsed = parse_position(position)
-    if kind not in _KINDS or not isinstance(uri, str) or parsed is None:
+    if not isinstance(kind, str) or kind not in _KINDS or not isinstance(uri, str) or parsed is None:
         return "malformed request: expected (uri, position)"
     doc = ls.document_for_request(uri)
     if doc is None:

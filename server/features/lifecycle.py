@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from lsprotocol import types
@@ -12,6 +13,15 @@ from repolsp.server.server import RepolspServer
 log = logging.getLogger(__name__)
 
 MAX_DOCUMENT_CHARS = 50_000_000  # beyond this a document is not kept at all
+# A JSON "\ud800" escape decodes to a lone surrogate, which no encoder (UTF-8 for tree-sitter,
+# the tokenizer, the events log) accepts. U+FFFD is one UTF-16 unit and one code point too, so
+# every position the client sends still lands where it meant.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _workspace_root(params: types.InitializeParams) -> Path | None:
@@ -31,6 +41,10 @@ def register(server: RepolspServer) -> None:
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: RepolspServer, params: types.InitializedParams) -> None:
+        if ls.initialized_received:
+            log.warning("ignored a second `initialized` notification")
+            return
+        ls.initialized_received = True
         if ls.engine is None:
             ls.start_loading()  # in the background: initialize has already been answered
             ls.start_watching_store()
@@ -50,7 +64,10 @@ def register(server: RepolspServer) -> None:
             ls.show(f"{item.uri} is too large to assist with ({len(item.text)} characters)",
                     types.MessageType.Warning)
             return
-        ls.open_document(item.uri, item.text, item.language_id, item.version)
+        # lsprotocol's converter lets any JSON value through where a string or an integer is
+        # expected in a union; the document layer needs the real types.
+        language_id = item.language_id if isinstance(item.language_id, str) else ""
+        ls.open_document(item.uri, clean_text(item.text), language_id, item.version)
         ls.note_document_changed(item.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -61,9 +78,10 @@ def register(server: RepolspServer) -> None:
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 start, end = change.range.start, change.range.end
-                doc.apply_change(change.text, ((start.line, start.character), (end.line, end.character)))
+                doc.apply_change(clean_text(change.text),
+                                 ((start.line, start.character), (end.line, end.character)))
             else:
-                doc.apply_change(change.text, None)
+                doc.apply_change(clean_text(change.text), None)
         doc.version = params.text_document.version
         ls.note_document_changed(doc.uri)
 
