@@ -569,13 +569,13 @@ def _engine_summary(runs: list[dict]) -> dict:
 
 def context_figures(script: TypingScript, workspace: Path, states: list, entry, threads: int,
                     engine_kind: str) -> tuple[dict, list[str]]:
-    """prepare() on the session's model states (with the workspace index), build_context at
+    """prepare_prompt() on the session's model states (with the workspace index), build_context at
     random cursors, and the index build; also returns the prompts of those states."""
     from repolsp.models.prompt import template_for
-    from repolsp.server.completion import CompletionService
     from repolsp.server.config import Config
     from repolsp.server.context.document import Document
     from repolsp.server.context.evaluate import context_latency_ms, index_repository
+    from repolsp.server.prepare import StableContextCache, prepare_prompt
 
     if engine_kind == "fake" or entry is None:
         from repolsp.server.engine.fake import FakeEngine
@@ -588,17 +588,18 @@ def context_figures(script: TypingScript, workspace: Path, states: list, entry, 
         template, cap = template_for(entry.manifest.fim_template), entry.manifest.max_prompt_tokens
     with tempfile.TemporaryDirectory(prefix="repolsp-bench-index-") as data_dir:
         index, index_facts = index_repository(workspace, Path(data_dir))
-    service = CompletionService(Config(), lambda: engine, lambda: (template, cap), lambda: index)
+    budget_tokens = min(Config().context_budget_tokens, cap) if cap else Config().context_budget_tokens
+    stable = StableContextCache()  # kept across the session's states, as the server keeps it
     prepare_ms, prompts = [], []
     for keystroke_index, _, _ in states:
         text, offset = replay_text(script, keystroke_index)
         doc = Document((workspace / script.path).as_uri(), text, "python", path=script.path)
         started = time.perf_counter()
-        _, prompt, _ = service.prepare(doc, offset)
+        _, prompt, _ = prepare_prompt(doc, offset, index, template, engine.count_tokens, budget_tokens,
+                                      stable)
         prepare_ms.append((time.perf_counter() - started) * 1000)
         if prompt is not None:
             prompts.append(prompt.text)
-    service.shutdown()
     doc = Document((workspace / script.path).as_uri(), script.text, "python", path=script.path)
     build = context_latency_ms(doc, index, engine.count_tokens, cursors=100, seed=0)
     figures = {

@@ -1,13 +1,12 @@
 """Inline completion as named stages, with debounce, cancellation and a typing-through cache.
 
-should_complete -> build_context -> format_prompt -> generate (engine thread) -> postprocess
+should_complete -> build_context -> format_prompt (`prepare.prepare_prompt`, a free function)
+-> generate (engine thread) -> postprocess. CompletionService schedules, cancels and caches.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import hashlib
 import itertools
 import logging
 import statistics
@@ -18,18 +17,23 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from repolsp.models.prompt import Prompt, PromptTemplate, format_prompt
+from repolsp.models.prompt import Prompt, PromptTemplate
 from repolsp.server.config import Config
-from repolsp.server.context.build import ContextBudget, build_context
 from repolsp.server.context.document import Document
 from repolsp.server.context.should_complete import CompletionDecision, should_complete
 from repolsp.server.context.types import CompletionMode
 from repolsp.server.engine.base import Engine, GenerationRequest
 from repolsp.server.postprocess import postprocess, stop_rule
+from repolsp.server.prepare import (
+    LARGE_FILE_BYTES,
+    StableContextCache,
+    content_hash,
+    line_start,
+    prepare_prompt,
+)
 
 log = logging.getLogger(__name__)
 
-LARGE_FILE_BYTES = 5_000_000
 _ids = itertools.count(1)
 
 
@@ -86,21 +90,6 @@ class Metrics:
         }
 
 
-def _hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-def _snippet_share(budget_tokens: int) -> float:
-    """Share of the prompt other files may take. Under a tight cap (Gemma's 512 tokens) lines
-    of the file being edited matter more: measured on pallets/itsdangerous (n=40), 40% of 512
-    tokens for snippets cost 7.5 points of exact match against none."""
-    return 0.2 if budget_tokens <= 512 else 0.4
-
-
-def _line_start(text: str, offset: int) -> int:
-    return text.rfind("\n", 0, offset) + 1
-
-
 class CompletionService:
     """Turns (document, offset) into suggestions; owns the engine thread."""
 
@@ -124,13 +113,12 @@ class CompletionService:
         self._seq: dict[str, int] = {}
         self._inflight: dict[str, threading.Event] = {}
         self._warned_large: set[str] = set()
-        self._stable_key: tuple | None = None
-        self._stable_ctx = None
+        self._stable = StableContextCache()  # the line-head context kept while typing
 
     # --- cache ---------------------------------------------------------------------------
     def _cache_lookup(self, doc: Document, offset: int) -> _CacheEntry | None:
         text = doc.text
-        start = _line_start(text, offset)
+        start = line_start(text, offset)
         line_prefix = text[start:offset]
         head_hash = tail_hash = None
         for key in reversed(self._cache):
@@ -143,7 +131,7 @@ class CompletionService:
             if "\n" in typed or not entry.text.startswith(typed) or len(typed) >= len(entry.text):
                 continue
             if head_hash is None:
-                head_hash, tail_hash = _hash(text[:start]), _hash(text[offset:])
+                head_hash, tail_hash = content_hash(text[:start]), content_hash(text[offset:])
             if entry.head_hash == head_hash and entry.tail_hash == tail_hash:
                 self._cache.move_to_end(key)
                 remainder = entry.text[len(typed):]
@@ -152,9 +140,9 @@ class CompletionService:
 
     def _cache_store(self, doc: Document, offset: int, text: str, mode, suggestion_id: str):
         full = doc.text
-        start = _line_start(full, offset)
+        start = line_start(full, offset)
         entry = _CacheEntry(
-            _hash(full[:start]), _hash(full[offset:]), full[start:offset], text, mode, suggestion_id
+            content_hash(full[:start]), content_hash(full[offset:]), full[start:offset], text, mode, suggestion_id
         )
         self._cache[f"{doc.uri}\0{suggestion_id}"] = entry
         while len(self._cache) > self._cache_size:
@@ -222,55 +210,23 @@ class CompletionService:
                 del self._inflight[uri]
 
     def prepare(self, doc: Document, offset: int) -> tuple[CompletionDecision, Prompt | None, object]:
-        """Stages 1-3 (pure): decision, context and prompt. Prompt is None when no completion fits."""
+        """Stages 1-3 (`prepare.prepare_prompt`) with this service's engine, template, budget and
+        workspace. Prompt is None when no completion fits or no engine is loaded."""
         engine = self._engine()
-        decision = should_complete(doc, offset)
-        if decision.mode is CompletionMode.NONE or engine is None:
-            return decision, None, None
-        if len(doc.text) > LARGE_FILE_BYTES and doc.uri not in self._warned_large:
-            self._warned_large.add(doc.uri)
-            log.warning("%s is over 5 MB: context limited to the cursor window", doc.uri)
+        if engine is None:
+            return should_complete(doc, offset), None, None
         template, max_prompt_tokens = self._template()
         budget_tokens = self.config.context_budget_tokens
         if max_prompt_tokens:
             budget_tokens = min(budget_tokens, max_prompt_tokens)
-        workspace = self._workspace() if len(doc.text) <= LARGE_FILE_BYTES else None
-        ctx = self._stable_context(doc, offset, workspace, budget_tokens, engine, decision)
-        prompt = format_prompt(ctx, template, engine.count_tokens, budget_tokens)
-        return decision, prompt, ctx
-
-    def _stable_context(self, doc, offset, workspace, budget_tokens, engine, decision):
-        """build_context for the cursor, laid out so that typing on one line keeps the prompt's
-        head (everything before the line) byte-identical, which keeps the engine's cached
-        prompt state valid.
-
-        The context is built for the document without the line's typed part, at the start of
-        the line, with room reserved for the line; the typed part is then appended to the
-        prefix. Built contexts are reused while only the typed part changes.
-        """
-        text = doc.text
-        line_start = _line_start(text, offset)
-        typed = text[line_start:offset]
-        if not typed or len(text) > LARGE_FILE_BYTES:
-            budget = ContextBudget(max_prompt_tokens=budget_tokens,
-                                   max_snippet_share=_snippet_share(budget_tokens))
-            return build_context(doc, offset, workspace, budget, engine.count_tokens, decision)
-        # Reserve room for the line in steps of 64 tokens, so the reservation (and with it the
-        # window) changes only every 64 tokens of typing.
-        reserve = 64 * (1 + (engine.count_tokens(typed) + 8) // 64)
-        stable_text = text[:line_start] + text[offset:]
-        key = (doc.uri, _hash(stable_text), reserve, budget_tokens, id(workspace))
-        if self._stable_key != key:
-            stable_doc = Document(doc.uri, stable_text, doc.language_id,
-                                  path=doc.path)
-            budget = ContextBudget(max_prompt_tokens=max(64, budget_tokens - reserve),
-                                   max_snippet_share=_snippet_share(budget_tokens))
-            self._stable_ctx = build_context(stable_doc, line_start, workspace, budget,
-                                             engine.count_tokens, decision)
-            self._stable_key = key
-        base = self._stable_ctx
-        return dataclasses.replace(base, prefix=base.prefix + typed, snippets=list(base.snippets),
-                                   mode=decision.mode, block_indent=decision.block_indent)
+        large = len(doc.text) > LARGE_FILE_BYTES
+        workspace = self._workspace() if not large else None
+        prepared = prepare_prompt(doc, offset, workspace, template, engine.count_tokens,
+                                  budget_tokens, self._stable)
+        if large and prepared[1] is not None and doc.uri not in self._warned_large:
+            self._warned_large.add(doc.uri)
+            log.warning("%s is over 5 MB: context limited to the cursor window", doc.uri)
+        return prepared
 
     def request_for(self, decision: CompletionDecision, prompt: Prompt) -> GenerationRequest:
         """Stage 4's input: generation limits and stop rules for the decided mode."""

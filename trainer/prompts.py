@@ -1,4 +1,4 @@
-"""Example prompts through the server's own completion stages (`CompletionService.prepare`:
+"""Example prompts through the server's own completion stages (`prepare.prepare_prompt`:
 `should_complete` -> `build_context` -> `format_prompt`), so the model is trained on exactly the
 prompts it is served."""
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from repolsp.models.prompt import PromptTemplate, format_prompt, template_for
 from repolsp.server.context.types import CompletionMode, PromptContext, Snippet
+from repolsp.server.prepare import StableContextCache, prepare_prompt
 from repolsp.trainer.instructions import render_instruction
 
 # A model with FIM tokens of its own keeps them; these are the sentinels `lsp-train` teaches
@@ -41,20 +42,10 @@ def context_from_dict(data: dict) -> PromptContext:
     )
 
 
-class _CountingEngine:
-    """What the server's prompt stages need from an engine: a token counter."""
-
-    name = "trainer"
-    model_name = "trainer"
-
-    def __init__(self, count_tokens: Callable[[str], int]):
-        self.count_tokens = count_tokens
-
-
 @dataclass
 class ExampleRenderer:
     """Builds example prompts with one template, token counter and budget, through the server's
-    own completion stages (`CompletionService.prepare`: should_complete -> build_context, with
+    own completion stages (`prepare.prepare_prompt`: should_complete -> build_context, with
     its stable-line layout -> format_prompt)."""
 
     template: PromptTemplate
@@ -68,20 +59,12 @@ class ExampleRenderer:
         return cls(template_for(name), count_tokens, max_prompt_tokens, use_workspace)
 
     def __post_init__(self) -> None:
-        from repolsp.server.completion import CompletionService
-        from repolsp.server.config import Config
-
-        self._workspace = None
-        engine = _CountingEngine(self.count_tokens)
-        self._service = CompletionService(
-            Config(context_budget_tokens=self.max_prompt_tokens),
-            lambda: engine, lambda: (self.template, self.max_prompt_tokens), lambda: self._workspace,
-        )
+        self._stable = StableContextCache()  # as the server keeps one while the user types
 
     def server_prompt(self, doc, offset: int, workspace=None):
         """(decision, Prompt | None, PromptContext) exactly as the server builds them."""
-        self._workspace = workspace
-        return self._service.prepare(doc, offset)
+        return prepare_prompt(doc, offset, workspace, self.template, self.count_tokens,
+                              self.max_prompt_tokens, self._stable)
 
     def fim_example(self, text: str, start: int, end: int, path: str, mode: str, snapshot,
                     extra_snippets: Sequence[Snippet] = ()) -> tuple[str, dict] | None:

@@ -62,7 +62,8 @@ def training_index(repo: Path, rev: str | None, folder: Path) -> tuple[object | 
 
 def complete_item(service: CompletionService, model: LoadedModel, item: EvalItem,
                   cache: OutputCache) -> Completion:
-    """Ask the model for item's hole through the server's stages, via the output cache."""
+    """Ask the model for item's hole through the server's stages (`service.prepare`, which is
+    `prepare.prepare_prompt` with the model's template and budget), via the output cache."""
     doc = Document(Path("/eval", item.path).as_uri(), item.text, None, path=item.path)
     started = time.perf_counter()
     decision, prompt, ctx = service.prepare(doc, item.offset)
