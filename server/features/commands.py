@@ -53,7 +53,9 @@ def register(server: RepolspServer) -> None:
             return {"started": False}
         ls.training = TrainingJob(ls, root, extra_args=strings)
         ls.training.start()
-        return {"started": True}
+        # The token lets a client cancel from its own UI (VS Code shows this progress where it
+        # offers no Cancel button).
+        return {"started": True, "token": ls.training.token}
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def cancel_progress(ls: RepolspServer, params: types.WorkDoneProgressCancelParams) -> None:
