@@ -35,6 +35,9 @@ export const CLIENT_COMMANDS = {
   showLog: 'repolsp.showLog',
 } as const;
 
+/** How often the training notification checks whether the server still trains. */
+const TRAINING_CHECK_MS = 1000;
+
 /** The README section that explains how to install the server. */
 export const INSTALL_HELP_ANCHOR = 'installing-the-server';
 
@@ -344,8 +347,9 @@ export class RepolspController implements vscode.Disposable {
 
   /**
    * Train on this repository. The server starts `lsp-train` in the background and reports
-   * progress with $/progress (vscode-languageclient shows it as a cancellable notification);
-   * the request itself returns at once with `{started}`.
+   * progress with $/progress; the request itself returns at once with `{started, token}`.
+   * vscode-languageclient shows that progress in the status bar, where VS Code offers no Cancel
+   * (seen in the real VS Code), so a notification of our own carries the Cancel button.
    */
   async train(): Promise<unknown> {
     const client = this.requireClient();
@@ -364,8 +368,10 @@ export class RepolspController implements vscode.Disposable {
         command: SERVER_COMMANDS.train,
         arguments: trainArguments(folder.uri.toString(), folders[0].uri.toString()),
       });
-      const started = (result as { started?: unknown } | null)?.started;
-      if (started === false) {
+      const { started, token } = (result ?? {}) as { started?: unknown; token?: unknown };
+      if (started === true && typeof token === 'string') {
+        void this.showTrainingProgress(client, token);
+      } else if (started === false) {
         // The server says why in its own window/showMessage (already training, no workspace...).
         this.training = false;
       } else if (started !== true) {
@@ -390,6 +396,28 @@ export class RepolspController implements vscode.Disposable {
       this.training = false;
       await this.refreshStatus();
     }
+  }
+
+  /** A cancellable notification until the server stops training; Cancel cancels its progress token. */
+  showTrainingProgress(client: ClientLike, token: string): Thenable<void> {
+    const options = {
+      location: vscode.ProgressLocation.Notification,
+      title: 'repolsp: training on this repository',
+      cancellable: true,
+    };
+    return vscode.window.withProgress(options, (_progress, cancellation) => new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (this.client !== client || this.status?.state !== 'training') finish();
+      }, TRAINING_CHECK_MS);
+      const finish = () => {
+        clearInterval(timer);
+        resolve();
+      };
+      cancellation.onCancellationRequested(() => {
+        void client.sendNotification('window/workDoneProgress/cancel', { token });
+        finish();
+      });
+    }));
   }
 
   /** Switch model: pick from the server's list when it offers one, else type a name. */

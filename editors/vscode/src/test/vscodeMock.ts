@@ -95,6 +95,8 @@ export const state = {
   workspaceFolders: [] as { uri: Uri; name: string; index: number }[],
   activeTextEditor: undefined as unknown,
   appliedEdits: [] as unknown[],
+  /** withProgress calls: their options, a way to press Cancel, and whether the task finished. */
+  progress: [] as { options: { location?: number; title?: string; cancellable?: boolean }; cancel(): void; done: boolean }[],
 };
 
 /** Forgets all recorded calls and settings between tests. */
@@ -112,6 +114,7 @@ export function reset(): void {
   state.workspaceFolders = [];
   state.activeTextEditor = undefined;
   state.appliedEdits = [];
+  state.progress = [];
 }
 
 /** Sets settings, then fires onDidChangeConfiguration for the changed keys. */
@@ -166,8 +169,16 @@ export const window = {
   async showInputBox(): Promise<string | undefined> {
     return state.inputBoxAnswers.shift();
   },
-  async withProgress<R>(_options: unknown, task: () => Promise<R>): Promise<R> {
-    return task();
+  async withProgress<R>(
+    options: { location?: number; title?: string; cancellable?: boolean },
+    task: (progress: { report(value: unknown): void }, token: { onCancellationRequested: (l: () => void) => Disposable }) => Promise<R>,
+  ): Promise<R> {
+    const cancelled = new Emitter<void>();
+    const entry = { options, cancel: () => void cancelled.fire(), done: false };
+    state.progress.push(entry);
+    const result = await task({ report: () => undefined }, { onCancellationRequested: (l) => cancelled.event(l) });
+    entry.done = true;
+    return result;
   },
   get activeTextEditor(): unknown {
     return state.activeTextEditor;

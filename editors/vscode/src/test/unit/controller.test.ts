@@ -263,6 +263,25 @@ describe('commands', () => {
     c.dispose();
   });
 
+  test('training shows a notification whose Cancel cancels the server\'s progress token', async () => {
+    const c = makeController();
+    await c.activate();
+    clients[0].answers.set('repolsp.train', () => {
+      clients[0].status = { ...clients[0].status, state: 'training' };
+      return { started: true, token: 'repolsp-train-1' };
+    });
+    await vscode.commands.executeCommand(CLIENT_COMMANDS.train);
+    const shown = mock.state.progress.find((p) => p.options.location === vscode.ProgressLocation.Notification);
+    assert.ok(shown && shown.options.cancellable, JSON.stringify(mock.state.progress));
+    assert.match(shown!.options.title!, /training/);
+    shown!.cancel();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.ok(shown!.done);
+    assert.deepEqual(clients[0].notifications.filter((n) => n.method === 'window/workDoneProgress/cancel').map((n) => n.params),
+      [{ token: 'repolsp-train-1' }]);
+    c.dispose();
+  });
+
   test('train on the only folder sends no arguments (the server trains its workspace root)', async () => {
     const c = makeController();
     await c.activate();
