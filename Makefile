@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test serve bench bench-train venv lint clean
+.PHONY: demo test test-vscode serve bench bench-train venv lint clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,11 @@ demo: venv
 ## make test: the whole test suite (pulls the real default model into ./.repolsp-home once)
 test: venv
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+## make test-vscode: only the extension inside the real VS Code (code-server + chromium; installs
+## them under .cache/ and editors/vscode/e2e/node_modules on first use). `make test` runs it too.
+test-vscode: venv
+	$(PY) -m pytest -q -s tests/editors/test_vscode_real.py $(PYTEST_ARGS)
 
 ## make serve: the server on stdio (what an editor starts)
 serve: venv
