@@ -6,12 +6,19 @@ appended to a JSON-lines file at once, so the calls before one that hangs are no
 """
 
 import builtins
+import collections.abc
+import dataclasses
+import enum
 import importlib
+import inspect
+import itertools
 import json
 import math
 import signal
 import sys
 import time
+import types
+import typing
 
 
 class CallTimeout(BaseException):
@@ -55,15 +62,81 @@ def _describe_value(value, namespace: dict) -> dict:
              "type": kind.__name__, "type_module": kind.__module__, "is_none": value is None,
              "is_bool": isinstance(value, bool)}
     found["type_in_module"] = namespace.get(kind.__name__) is kind
-    if not same and hasattr(value, "__dict__"):
+    if not same and isinstance(value, (list, tuple)) and 0 < len(value) <= 30 and all(
+            type(v).__str__ is not object.__str__ and type(v).__str__ is not type(v).__repr__ for v in value):
+        found["str_items"] = [str(v)[:100] for v in value]
+    if not same:
+        found["str"] = str(value)[:200] if type(value).__str__ is not object.__str__ and \
+            type(value).__str__ is not type(value).__repr__ else None
         attrs = {}
-        for name, attr in list(vars(value).items())[:8]:
-            if not name.startswith("_"):
+        names = list(vars(value)) if hasattr(value, "__dict__") else [
+            n for cls in type(value).__mro__ for n in getattr(cls, "__slots__", ())]
+        for name in names[:8]:
+            attr = getattr(value, name, None)
+            if not name.startswith("_") and not callable(attr):
                 ok, attr_text = _round_trips(attr, namespace)
                 if ok:
                     attrs[name] = {"repr": attr_text, "approx": _approx_able(attr)}
         found["attrs"] = attrs
     return found
+
+
+BUILD = "__repolsp_build__"
+_SIMPLE = {str: "'abc'", int: "3", float: "0.5", bool: "True", bytes: "b'abc'", type(None): "None",
+           "str": "'abc'", "int": "3", "float": "0.5", "bool": "True", "bytes": "b'abc'", "None": "None"}
+_EMPTY = {list: "[]", tuple: "()", dict: "{}", set: "set()", frozenset: "frozenset()"}
+
+
+def _value_text(hint, namespace: dict, depth: int) -> str:
+    """Source text of a simple value of type ``hint`` (a class of the module is built in turn)."""
+    if isinstance(hint, (type, str)) and hint in _SIMPLE:
+        return _SIMPLE[hint]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return "None" if type(None) in args else _value_text(args[0], namespace, depth)
+    if origin is typing.Literal and args:
+        return repr(args[0])
+    base = origin or hint
+    for kind, text in _EMPTY.items():
+        if isinstance(base, type) and (base is kind or (base.__module__ == "collections.abc" and issubclass(kind, base))):
+            return text
+    if isinstance(hint, type) and depth < 3:
+        name = next((k for k, v in namespace.items() if v is hint and not k.startswith("_")), None)
+        if name is not None:
+            return _build_text(name, namespace, depth + 1)
+    return "None"
+
+
+def _build_text(name: str, namespace: dict, depth: int = 0) -> str:
+    """``Name(field=value, ...)`` for a class of the module: its required parameters filled by type."""
+    cls = eval(name, namespace)  # a name the module binds
+    if isinstance(cls, enum.EnumMeta):
+        return f"{name}.{next(iter(cls)).name}"
+    try:
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to the raw ones
+        hints = {}
+    parts = []
+    for param in inspect.signature(cls).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.default is not param.empty:
+            continue
+        value = _value_text(hints.get(param.name, param.annotation), namespace, depth)
+        parts.append(value if param.kind is param.POSITIONAL_ONLY else f"{param.name}={value}")
+    return f"{name}({', '.join(parts)})"
+
+
+def _builder(namespace: dict, built: dict):
+    def build(name: str):
+        if name not in built:
+            built[name] = _build_text(name, namespace)
+        return eval(built[name], namespace)
+    return build
+
+
+def _resolved(text: str, built: dict) -> str:
+    for name, source in built.items():
+        text = text.replace(f"{BUILD}({name!r})", source)
+    return text
 
 
 def _tracer(path: str, first: int, last: int, lines: set):
@@ -103,10 +176,22 @@ def _outcome(value, error, namespace, violations, before, expression_again, per_
         return {"kind": "raised", "type": kind.__name__, "type_module": kind.__module__,
                 "builtin": getattr(builtins, kind.__name__, None) is kind,
                 "type_in_module": namespace.get(kind.__name__) is kind, "message": str(error)[:200]}
+    iterator = isinstance(value, collections.abc.Iterator) and not isinstance(value, (str, bytes))
+    if iterator:
+        value = list(itertools.islice(value, 1000))  # the test compares list(f(...))
     found = _describe_value(value, namespace)
-    again, error_again = _call(expression_again, namespace, per_call_s, None)
+    found["iterator"] = iterator
+    again, error_again = _call(f"list({expression_again})" if iterator else expression_again, namespace,
+                               per_call_s, None)
     # A second call that differs (time, randomness, state) must not become an `==` assertion.
-    found["deterministic"] = error_again is None and _round_trips(again, namespace)[1] == found["repr"]
+    if error_again is None and found["round_trips"]:
+        found["deterministic"] = _round_trips(again, namespace)[1] == found["repr"]
+    elif error_again is None:
+        twin = _describe_value(again, namespace)
+        keys = ("str", "attrs", "str_items")
+        found["deterministic"] = [twin.get(k) for k in keys] == [found.get(k) for k in keys]
+    else:
+        found["deterministic"] = False
     return found
 
 
@@ -128,6 +213,8 @@ def run(job: dict, calls_path: str, violations: list) -> dict:
     if job.get("needs_asyncio"):
         namespace.setdefault("asyncio", importlib.import_module("asyncio"))
     first, last = job["lines"]
+    built: dict[str, str] = {}
+    namespace[BUILD] = _builder(namespace, built)
     receiver = None
     for constructor in job.get("constructors", []):
         value, error = _call(constructor, namespace, per_call_s, None)
@@ -150,6 +237,8 @@ def run(job: dict, calls_path: str, violations: list) -> dict:
             value, error = _call(expression, namespace, per_call_s, _tracer(job["path"], first, last, lines))
             found = _outcome(value, error, namespace, violations, before, expression, per_call_s)
             found.update(index=index, lines=sorted(lines))
+            if BUILD in call.get("args", ""):
+                found["args"] = _resolved(call["args"], built)
             if call.get("check"):
                 checked, check_error = _call(call["check"].replace("{receiver}", prefix), namespace, per_call_s, None)
                 found["check_holds"] = check_error is None and checked is True

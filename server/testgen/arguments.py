@@ -15,6 +15,10 @@ import re
 from dataclasses import dataclass, field
 
 MAX_CALLS = 40
+BUILD = "__repolsp_build__"
+_NOT_BUILT = frozenset({"Any", "Callable", "Iterable", "Iterator", "Sequence", "Mapping", "Path", "PurePath",
+                        "Self", "TypeVar", "Generator", "Awaitable", "Coroutine", "IO", "TextIO", "BinaryIO",
+                        "Pattern", "Match", "Type", "Hashable", "Sized", "Collection", "MutableMapping"})
 _STR_METHODS = {"lower", "upper", "strip", "split", "startswith", "endswith", "replace", "join", "encode",
                 "format", "splitlines", "lstrip", "rstrip", "isdigit", "isalpha", "title", "find", "partition"}
 _LIST_METHODS = {"append", "extend", "sort", "pop", "insert", "index", "count", "remove"}
@@ -25,7 +29,7 @@ POOLS = {
     "number": ["0.5", "0", "1", "0.25", "2"],
     "complex": ["1j", "(1+2j)"],
     "bool": ["True", "False"],
-    "str": ["'abc'", "''", "'a'", "'Hello, World'", "'a b c'"],
+    "str": ["'abc'", "''", "'a'", "'1.0'", "'Hello, World'", "'a b c'"],
     "char": ["'a'", "'é'", "'😀'"],
     "bytes": ["b'abc'", "b''"],
     "list": ["[1, 2, 3]", "[]", "[3, 1, 2]"],
@@ -134,6 +138,21 @@ def _compared_literals(func: ast.AST, name: str, constants: dict[str, str]) -> l
     return found
 
 
+def _method_literals(func: ast.AST, name: str) -> list[str]:
+    """Strings that pass the body's ``p.endswith(x)`` / ``p.startswith(x)`` / ``x in p`` tests."""
+    found: list[str] = []
+    for node in ast.walk(func):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id == name and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            literal = node.args[0].value
+            text = {"endswith": f"abc{literal}", "startswith": f"{literal}abc", "split": f"a{literal}b{literal}c",
+                    "count": f"a{literal}b", "find": f"a{literal}b", "partition": f"a{literal}b"}.get(node.func.attr)
+            if text is not None and repr(text) not in found:
+                found.append(repr(text))
+    return found
+
+
 def _same_name_literals(tree: ast.Module, name: str, constants: dict[str, str]) -> list[str]:
     """``name = <literal>`` and ``f(name=<literal>)`` anywhere in the module."""
     found: list[str] = []
@@ -198,6 +217,8 @@ def hint_values(annotation: str | None) -> list[str]:
     if head == "tuple" and inner and "..." not in inner:
         items = [(hint_values(p) or ["None"])[0] for p in inner.split(",")]
         return [f"({', '.join(items)}{',' if len(items) == 1 else ''})"]
+    if re.fullmatch(r"[A-Z]\w*(\.[A-Z]\w*)*", text) and text not in _NOT_BUILT:
+        return [f"{BUILD}({text!r})"]  # a class: the sandbox builds one from its signature
     aliases = {"sequence": "list", "iterable": "list", "mapping": "dict", "frozenset": "set", "none": "none",
                "any": "number", "object": "number"}
     return list(POOLS.get(aliases.get(head, head), []))
@@ -212,7 +233,7 @@ def pool_for(param: Param, func: ast.AST, tree: ast.Module, constants: dict[str,
     named = next((kind for pattern, kind in _NAME_HINTS if re.search(pattern, param.name)), None)
     guessed = POOLS.get(usage or named or "", []) if not hinted else (
         POOLS["char"] if named == "char" and param.annotation == "str" else [])
-    for value in [*guessed[:1], *hinted[:1], *compared, *_same_name_literals(tree, param.name, constants), *hinted[1:],
+    for value in [*guessed[:1], *hinted[:1], *compared, *_method_literals(func, param.name), *_same_name_literals(tree, param.name, constants), *hinted[1:],
                   *([param.default] if param.default else []), *guessed]:
         if value not in values:
             values.append(value)

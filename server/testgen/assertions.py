@@ -62,7 +62,23 @@ def value_case(call: Candidate, index: int, outcome: dict) -> Case | None:
         return Case(call, index, outcome, text, "approx")
     if outcome.get("round_trips"):
         return Case(call, index, outcome, text, "eq")
+    if (outcome.get("type_in_module") or outcome.get("type_module") == "builtins") and (
+            outcome.get("attrs") or outcome.get("str") or outcome.get("str_items")):
+        return Case(call, index, outcome, outcome["type"], "object")  # isinstance + attributes
     return None
+
+
+def _object_lines(case: Case) -> list[str]:
+    """Checks on a result whose repr does not round-trip: its type, str and plain attributes."""
+    lines = [f"    assert isinstance(result, {case.outcome['type']})"]
+    if case.outcome.get("str_items"):
+        lines.append(f"    assert [str(item) for item in result] == {case.outcome['str_items']!r}")
+    elif case.outcome.get("str") is not None:
+        lines.append(f"    assert str(result) == {case.outcome['str']!r}")
+    for name, attr in list((case.outcome.get("attrs") or {}).items())[:4]:
+        compare = f"== pytest.approx({attr['repr']})" if attr.get("approx") else f"== {attr['repr']}"
+        lines.append(f"    assert result.{name} {compare}")
+    return lines
 
 
 def select_cases(calls: list[Candidate], outcomes: dict[int, dict]) -> list[Case]:
@@ -123,8 +139,8 @@ def value_tests(target: PyTarget, cases: list[Case], receiver: str | None, base:
         mapping = _mapping(target, case.call.args) if target.style != "property" else None
         numeric = case.form == "approx" or case.outcome.get("type") == "int"
         key = (numeric, tuple(mapping) if mapping is not None else ("#", case.index))
-        if case.form == "is":
-            key = ("is", case.index)  # `is True` / `is None` does not parametrize well
+        if case.form in ("is", "object"):
+            key = (case.form, case.index)  # `is True`, isinstance checks: no parametrize
         groups.setdefault(key, []).append(case)
     blocks = []
     for number, group in enumerate(groups.values()):
@@ -135,9 +151,14 @@ def value_tests(target: PyTarget, cases: list[Case], receiver: str | None, base:
             continue
         case = group[0]
         call = call_expression(target, case.call.args, variable)
-        text = f"def {name}():\n" + "\n".join([*setup, f"    assert {call} {_compare(case.form, case.expected)}"])
-        blocks.append(TestBlock(name, text, "value", [case.index], needs_pytest=case.form == "approx",
-                                expressions=[case.call.args, case.expected, receiver or ""]))
+        if case.form == "object":
+            checks = _object_lines(case)
+            body = [*setup, f"    result = {call}", *checks]
+        else:
+            body = [*setup, f"    assert {call} {_compare(case.form, case.expected)}"]
+        text = f"def {name}():\n" + "\n".join(body)
+        blocks.append(TestBlock(name, text, "value", [case.index], needs_pytest="pytest.approx" in text,
+                                expressions=[case.call.args, case.expected, receiver or "", *body]))
     return blocks
 
 
@@ -175,7 +196,8 @@ def raises_tests(target: PyTarget, calls: list[Candidate], outcomes: dict[int, d
         if outcome.get("kind") != "raised" or kind in seen or not (outcome.get("builtin") or outcome.get("type_in_module")):
             continue
         expression = call_expression(target, call.args, variable)
-        if kind in target.raised:
+        # Its own `raise`, or an exception class of the project (InvalidVersion): deliberate.
+        if kind in target.raised or (outcome.get("type_in_module") and not outcome.get("builtin")):
             seen.add(kind)
             name = f"{base}_raises_{snake(kind)}"
             text = f"def {name}():\n" + "\n".join([*setup, f"    with pytest.raises({kind}):", f"        {expression}"])

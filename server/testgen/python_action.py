@@ -108,5 +108,6 @@ async def python_code(doc: Document, info: DefinitionInfo, source: Path, root: P
         return "cancelled"
     if outcome.code is not None:
         return outcome.code, outcome.target_imports, outcome.message
-    code = skeleton_code(doc, info, module, test_name, existing, outcome.message)
-    return code, _python_target_imports(info, module), f"tests not run: {outcome.message}; offered a skeleton"
+    reason = " ".join(outcome.message.split())  # one line, whatever an exception message held
+    code = skeleton_code(doc, info, module, test_name, existing, reason)
+    return code, _python_target_imports(info, module), f"tests not run: {reason}; offered a skeleton"

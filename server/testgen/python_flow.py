@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repolsp.server.testgen.arguments import Candidate
+from repolsp.server.testgen.arguments import BUILD, Candidate
 from repolsp.server.testgen.assertions import (
     TestBlock,
     property_test,
@@ -113,7 +113,8 @@ def _why_nothing(outcomes: list[dict], name: str) -> str:
     raised = [o for o in outcomes if o.get("kind") == "raised"]
     if raised:
         first = raised[0]
-        return f"every call of {name} raised ({first['type']}: {first.get('message', '')[:80]})"
+        message = (first.get("message") or "").splitlines()
+        return f"every call of {name} raised ({first['type']}: {message[0][:80] if message else ''})"
     return f"no result of {name} could be asserted (not repeatable, or no repr to compare)"
 
 
@@ -145,6 +146,13 @@ def run_python_flow(flow: FlowInput, cancel: threading.Event, progress: Callable
     if receivers and receiver is None:
         return FlowOutcome(None, f"no way to construct {target.owner} was found (tried {receivers[0]})")
     outcomes = {o["index"]: o for o in result.get("calls", [])}
+    for index, outcome in outcomes.items():
+        if "args" in outcome:  # objects the sandbox built for class-typed parameters
+            calls[index].args = outcome["args"]
+        if BUILD in calls[index].args:  # an object it could not build: nothing to rebuild in a test
+            outcomes[index] = {"kind": "unbuilt", "index": index, "lines": []}
+    if any(o.get("iterator") for o in outcomes.values()):
+        target.is_generator = True  # it returns an iterator: the tests compare list(f(...))
     blocks = _blocks(target, calls, outcomes, receiver, flow.base)
     if not any(b.kind in ("value", "raises") for b in blocks):
         return FlowOutcome(None, _why_nothing(list(outcomes.values()), flow.name))
@@ -156,7 +164,7 @@ def _job(flow: FlowInput, target: PyTarget, calls: list[Candidate], receivers: l
     entries = []
     for call in calls:
         expression = call_expression(target, call.args)
-        entry = {"expression": expression}
+        entry = {"expression": expression, "args": call.args}
         if call.expected is not None:
             entry["check"] = f"({expression}) == ({call.expected})"
         entries.append(entry)
