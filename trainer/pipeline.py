@@ -110,6 +110,16 @@ def tuned_model_name(base: str, repo: Path, when: dt.datetime | None = None) -> 
     return f"{base}-{repo_part}-{when:%Y%m%d-%H%M}"[:100]
 
 
+def unused_model_name(store, name: str) -> str:
+    """`name`, or `name-2`, `name-3`, ... when the store has it already: a rerun within the same
+    minute, or after a run killed between registering its model and switching to it."""
+    candidate, number = name, 1
+    while store.exists(candidate):
+        number += 1
+        candidate = f"{name[:100 - len(str(number)) - 1]}-{number}"
+    return candidate
+
+
 def training_budget_s(budget_s: float | None, spent_s: float, exporting: bool) -> float | None:
     """What a wall-time budget leaves for the training loop after mining, keeping room for the
     export (merge + conversion) so the run still ends with a usable model."""
@@ -192,7 +202,7 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
 
     from repolsp.trainer.export import export_tuned_model
 
-    name = args.name or tuned_model_name(entry.name, repo)
+    name = args.name or unused_model_name(store, tuned_model_name(entry.name, repo))
     # Switch only after the evaluation says the tuned model is no worse, so a short or
     # unlucky run never makes the user's completions worse (`--force-switch` overrides).
     tuned = export_tuned_model(store, entry, result.adapter_dir, name, repo=repo, switch=False,
