@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,8 @@ from repolsp.server.context.document import Document, path_to_uri, uri_to_path
 from repolsp.server.context.symbols import enclosing_definition
 from repolsp.server.docgen import syntax_error_count
 
-from tests.lsp.conftest import SERVER, capabilities, server_env
+from tests.conftest import import_time_dir
+from tests.lsp.clients import SERVER, capabilities, server_env
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "code_actions" / "calc_project"
 CLIENTS = ["vscode", "neovim"]
@@ -55,7 +55,7 @@ def client_capabilities(kind: str) -> types.ClientCapabilities:
 
 def copy_project() -> Path:
     """A fresh copy of the fixture project (``*.txt`` fixtures renamed to their real names)."""
-    root = Path(tempfile.mkdtemp(prefix="repolsp-calc-")) / "calc_project"
+    root = import_time_dir("calc") / "calc_project"
     shutil.copytree(FIXTURE, root)
     for path in root.rglob("*.txt"):
         path.rename(path.with_suffix(""))
@@ -106,7 +106,7 @@ NO_MODEL_SERVER = [arg for arg in SERVER if arg not in ("--engine", "fake")]  # 
 
 
 @pytest_lsp.fixture(params=CLIENTS, config=ClientServerConfig(
-    server_command=NO_MODEL_SERVER, server_env=server_env(REPOLSP_HOME=tempfile.mkdtemp(prefix="repolsp-empty-"))))
+    server_command=NO_MODEL_SERVER, server_env=server_env(REPOLSP_HOME=str(import_time_dir("empty-home")))))
 async def no_model_client(request, lsp_client: LanguageClient):
     await start(lsp_client, request.param)
     yield
@@ -462,3 +462,65 @@ async def test_tests_append_to_the_unsaved_editor_text(code_client: LanguageClie
     new = apply_workspace_edit(code_client, edit, {target: unsaved})[target]
     assert _without_added_imports(new, unsaved).startswith(unsaved)
     assert "def test_add_2(" in new.split("def test_unsaved")[1]
+
+
+# -- tests that run: progress, responsiveness, cancel, bad buffers ---------------------------------
+
+SLEEPY = ("import time\n\n\ndef slow_double(x: int) -> int:\n    time.sleep(0.2)\n    return 2 * x\n\n\n"
+          "def add(a: int, b: int) -> int:\n    return a + b\n")
+
+
+def _open_unsaved(client: LanguageClient, rel: str, text: str) -> str:
+    """An editor buffer whose text differs from the file on disk (which stays as it was)."""
+    uri = path_to_uri(client.root / rel)
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+    return uri
+
+
+async def test_tests_run_with_progress_while_completions_answer(code_client: LanguageClient):
+    uri = _open_unsaved(code_client, "src/calc/ops.py", SLEEPY)
+    actions = await actions_at(code_client, uri, position_of(code_client, SLEEPY, "def slow_double", 5))
+    task = asyncio.ensure_future(resolve(code_client, next(a for a in actions if "tests" in a.title)))
+    await asyncio.sleep(0.5)  # the sandbox is running slow_double (0.4 s a call)
+    started = asyncio.get_running_loop().time()
+    await code_client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=position_of(code_client, SLEEPY, "return a + b", 7)))
+    waited_s = asyncio.get_running_loop().time() - started
+    assert not task.done(), "the tests finished before the completion could be checked against them"
+    assert waited_s < 2.0, f"the completion waited {waited_s:.1f} s behind the test generation"
+    target = path_to_uri(code_client.root / "tests" / "test_ops.py")
+    new = apply_workspace_edit(code_client, await asyncio.wait_for(task, 60), {target: disk_text(target)})[target]
+    assert "assert slow_double(x) == expected" in new  # the unsaved buffer's function ran
+    ours = [r for token, r in code_client.progress_reports.items() if str(token).startswith("repolsp-tests-")]
+    assert ours and ours[-1][0].cancellable is True and isinstance(ours[-1][-1], types.WorkDoneProgressEnd)
+    assert any(isinstance(r, types.WorkDoneProgressReport) and "in the sandbox" in (r.message or "") for r in ours[-1])
+
+
+async def test_cancelling_the_progress_stops_the_tests(code_client: LanguageClient):
+    text = "def forever(n: int) -> int:\n    while True:\n        n += 1\n"
+    uri = _open_unsaved(code_client, "src/calc/ops.py", text)
+    actions = await actions_at(code_client, uri, position_of(code_client, text, "def forever", 5))
+    task = asyncio.ensure_future(code_client.code_action_resolve_async(next(a for a in actions if "tests" in a.title)))
+    for _ in range(100):
+        tokens = [t for t in code_client.progress_reports if str(t).startswith("repolsp-tests-")]
+        if tokens and len(code_client.progress_reports[tokens[-1]]) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    code_client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=tokens[-1]))
+    resolved = await asyncio.wait_for(task, 10)
+    assert asyncio.get_running_loop().time() - started < 3
+    assert resolved.edit is None and resolved.disabled.reason == "cancelled"
+
+
+async def test_a_buffer_that_does_not_parse_gets_a_reason_and_the_server_stays_up(code_client: LanguageClient):
+    text = "def add(a, b):\n    return a + b\n\n\ndef broken(:\n    pass\n"
+    uri = _open_unsaved(code_client, "src/calc/ops.py", text)
+    actions = await actions_at(code_client, uri, position_of(code_client, text, "def add", 5))
+    await resolve(code_client, next(a for a in actions if "tests" in a.title))
+    reason = "the module has a syntax error at line 5 (invalid syntax): nothing was run"
+    assert any(m.message == f"repolsp: tests not run: {reason}; offered a skeleton" for m in code_client.messages)
+    status = await code_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="repolsp.status", arguments=[]))
+    assert status["state"] == "ready"
