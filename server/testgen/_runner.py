@@ -177,6 +177,8 @@ def main() -> None:
     workdir = os.getcwd()
     limits = job["limits"]
     apply_limits(limits["cpu_s"], limits["memory_mb"], limits["file_mb"])
+    if job["kind"] == "exec":  # another runtime (node): the limits stay on across exec
+        os.execvp(job["argv"][0], job["argv"])
     sys.path[:] = [p for p in sys.path if os.path.realpath(p) != _HERE]
     sys.dont_write_bytecode = True
     prepare_imports(job)

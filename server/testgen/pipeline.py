@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,15 @@ async def generate_tests(
         code, target_imports, message = produced
         create, insertions = python_file_edit(existing, module, code, target_imports)
     else:
+        ran = await _javascript_run(doc, info, source, cancel, progress) if doc.language == "javascript" else None
+        if ran == "cancelled":
+            return ran
+        if isinstance(ran, tuple) and ran[0] is not None:
+            code, message = ran
+            create, insertions = brace_file_edit(doc.language, existing, code, "\n".join(code.imports) + "\n\n")
+            return _checked(AddTestEdit(path, create, insertions, existing or "", test_name, False, info,
+                                        message=message), existing, doc.language, path, root)
+        message = _not_run_message(doc.language, ran[1] if isinstance(ran, tuple) else None)
         raw = None
         if settings.engine is not None and doc.language in ("javascript", "typescript", "tsx") and js_seed(info):
             import_line = _js_import_line(doc, info, "./" + source.stem)
@@ -110,10 +120,42 @@ async def generate_tests(
         code, header, container = _other_language_test(doc, info, source, path, root, test_name, raw)
         create, insertions = brace_file_edit(doc.language, existing, code, header, container)
     edit = AddTestEdit(path, create, insertions, existing or "", test_name, code.from_model, info, message=message)
-    errors_before = syntax_error_count(existing or "", doc.language) if existing else 0
-    if syntax_error_count(edit.new_text, doc.language) > errors_before:
+    return _checked(edit, existing, doc.language, path, root)
+
+
+def _checked(edit: AddTestEdit, existing: str | None, language: str, path: Path, root: Path) -> AddTestEdit | str:
+    """The edit, unless the test file would parse worse after it than before."""
+    errors_before = syntax_error_count(existing or "", language) if existing else 0
+    if syntax_error_count(edit.new_text, language) > errors_before:
         return f"cannot add a test to {_rel(path, root)} without breaking it"
     return edit
+
+
+async def _javascript_run(doc: Document, info: DefinitionInfo, source: Path, cancel: threading.Event,
+                          progress: Callable[[str], None] | None):
+    """(passing node:test tests or None, message), or "cancelled"; off the event loop."""
+    import asyncio
+
+    from repolsp.server.testgen.js_flow import run_js_flow
+    from repolsp.server.testgen.python_action import flow_executor
+
+    if progress is not None:
+        progress(f"running {info.name} with node in the sandbox")
+    loop = asyncio.get_running_loop()
+    code, message = await loop.run_in_executor(flow_executor(), run_js_flow, doc.text, source, info, cancel)
+    return "cancelled" if message == "cancelled" or cancel.is_set() else (code, message)
+
+
+def _not_run_message(language: str, reason: str | None) -> str:
+    """Why tests in ``language`` were only syntax-checked, for the user."""
+    why = reason or {
+        "typescript": "node cannot run TypeScript here without a compiler",
+        "tsx": "node cannot run TSX here without a compiler",
+        "go": "go is not installed" if shutil.which("go") is None else "the server does not run go test yet",
+        "rust": "the server does not run cargo test yet",
+        "java": "the server does not run JUnit",
+    }.get(language, "no runner for this language")
+    return f"tests not run: {why}; the test is a syntax-checked skeleton"
 
 
 def _other_language_test(doc: Document, info: DefinitionInfo, source: Path, path: Path, root: Path,

@@ -50,6 +50,7 @@ class SandboxRun:
     reason: str = ""
     seconds: float = 0.0
     partial: list[dict] = field(default_factory=list)  # calls recorded before a run was killed
+    stdout: str = ""  # the last 64 KB the run printed (a test runner's report)
     network_namespace: bool = False
 
 
@@ -102,6 +103,10 @@ def run_in_sandbox(job: dict, limits: SandboxLimits | None = None, cancel: threa
     netns = network_namespace_available()
     try:
         job = {**job, "limits": {"cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb, "file_mb": limits.file_mb}}
+        for name, text in job.get("files", {}).items():  # sources and tests the run needs, in its folder
+            with open(os.path.join(workdir, name), "w", encoding="utf-8") as handle:
+                handle.write(text)
+        job = {**job, "argv": [a.replace("{workdir}", workdir) for a in job.get("argv", [])]}
         job_path = os.path.join(workdir, "job.json")
         with open(job_path, "w", encoding="utf-8") as handle:
             json.dump(job, handle)
@@ -115,15 +120,20 @@ def run_in_sandbox(job: dict, limits: SandboxLimits | None = None, cancel: threa
             reason = _wait(process, limits, cancel)
         seconds = time.monotonic() - started
         partial = _read_lines(os.path.join(workdir, "calls.jsonl"))
+        printed = Path(workdir, "stdout.txt").read_bytes()[-65536:].decode("utf-8", "replace")
         if reason:
-            return SandboxRun(None, reason, seconds, partial, netns)
+            return SandboxRun(None, reason, seconds, partial, stdout=printed, network_namespace=netns)
+        if job["kind"] == "exec":
+            return SandboxRun({"exit_code": process.returncode}, "", seconds, partial, stdout=printed,
+                              network_namespace=netns)
         result_path = os.path.join(workdir, "result.json")
         if process.returncode == 0 and os.path.isfile(result_path):
             with open(result_path, encoding="utf-8") as handle:
-                return SandboxRun(json.load(handle), "", seconds, partial, netns)
+                return SandboxRun(json.load(handle), "", seconds, partial, network_namespace=netns)
         tail = Path(workdir, "stderr.txt").read_bytes()[-4000:].decode("utf-8", "replace")
         log.info("sandbox run failed (%s): %s", process.returncode, tail[-1000:])
-        return SandboxRun(None, _reason_from_exit(process.returncode, tail, limits), seconds, partial, netns)
+        return SandboxRun(None, _reason_from_exit(process.returncode, tail, limits), seconds, partial,
+                          network_namespace=netns)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -168,6 +168,12 @@ def test_append_insertion_never_removes(existing, expected):
 # -- whole edits -----------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def no_node(monkeypatch):
+    """A machine without node: JavaScript tests are written (skeleton or model body), not run."""
+    monkeypatch.setattr("repolsp.server.testgen.js_flow.node_command", lambda: None)
+
+
 def edit_for(root: Path, rel: str, needle: str, language: str, completion: str | None = None):
     path = root / rel
     text = path.read_text(encoding="utf-8")
@@ -239,7 +245,7 @@ def test_same_offset_insertions_keep_list_order():
     assert apply_insertions("x", [Insertion(0, 0, "a"), Insertion(0, 0, "b"), Insertion(1, 1, "c")]) == "abxc"
 
 
-def test_js_empty_existing_test_file(tmp_path):
+def test_js_empty_existing_test_file(no_node, tmp_path):
     root = write(tmp_path, {"a.js": "export function f(x) {\n  return x;\n}\n", "a.test.js": ""})
     edit = edit_for(root, "a.js", "function f", "javascript")
     assert edit.new_text.startswith("import { f } from './a';\n")
@@ -287,7 +293,7 @@ OTHER_CASES = [
 
 @pytest.mark.parametrize("files, rel, needle, language, target, snippets", [c[1:] for c in OTHER_CASES],
                          ids=[c[0] for c in OTHER_CASES])
-def test_other_languages(tmp_path, files, rel, needle, language, target, snippets):
+def test_other_languages(no_node, tmp_path, files, rel, needle, language, target, snippets):
     root = write(tmp_path, files)
     existing = files.get(target)
     edit = edit_for(root, rel, needle, language)
@@ -316,7 +322,7 @@ def test_js_exports(text, exported):
     assert js_exports(text, "f") is exported
 
 
-def test_js_test_for_an_unexported_function_says_so(tmp_path):
+def test_js_test_for_an_unexported_function_says_so(no_node, tmp_path):
     root = write(tmp_path, {"a.js": "function hidden(x) {\n  return x;\n}\n"})
     edit = edit_for(root, "a.js", "hidden", "javascript")
     assert edit.new_text.startswith("// TODO: export hidden from ./a so that this test can import it.\n"
@@ -369,7 +375,7 @@ def test_methods_run_on_a_constructed_object(tmp_path, needle, expected):
     assert edit.message.startswith("1 test passes, 100% of ")
 
 
-def test_js_append_does_not_repeat_an_existing_import(tmp_path):
+def test_js_append_does_not_repeat_an_existing_import(no_node, tmp_path):
     root = write(tmp_path, {"a.js": "function hidden(x) {\n  return x;\n}\n",
                             "a.test.js": "import { hidden } from './a';\n\ntest('old', () => {});\n"})
     edit = edit_for(root, "a.js", "hidden", "javascript")
@@ -390,7 +396,7 @@ CLAMP = "export function clamp(value, min, max) {\n  return Math.min(Math.max(va
     (")).toBe(", False),
     ("5, 0, 10)).toBe(5)\n  }}}}\n", True),
 ], ids=["valid", "repeats and contradictions collapse", "too many arguments", "unknown name", "unfinished", "junk after"])
-def test_js_model_bodies_are_checked(tmp_path, completion, from_model):
+def test_js_model_bodies_are_checked(no_node, tmp_path, completion, from_model):
     root = write(tmp_path, {"clamp.js": CLAMP})
     edit = edit_for(root, "clamp.js", "clamp", "javascript", completion)
     assert edit.from_model is from_model
@@ -431,3 +437,21 @@ def test_server_and_trainer_render_the_same_test_prompt():
     trained = renderer.instruction_prompt("tests", "python", "geo.py", "function", "area", source)
     served = python_test_prompt(doc, target_for_tests(doc, doc.text.index("return")), "test_area")
     assert served == trained + "def test_area():\n    assert area("
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="node is not installed")
+def test_js_tests_run_with_node_and_only_passing_ones_are_kept(tmp_path):
+    root = write(tmp_path, {"clamp.js": CLAMP.replace("{\n", "{\n  if (min > max) throw new RangeError('min > max');\n", 1)})
+    edit = edit_for(root, "clamp.js", "clamp", "javascript")
+    assert re.fullmatch(r"\d+ tests pass with node:test \(no coverage figure for JavaScript\)", edit.message)
+    new = edit.new_text
+    assert new.startswith("import { test } from 'node:test';\nimport assert from 'node:assert/strict';\n"
+                          "import { clamp } from './clamp.js';\n")
+    assert "  assert.deepStrictEqual(clamp(3, 0, 1), 1);\n" in new
+    assert "  assert.throws(() => clamp(3, 10, 1), RangeError);\n" in new and "TODO" not in new
+
+
+def test_js_without_node_says_the_tests_were_not_run(no_node, tmp_path):
+    root = write(tmp_path, {"clamp.js": CLAMP})
+    edit = edit_for(root, "clamp.js", "clamp", "javascript")
+    assert edit.message == "tests not run: node is not installed; the test is a syntax-checked skeleton"
