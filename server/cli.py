@@ -20,7 +20,9 @@ def setup_logging(level: str, log_file: str) -> None:
     handler: logging.Handler
     if log_file:
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        # backslashreplace: a lone surrogate from a client (a JSON "\ud800") must not turn
+        # one log line into a "Logging error" traceback.
+        handler = logging.FileHandler(log_file, encoding="utf-8", errors="backslashreplace")
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
