@@ -437,8 +437,11 @@ class FuzzSession:
 
 def run_fuzz(cmd: list[str], workspace: Path, env: dict[str, str], count: int, seed: int,
              probe_every: int = 50, probe_timeout_s: float = 30.0, settle_s: float = 60.0,
-             progress=None) -> FuzzReport:
-    """Send `count` fuzzed messages to the server `cmd` and check every answer."""
+             progress=None, settle_before_probe: bool = False) -> FuzzReport:
+    """Send `count` fuzzed messages to the server `cmd` and check every answer.
+
+    `settle_before_probe` waits (up to `settle_s`) for the requests sent so far before each
+    probe, so that with a real model the probe times the server, not a queue of model runs."""
     started = time.monotonic()
     report = FuzzReport()
     corpus = Corpus(seed, workspace)
@@ -452,6 +455,8 @@ def run_fuzz(cmd: list[str], workspace: Path, env: dict[str, str], count: int, s
                 sent += 1
             session.drain()
             if sent // probe_every > report.probes:
+                if settle_before_probe:
+                    session.drain(settle_s, until=lambda: not session.ledger.pending())
                 _probe(session, corpus, probe_timeout_s)
                 if progress is not None:
                     progress(sent, report)

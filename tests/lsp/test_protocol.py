@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.editors.lsp_stdio import StdioClient
-from tests.lsp.conftest import server_env
+from tests.lsp.clients import server_env
 from tests.lsp.fuzz import PROBE_TEXT, frame
 
 SERVER = [sys.executable, "-m", "repolsp.server", "--engine", "fake", "--log-level", "info"]
@@ -132,3 +132,19 @@ def test_requests_after_shutdown_are_refused_and_exit_is_clean(server):
     assert _error(server.request("textDocument/completion", {}))[0] == -32600
     server.notify("exit")
     assert server.proc.wait(timeout=10) == 0
+
+
+def test_a_lone_surrogate_is_logged_to_the_log_file_without_a_logging_error(tmp_path):
+    log_file = tmp_path / "server.log"
+    client = StdioClient([*SERVER, "--log-file", str(log_file)], cwd=tmp_path, env=server_env())
+    try:
+        _init(client)
+        response = client.request("textDocument/inlineCompletion", {
+            "textDocument": {"uri": "file:///tmp/\ud800.py"}, "position": {"line": 0, "character": 0},
+            "context": {"triggerKind": 1}})
+        assert "result" in response
+        assert client.shutdown() == 0
+    finally:
+        client.close()
+    assert "\\ud800.py" in log_file.read_text(encoding="utf-8")
+    assert "Logging error" not in client.stderr and "Traceback" not in client.stderr
