@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 import time
 
-from tests.lsp.conftest import server_env
-from tests.lsp.fuzz import SERVER_NOT_INITIALIZED, Corpus, run_fuzz
+from tests.lsp.clients import server_env
+from tests.lsp.fuzz import run_fuzz
+from tests.lsp.fuzz_corpus import SERVER_NOT_INITIALIZED, Corpus
 
 FAKE_SERVER = [sys.executable, "-m", "repolsp.server", "--engine", "fake", "--log-level", "info"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.editors.lsp_stdio import StdioClient
 from tests.lsp.clients import server_env
-from tests.lsp.fuzz import PROBE_TEXT, frame
+from tests.lsp.fuzz_corpus import PROBE_TEXT, frame
 
 SERVER = [sys.executable, "-m", "repolsp.server", "--engine", "fake", "--log-level", "info"]
 INIT = {"processId": None, "rootUri": None, "capabilities": {
