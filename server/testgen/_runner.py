@@ -54,9 +54,13 @@ def _inside(path, folder: str) -> bool:
     return real == folder or real.startswith(folder + os.sep) or real in ("/dev/null", "/dev/tty")
 
 
-def install_guard(workdir: str) -> None:
+def install_guard(workdir: str, also_writable: tuple[str, ...] = ()) -> None:
     """An audit hook that refuses what a test of ordinary code never needs to do."""
     folder = os.path.realpath(workdir)
+    extra = tuple(os.path.realpath(p) for p in also_writable)
+
+    def allowed(path) -> bool:
+        return _inside(path, folder) or any(_inside(path, other) for other in extra)
 
     def refuse(what: str) -> None:
         VIOLATIONS.append(what)
@@ -67,11 +71,11 @@ def install_guard(workdir: str) -> None:
             path, mode, flags = args
             writes = bool(mode and set(str(mode)) & set("wax+")) or bool(
                 mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS)
-            if writes and not _inside(path, folder):
+            if writes and not allowed(path):
                 refuse(f"writes {os.fsdecode(path)} outside its working folder")
         elif event in _PATH_EVENTS:
             for path in args[:2] if event in ("os.rename", "os.link", "os.symlink", "shutil.move") else args[:1]:
-                if not _inside(path, folder):
+                if not allowed(path):
                     refuse(f"{_PATH_EVENTS[event]} {path} outside its working folder")
         elif event in _PROCESS_EVENTS:
             if event in ("os.kill", "os.killpg") and args and args[0] in (os.getpid(), 0):
@@ -185,7 +189,8 @@ def main() -> None:
     if job["kind"] == "pytest":
         import hypothesis  # noqa: F401 - loaded before the guard: it writes its own folders
         import pytest  # noqa: F401
-    install_guard(workdir)
+    # Hypothesis's own cache (its Unicode tables take seconds to build): kept between runs.
+    install_guard(workdir, tuple(p for p in [os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY")] if p))
     if job["kind"] == "probe":
         sys.path.insert(0, _HERE)
         import _probe

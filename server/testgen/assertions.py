@@ -244,6 +244,6 @@ def property_test(target: PyTarget, outcomes: dict[int, dict], receiver: str | N
     call = call_expression(target, render_args(target.params, {p.name: p.name for p in params}), variable)
     given = ", ".join(f"{name}={strategy}" for name, strategy in strategies.items())
     name = f"{base}_returns_{'a_number' if kind == '(int, float)' else kind}"
-    text = (f"@given({given})\n@settings(max_examples=50, deadline=None)\n"
+    text = (f"@given({given})\n@settings(max_examples=25, deadline=None)\n"
             f"def {name}({', '.join(strategies)}):\n" + "\n".join([*setup, f"    assert isinstance({call}, {kind})"]))
     return TestBlock(name, text, "property", needs_hypothesis=True, expressions=[receiver or ""])

@@ -73,7 +73,19 @@ def _environment(workdir: str) -> dict[str, str]:
     return {**keep, "HOME": workdir, "TMPDIR": workdir, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1",
             # The generated tests need no plugin; loading every installed one costs seconds.
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "HYPOTHESIS_STORAGE_DIRECTORY": os.path.join(workdir, ".hypothesis")}
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "HYPOTHESIS_STORAGE_DIRECTORY": hypothesis_cache_dir()}
+
+
+def hypothesis_cache_dir() -> str:
+    """Where Hypothesis keeps its caches between sandboxed runs (the one folder outside the run's
+    own that the run may write to): building its Unicode tables costs seconds on every fresh run."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "repolsp", "hypothesis")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return tempfile.mkdtemp(prefix="repolsp-hypothesis-")
+    return folder
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -120,7 +132,7 @@ def run_in_sandbox(job: dict, limits: SandboxLimits | None = None, cancel: threa
             reason = _wait(process, limits, cancel)
         seconds = time.monotonic() - started
         partial = _read_lines(os.path.join(workdir, "calls.jsonl"))
-        printed = Path(workdir, "stdout.txt").read_bytes()[-65536:].decode("utf-8", "replace")
+        printed = _tail(os.path.join(workdir, "stdout.txt"), 65536)
         if reason:
             return SandboxRun(None, reason, seconds, partial, stdout=printed, network_namespace=netns)
         if job["kind"] == "exec":
@@ -130,7 +142,7 @@ def run_in_sandbox(job: dict, limits: SandboxLimits | None = None, cancel: threa
         if process.returncode == 0 and os.path.isfile(result_path):
             with open(result_path, encoding="utf-8") as handle:
                 return SandboxRun(json.load(handle), "", seconds, partial, network_namespace=netns)
-        tail = Path(workdir, "stderr.txt").read_bytes()[-4000:].decode("utf-8", "replace")
+        tail = _tail(os.path.join(workdir, "stderr.txt"), 4000)
         log.info("sandbox run failed (%s): %s", process.returncode, tail[-1000:])
         return SandboxRun(None, _reason_from_exit(process.returncode, tail, limits), seconds, partial,
                           network_namespace=netns)
@@ -161,3 +173,11 @@ def _read_lines(path: str) -> list[dict]:
             return [json.loads(line) for line in handle if line.strip()]
     except (OSError, ValueError):
         return []
+
+
+def _tail(path: str, size: int) -> str:
+    """The end of a file the run wrote; "" when the code under test deleted it."""
+    try:
+        return Path(path).read_bytes()[-size:].decode("utf-8", "replace")
+    except OSError:
+        return ""
