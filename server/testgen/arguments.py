@@ -25,8 +25,8 @@ _LIST_METHODS = {"append", "extend", "sort", "pop", "insert", "index", "count", 
 _DICT_METHODS = {"items", "keys", "values", "get", "setdefault", "update"}
 POOLS = {
     "int": ["3", "0", "1", "-2", "10"],
-    "float": ["0.5", "0.0", "1.0", "0.25", "-2.5"],
-    "number": ["0.5", "0", "1", "0.25", "2"],
+    "float": ["0.5", "0.0", "1.0", "0.25", "0.4", "0.75", "0.9", "-2.5"],
+    "number": ["0.5", "0", "1", "0.25", "0.75", "2"],
     "complex": ["1j", "(1+2j)"],
     "bool": ["True", "False"],
     "str": ["'abc'", "''", "'a'", "'1.0'", "'Hello, World'", "'a b c'"],
@@ -238,7 +238,7 @@ def pool_for(param: Param, func: ast.AST, tree: ast.Module, constants: dict[str,
         if value not in values:
             values.append(value)
     if not values:
-        values = ["0.5", "1", "0", "'abc'", "[1, 2, 3]", "None"]
+        values = ["0.5", "1", "0", "0.25", "0.75", "'abc'", "[1, 2, 3]", "None"]
     return values[:8]
 
 
