@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from repolsp.server.engine.base import GenerationRequest, GenerationResult, find_stop
+from repolsp.server.engine.memory import kv_bytes_per_token, release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +48,22 @@ class CT2Engine:
         compute_type: str = "auto",
         threads: int = 0,
         max_cached_prefixes: int = 3,
+        cache_budget_mb: float = 100.0,
     ):
         self.ct2_dir = Path(ct2_dir)
         self.tokenizer_dir = Path(tokenizer_dir)
         self.model_name = model_name or self.ct2_dir.parent.name
         self.compute_type = compute_type
         self.threads = threads or min(os.cpu_count() or 1, 8)
-        # CTranslate2 keeps every cached static prompt forever (about 80 MB each for Gemma 3
-        # 270M at 480 tokens), so the engine bounds them and clears the cache by reloading.
+        # CTranslate2 keeps every cached static prompt forever (68 MB each for Gemma 3 270M at
+        # 480 tokens), so the engine bounds them by count and by bytes, and clears the cache by
+        # reloading when idle. A prompt that does not fit is run uncached until then, so the
+        # cache never holds more than the budget (the server's peak RSS, bench/RESULTS.md).
         self.max_cached_prefixes = max_cached_prefixes
+        self.cache_budget_bytes = int(cache_budget_mb * 2**20)
+        self._kv_bytes_per_token = kv_bytes_per_token(self.tokenizer_dir)
         self._cached_prefixes: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._uncached_prefix = False  # a prefix missed the cache for lack of room
         self.prefix_cache_hits = 0
         self.prefix_cache_misses = 0
         self.reloads = 0
@@ -93,6 +100,7 @@ class CT2Engine:
         # generator is released before the interpreter shuts down.
         atexit.register(_release, weakref.ref(self))
         self._vocab_pieces()  # now, while loading, not on the first keystroke
+        release_free_memory()  # the loader's buffers
 
     def _end_tokens(self) -> list[str]:
         vocab = self.tokenizer.get_vocab()
@@ -122,14 +130,26 @@ class CT2Engine:
         self.generator.unload_model()
         self.generator.load_model()
         self._cached_prefixes.clear()
+        self._uncached_prefix = False
         self.reloads += 1
 
+    def _cached_bytes(self, extra_tokens: int = 0) -> int:
+        tokens = sum(len(key) for key in self._cached_prefixes) + extra_tokens
+        return tokens * (self._kv_bytes_per_token or 0)
+
+    def _room_for(self, static: list[str]) -> bool:
+        """Whether caching `static` keeps the cache within its count and byte bounds."""
+        return (len(self._cached_prefixes) < self.max_cached_prefixes
+                and self._cached_bytes(len(static)) <= self.cache_budget_bytes)
+
     def trim_cache(self) -> None:
-        """Free cached prompt prefixes beyond the bound; call when idle, after answering."""
-        if len(self._cached_prefixes) > self.max_cached_prefixes:
+        """Free cached prompt prefixes beyond the bound, or make room for a prefix that found
+        none; call when idle, after answering."""
+        if len(self._cached_prefixes) > self.max_cached_prefixes or self._uncached_prefix:
             start = time.perf_counter()
             self.reload()
             log.debug("prompt cache cleared in %.0f ms", (time.perf_counter() - start) * 1000)
+        release_free_memory()  # the answer's activations, or the old weights after a reload
 
     # --- tokens --------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -224,7 +244,7 @@ class CT2Engine:
                 at += 1
         return found + list(partial), partial
 
-    def _heal(self, static, dynamic, heal_text) -> list[str]:
+    def _heal(self, static, dynamic, heal_text, cache_static: bool) -> list[str]:
         """First tokens that re-produce heal_text (the prompt's removed last token).
 
         Token healing: the most likely next token among those consistent with heal_text, from
@@ -242,7 +262,7 @@ class CT2Engine:
             results = self.generator.generate_batch(
                 [dynamic + chosen],
                 static_prompt=static or None,
-                cache_static_prompt=bool(static),
+                cache_static_prompt=cache_static,
                 max_length=1,
                 return_logits_vocab=True,
                 include_prompt_in_result=False,
@@ -263,13 +283,19 @@ class CT2Engine:
         n_static = self._split_static(tokens, offsets, special, request.static_prefix_chars)
         static, dynamic = tokens[:n_static], tokens[n_static:]
         key = tuple(static)
+        cache_static = False
         if static:
             if key in self._cached_prefixes:
                 self.prefix_cache_hits += 1
                 self._cached_prefixes.move_to_end(key)
+                cache_static = True
             else:
                 self.prefix_cache_misses += 1
-                self._cached_prefixes[key] = None
+                cache_static = self._room_for(static)
+                if cache_static:
+                    self._cached_prefixes[key] = None
+                else:
+                    self._uncached_prefix = True
 
         healed = ""
         # Decoding starts from a context token so that decoders which strip a leading space
@@ -279,7 +305,7 @@ class CT2Engine:
             heal_text = request.prompt[offsets[-1][0]:]
             if heal_text:
                 try:
-                    chosen = self._heal(static, dynamic[:-1], heal_text)
+                    chosen = self._heal(static, dynamic[:-1], heal_text, cache_static)
                     dynamic = dynamic[:-1] + chosen
                     head = ([tokens[-2]] if len(tokens) >= 2 else []) + chosen
                     healed = heal_text
@@ -341,7 +367,7 @@ class CT2Engine:
         self.generator.generate_batch(
             [dynamic],
             static_prompt=static or None,
-            cache_static_prompt=bool(static),
+            cache_static_prompt=cache_static,
             max_length=request.max_new_tokens,
             end_token=self.end_tokens or None,
             include_prompt_in_result=False,
@@ -367,5 +393,6 @@ class CT2Engine:
             "prefixCacheHits": self.prefix_cache_hits,
             "prefixCacheMisses": self.prefix_cache_misses,
             "prefixCacheEntries": len(self._cached_prefixes),
+            "prefixCacheMb": round(self._cached_bytes() / 2**20, 1),
             "cacheReloads": self.reloads,
         }

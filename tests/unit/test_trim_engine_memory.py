@@ -1,0 +1,46 @@
+"""The engine's prompt cache stays within its byte budget (the server's peak RSS depends on it)."""
+
+from __future__ import annotations
+
+import pytest
+from repolsp.models.convert import import_model
+from repolsp.models.store import ModelStore
+from repolsp.server.engine.base import GenerationRequest
+from repolsp.server.engine.ct2 import CT2Engine
+from repolsp.server.engine.memory import kv_bytes_per_token
+
+
+@pytest.fixture(scope="module")
+def tiny_entry(tiny_hf_model, tmp_path_factory):
+    store = ModelStore(tmp_path_factory.mktemp("store"))
+    return import_model(str(tiny_hf_model), store, name="tiny", quantization="float32")
+
+
+def test_kv_bytes_per_token_counts_every_head_of_every_layer(tiny_entry):
+    # The tiny Llama: 2 layers, 4 heads of 16 dims, float32 keys and values.
+    assert kv_bytes_per_token(tiny_entry.hf_dir) == 2 * 2 * 4 * 16 * 4
+    assert kv_bytes_per_token(tiny_entry.hf_dir.parent / "missing") is None
+
+
+def test_a_prefix_beyond_the_byte_budget_runs_uncached_until_the_idle_reload(tiny_entry):
+    per_token = kv_bytes_per_token(tiny_entry.hf_dir)
+    # Room for one ~30-token static prefix, not two.
+    engine = CT2Engine(tiny_entry.ct2_dir, tiny_entry.hf_dir, threads=1, compute_type="float32",
+                       cache_budget_mb=45 * per_token / 2**20)
+    bodies = ["x = 1\n" * 6 + "def f(a, b):\n", "y = 2\n" * 6 + "class P:\n"]
+    texts = []
+    for body in bodies:
+        prompt = body + "    return a"
+        texts.append(engine.generate(GenerationRequest(
+            prompt, max_new_tokens=4, heal=False, static_prefix_chars=len(body))).text)
+    assert engine.stats()["prefixCacheEntries"] == 1  # the second did not fit
+    assert 0 < engine._cached_bytes() <= engine.cache_budget_bytes
+    engine.trim_cache()  # idle: clears the cache so the newer prefix can be cached next time
+    assert engine.reloads == 1 and engine.stats()["prefixCacheEntries"] == 0
+    body = bodies[1]
+    again = engine.generate(GenerationRequest(body + "    return a", max_new_tokens=4, heal=False,
+                                              static_prefix_chars=len(body)))
+    assert again.text == texts[1] and engine.stats()["prefixCacheEntries"] == 1
+    engine.trim_cache()
+    assert engine.reloads == 1  # nothing waited for room: no reload
+    engine.close()
