@@ -14,6 +14,33 @@ REPO = Path(__file__).resolve().parent.parent
 REAL_STORE = Path(os.environ.get("REPOLSP_TEST_STORE", REPO / ".repolsp-home"))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """A folder under pytest's own temporary folder for what test modules need at import time
+    (pytest-lsp reads a server's environment when its fixture is defined), so a run leaves
+    nothing in the system temp dir. Read through `import_time_dir`."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        os.environ["REPOLSP_TEST_TMP"] = str(factory.mktemp("at-import"))
+
+
+def import_time_dir(name: str) -> Path:
+    """A fresh folder `name-N` for a module-level need (see `pytest_configure`)."""
+    base = os.environ.get("REPOLSP_TEST_TMP")
+    if base is None:  # imported outside pytest (bench/fuzz.py): a folder of its own
+        import tempfile
+
+        base = os.environ["REPOLSP_TEST_TMP"] = tempfile.mkdtemp(prefix="repolsp-tests-")
+    for number in range(10_000):
+        folder = Path(base) / f"{name}-{number}"
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise RuntimeError(f"no free folder for {name} in {base}")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own empty REPOLSP_HOME unless it asks for a store."""

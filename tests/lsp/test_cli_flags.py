@@ -13,7 +13,7 @@ import pytest
 from repolsp.server.parent_watch import process_alive, start_time
 
 from tests.editors.lsp_stdio import StdioClient
-from tests.lsp.conftest import server_env
+from tests.lsp.clients import server_env
 
 SERVE = [sys.executable, "-m", "repolsp.server", "--engine", "fake"]
 

@@ -9,7 +9,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 from repolsp.server.features.completion import offers_items
 
-from tests.lsp.conftest import CLIENTS, SERVER, capabilities, server_env
+from tests.lsp.clients import CLIENTS, SERVER, capabilities, server_env
 from tests.lsp.test_inline_completion import _items, _open, _params, _ready
 
 TEXT = "def add(a, b):\n    total = \n"

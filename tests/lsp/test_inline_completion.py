@@ -9,7 +9,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.lsp.conftest import CLIENTS, SERVER, capabilities, server_env
+from tests.lsp.clients import CLIENTS, SERVER, capabilities, server_env
 
 BODY = "x = 1\n    y = 2\n    return x + y\n\ndef other():\n    pass\n"
 

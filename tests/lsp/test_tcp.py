@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from tests.lsp.conftest import server_env
+from tests.lsp.clients import server_env
 
 
 def _free_port() -> int:

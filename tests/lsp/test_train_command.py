@@ -6,31 +6,28 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.lsp.conftest import capabilities
+from tests.conftest import import_time_dir
+from tests.lsp.clients import capabilities
 from tests.trainer.trainer_fixtures import make_history, register_tiny_model
 
-WORK = Path(tempfile.mkdtemp(prefix="repolsp-train-cmd-"))
+WORK = import_time_dir("train-cmd")  # only named here: the fixture fills it
 HOME, REPO = WORK / "home", WORK / "repo"
-
-
-def _prepare() -> dict:
-    if not REPO.exists():
-        make_history(REPO)
-        register_tiny_model(HOME)
-    return {**os.environ, "REPOLSP_HOME": str(HOME)}
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(
     server_command=[sys.executable, "-m", "repolsp.server", "--engine", "fake"],
-    server_env=_prepare()))
+    server_env={**os.environ, "REPOLSP_HOME": str(HOME)}))
 async def client(lsp_client: LanguageClient):
+    # The repository and the tiny model are built here, not at import: `lsp-train` reads them
+    # only when the command runs.
+    if not REPO.exists():
+        make_history(REPO)
+        register_tiny_model(HOME)
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=capabilities("vscode"), root_uri=REPO.as_uri()))
     yield

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from repolsp.server.context.document import Document, path_to_uri
@@ -469,7 +467,7 @@ NOISE_CASES = [
 
 
 @pytest.mark.parametrize("language, text, needle", NOISE_CASES, ids=["python method", "python tabs", "js", "go"])
-def test_real_engine_noise_never_breaks_the_file(random_engine, language, text, needle):
+def test_real_engine_noise_never_breaks_the_file(random_engine, language, text, needle, tmp_path):
     from repolsp.server.testgen import generate_tests
 
     executor = ThreadPoolExecutor(max_workers=1)
@@ -484,7 +482,7 @@ def test_real_engine_noise_never_breaks_the_file(random_engine, language, text, 
             info = enclosing_definition(make(language, new), new.index(needle) + 4)
             assert info.docstring is not None
         if language == "python":
-            root = Path(tempfile.mkdtemp())
+            root = tmp_path
             (root / "geo.py").write_text(text)
             doc = Document(path_to_uri(root / "geo.py"), text, "python")
             edit = asyncio.run(generate_tests(doc, text.index(needle) + 4, root, settings))
