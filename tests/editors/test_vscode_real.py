@@ -24,13 +24,17 @@ DRIVER_TIMEOUT_S = 600
 LATENCY_SAMPLES = 5
 
 
-def _left_over(marker: str) -> list[psutil.Process]:
-    """Processes whose command line or environment names this run's folder."""
+def _left_over(out: Path) -> list[psutil.Process]:
+    """Processes of this run: their command line names its folder, or their model store is in it."""
+    me = psutil.Process()
+    ours = {me.pid, *(p.pid for p in me.parents())}  # this test names the folder too
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if any(marker in part for part in proc.info["cmdline"] or []) or \
-                    any(marker in value for value in proc.environ().values()):
+            if proc.pid in ours:
+                continue
+            if any(str(out) in part for part in proc.info["cmdline"] or []) or \
+                    proc.environ().get("REPOLSP_HOME", "").startswith(str(out)):
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -58,7 +62,7 @@ def test_extension_in_real_vscode(built_extension, real_store, tmp_path):  # noq
                        "--out", str(out), "--python", sys.executable],
                       cwd=E2E, env=env, timeout_s=DRIVER_TIMEOUT_S)
     print(run.stdout[-6000:], f"\n(driver: {time.monotonic() - started:.0f} s)", flush=True)
-    left = _left_over(str(out))
+    left = _left_over(out)
     for proc in left:
         proc.kill()
     assert not left, f"processes outlived the run: {[p.info['cmdline'] for p in left]}"
