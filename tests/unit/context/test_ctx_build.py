@@ -7,10 +7,9 @@ from repolsp.server.context.build import (
     approx_token_count,
     build_context,
     context_tokens,
-    current_callee,
-    names_near_cursor,
 )
 from repolsp.server.context.document import Document
+from repolsp.server.context.snippets import current_callee, names_near_cursor
 from repolsp.server.context.types import Snippet
 
 
