@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     settings = GenerationSettings(engine=engine, executor=ThreadPoolExecutor(max_workers=1), timeout_s=30)
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                          check=False).stdout.strip()
     report: dict = {"model": args.model, "base_commit": BASE_COMMIT, "head": head, "repos": {}}
     with tempfile.TemporaryDirectory(prefix="repolsp-bench-testgen-") as tmp:
         workdir = Path(tmp)
