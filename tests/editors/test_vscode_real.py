@@ -42,7 +42,7 @@ def _left_over(out: Path) -> list[psutil.Process]:
 
 
 @pytest.mark.real_model
-def test_extension_in_real_vscode(built_extension, real_store, tmp_path):  # noqa: F811
+def test_extension_in_real_vscode(built_extension, real_store, tmp_path, capsys):  # noqa: F811
     if os.environ.get("REPOLSP_SKIP_VSCODE_E2E"):
         pytest.skip("REPOLSP_SKIP_VSCODE_E2E is set")
     try:
@@ -55,13 +55,16 @@ def test_extension_in_real_vscode(built_extension, real_store, tmp_path):  # noq
                            cwd=EXTENSION, env=built_extension, timeout_s=180)
     assert packaged.returncode == 0, packaged.stdout[-3000:]
     out = Path(os.environ.get("REPOLSP_VSCODE_E2E_OUT") or tmp_path / "vscode-e2e").resolve()
-    print(f"real VS Code: screenshots and logs in {out}", flush=True)
+    with capsys.disabled():  # shown in `make test` too, where output is otherwise captured
+        print(f"\nreal VS Code: screenshots and logs in {out}", flush=True)
     server = Path(sys.executable).parent / "lsp-serve"
     started = time.monotonic()
     run = run_bounded(["node", "run.js", "--vsix", str(vsix), "--server", str(server), "--home", str(real_store),
                        "--out", str(out), "--python", sys.executable],
                       cwd=E2E, env=env, timeout_s=DRIVER_TIMEOUT_S)
     print(run.stdout[-6000:], f"\n(driver: {time.monotonic() - started:.0f} s)", flush=True)
+    with capsys.disabled():
+        print(next((line for line in run.stdout.splitlines() if line.startswith("keystroke")), ""), flush=True)
     left = _left_over(out)
     for proc in left:
         proc.kill()
