@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from repolsp.server.context.document import Document
 from repolsp.server.context.symbols import file_definitions
-from repolsp.server.context.types import Snippet
 from repolsp.server.docgen import docstring_prompt, docstring_target
 from repolsp.trainer import gitlog
 from repolsp.trainer.examples import Example, MineConfig
@@ -67,7 +66,7 @@ def mine_file(
         _python_docstrings(doc, text, miner.spans, change, miner.add, miner.add_instruction, kinds)
         if "test" in kinds or "instruction" in kinds:
             _python_tests(doc, text, miner.spans, miner.new_defs, snapshot, commit_texts, change,
-                          miner.add, miner.add_instruction, renderer, kinds)
+                          miner.add_test, miner.add_instruction, renderer, kinds)
     return miner.kept()
 
 
@@ -122,6 +121,14 @@ class FileMiner:
         self.out.append(Example(self.commit.sha, self.commit.time, self.change.path,
                                 self.doc.language, kind, prompt, middle, mode=mode,
                                 context=context))
+
+    def add_test(self, source: str, test: str) -> None:
+        """A "test" example: the server's own test prompt for the tested function (see
+        `testgen.prompt.render_test_prompt`), the whole test function as the answer."""
+        from repolsp.server.testgen.prompt import render_test_prompt
+
+        self.out.append(Example(self.commit.sha, self.commit.time, self.change.path, self.doc.language,
+                                "test", render_test_prompt(source), test, mode="multi-line"))
 
     def add_instruction(self, task: str, info, code: str, answer: str, context: str = "") -> None:
         """An instruction example (task "complete", "docstring", "tests") when that kind is mined.
@@ -274,10 +281,9 @@ def _python_tests(doc, text, spans, new_defs, snapshot, commit_texts, change, ad
         tested = find_tested_function(info.name, body, imports, snapshot, commit_texts)
         if tested is None:
             continue
-        module_path, source = tested
-        snippet = Snippet(path=module_path, text=source, kind="definition", score=1.0)
+        _module_path, source = tested
         if "test" in kinds:
-            add("test", info.start, info.end, "multi-line", (snippet,))
+            add(source, body)
         target_name = source.split("(", 1)[0].split()[-1]
         add_instruction("tests", _Named("function", target_name), source,
                         body, context="")

@@ -95,6 +95,7 @@ def test_test_example_pairs_the_test_with_its_function(mined):
     assert instructions and instructions[0].prompt.startswith("def area(width, height):")
     assert instructions[0].prompt == render_test_prompt(instructions[0].prompt)
     assert instructions[0].completion.startswith("def test_area_of_rectangle():")
+    assert test.prompt == instructions[0].prompt  # the `test` examples use the same renderer
 
 
 def test_fim_middle_is_the_added_span(mined):
