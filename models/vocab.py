@@ -121,7 +121,9 @@ def count_tokens(tokenizer, files: Iterable[Path], max_bytes: int | None = None,
 
 
 def rank(tokenizer, sources: dict[str, object], source: str) -> Ranking:
-    """A ranking from per-source count arrays, each source (language) weighted equally."""
+    """A ranking from per-source count arrays: a token's score is its mean frequency over the
+    sources (languages), each weighted equally. (Its highest frequency in any one language
+    instead kept 0.1-0.2 points fewer held-out tokens in 5 of 8 languages.)"""
     import numpy as np
 
     score = np.zeros(tokenizer.get_vocab_size(with_added_tokens=True), dtype=np.float64)

@@ -1,6 +1,6 @@
 """Make models/data/gemma3-code-ranking.json.gz: Gemma 3's tokens ranked by use in code.
 
-Sources, all on a development machine without internet (8 MB of each language read, 1 MB more
+Sources, all on a development machine without internet (16 MB of each language read, 1 MB more
 of each held out to measure coverage; files taken in a fixed shuffled order):
 
 - Python: the virtual environment's site-packages (`.venv/lib/python3.*/site-packages`).
@@ -27,7 +27,7 @@ from repolsp.models.vocab import Ranking, count_tokens, kept_token_ids, rank, tr
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "models" / "data" / "gemma3-code-ranking.json.gz"
-READ_BYTES = 8_000_000
+READ_BYTES = 16_000_000
 HELD_OUT_BYTES = 1_000_000
 SAVED_TOKENS = 65_536  # the ranking file holds this many; `--keep` above it keeps them all
 
