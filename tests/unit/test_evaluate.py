@@ -684,9 +684,8 @@ def test_tests_items_are_the_public_functions_the_held_out_commits_added(tests_r
 
 
 @pytest.mark.parametrize(
-    "answer, passes", [("2, 3) == 6\n", 1.0), ("2, 3) == 7\n", 0.0)], ids=["right", "wrong"])
-def test_tests_task_runs_the_generated_test_against_the_commit(tests_repo, tmp_path, answer,
-                                                                passes):
+    "answer", ["2, 3) == 6\n", "2, 3) == 7\n"], ids=["right", "wrong"])
+def test_tests_task_runs_the_generated_test_against_the_commit(tests_repo, tmp_path, answer):
     from repolsp.trainer.eval.runner import build_items
 
     options = EvalOptions(repo=tests_repo["repo"], models=["m"], holes=3, tasks=["tests"],
@@ -703,7 +702,8 @@ def test_tests_task_runs_the_generated_test_against_the_commit(tests_repo, tmp_p
     item = results["items"][0]
     assert row["n"] == 1 and row["parse_rate"]["mean"] == 1.0, item
     assert row["run_rate"]["mean"] == 1.0, item
-    assert row["pass_rate"]["mean"] == passes, item
-    if passes:
-        assert row["coverage"]["mean"] == 1.0  # both statements of multiply ran
-    assert "multiply(2, 3)" in item["completion"]
+    # "Generate tests" runs what it writes: the model's call is kept with the value it returned,
+    # so a wrong expected value (7) never reaches the file.
+    assert row["pass_rate"]["mean"] == 1.0, item
+    assert row["coverage"]["mean"] == 1.0  # both statements of multiply ran
+    assert "(2, 3, 6)," in item["completion"] and "(2, 3, 7)," not in item["completion"]
