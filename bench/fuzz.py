@@ -32,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--engine", default="ct2", choices=("ct2", "fake"))
     parser.add_argument("--threads", type=int, default=0, help="model threads (0: the server's default)")
     parser.add_argument("--probe-timeout-s", type=float, default=120.0, help="a probe slower than this hangs")
+    parser.add_argument("--settle-s", type=float, default=600.0,
+                        help="how long to wait for outstanding answers before each probe and at the end")
     parser.add_argument("--server-pythonpath", default="", help="put this first on the server's path")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     return parser.parse_args(argv)
@@ -56,18 +58,22 @@ def main(argv=None) -> int:
         workspace = Path(tmp) / "ws"
         workspace.mkdir()
         report = run_fuzz(command, workspace, env, args.messages, args.seed, probe_every=50,
-                          probe_timeout_s=args.probe_timeout_s, settle_s=600, progress=progress,
+                          probe_timeout_s=args.probe_timeout_s, settle_s=args.settle_s, progress=progress,
                           settle_before_probe=True)
+    failures = report.failures()
+    final_state = report.final_status.get("state")
+    if final_state != "ready":  # the fuzz must not have switched the model off midway
+        failures.append(f"the model was {final_state!r} at the end: {report.final_status.get('error')}")
     summary = report.summary()
     summary.update(seed=args.seed, engine=args.engine,
                    probe_p50_ms=round(statistics.median(report.probe_ms), 1) if report.probe_ms else None,
                    probe_max_ms=round(max(report.probe_ms), 1) if report.probe_ms else None,
-                   failures=report.failures())
+                   final_state=final_state, failures=failures)
     text = json.dumps(summary, indent=1)
     if args.json:
         args.json.write_text(text + "\n", encoding="utf-8")
     print(text)
-    return 0 if not report.failures() else 1
+    return 0 if not failures else 1
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ CLIENT_ERROR_CODES = frozenset({PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, 
 # Notifications that are always delivered: `exit` may come at any time, and pygls answers
 # `$/cancelRequest` itself without a registered handler.
 ALWAYS_DELIVERED = frozenset({types.EXIT, types.CANCEL_REQUEST})
+# Array params that the converter also accepts as a string (a str is a Sequence): pygls would
+# then pass each character as a command argument.
+ARRAY_PARAMS = {types.WORKSPACE_EXECUTE_COMMAND: "arguments"}
 MAX_REASON_CHARS = 300  # a hostile message must not turn one log line into megabytes
 
 
@@ -172,6 +175,10 @@ class RepolspProtocol(LanguageServerProtocol):
         params = message.get("params")
         if params is not None and not isinstance(params, (dict, list)):
             raise ClientMistake(INVALID_PARAMS, '"params" must be an object or an array')
+        array = ARRAY_PARAMS.get(method)
+        if array and isinstance(params, dict) and params.get(array) is not None \
+                and not isinstance(params[array], list):
+            raise ClientMistake(INVALID_PARAMS, f"invalid params: expected an array @ $.params.{array}")
         structured = self._structure(kind, method, message)
         if method == types.INITIALIZE:
             self.initialize_received = True

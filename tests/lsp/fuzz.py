@@ -46,6 +46,9 @@ class FuzzReport:
     null_expected: list = field(default_factory=list)  # codes, in order sent
     null_received: list = field(default_factory=list)  # codes, in order received
     hung_probes: list = field(default_factory=list)
+    probe_items: list = field(default_factory=list)  # suggestions per answered probe
+    model_state: str = ""  # the server's engine state when fuzzing began
+    final_status: dict = field(default_factory=dict)  # repolsp.status after the last message
     alive: bool = True
     exit_code: int | None = None
     after_shutdown_code: int | None = None
@@ -71,6 +74,8 @@ class FuzzReport:
                          f"got {len(self.null_received)} {self.null_received[:8]}")
         if not self.alive:
             found.append("the server died")
+        if self.model_state != "ready":
+            found.append(f"the model was not ready when fuzzing began ({self.model_state or 'no status'})")
         if self.before_initialize_code != SERVER_NOT_INITIALIZED:
             found.append(f"a request before initialize got {self.before_initialize_code}, not -32002")
         if self.after_shutdown_code != INVALID_REQUEST:
@@ -83,7 +88,8 @@ class FuzzReport:
 
     def summary(self) -> dict:
         return {"messages": self.messages, "requests": self.requests, "notifications": self.notifications,
-                "probes": self.probes, "unanswered": len(self.unanswered),
+                "probes": self.probes, "probes_with_suggestion": sum(1 for n in self.probe_items if n),
+                "model_state": self.model_state, "unanswered": len(self.unanswered),
                 "answered_twice": len(self.answered_twice), "wrong_codes": len(self.wrong_codes),
                 "internal_errors": len(self.internal_errors), "hung_probes": len(self.hung_probes),
                 "null_expected": len(self.null_expected), "null_received": len(self.null_received),
@@ -99,6 +105,7 @@ class Ledger:
         self.expected: dict = {}  # id -> Expect
         self.answers: dict = {}  # id -> count
         self.codes: dict = {}  # id -> error code of the first answer, or "result"
+        self.results: dict = {}  # id -> result, for the probes and the readiness checks
 
     def sent(self, expect: Expect) -> None:
         self.report.messages += 1
@@ -124,6 +131,8 @@ class Ledger:
         self.codes.setdefault(msg_id, error.get("code") if isinstance(error, dict) else "result")
         if self.answers[msg_id] == 2:
             self.report.answered_twice.append((msg_id, expect.label))
+        if error is None and expect.label in ("probe", "ready"):
+            self.results[msg_id] = response.get("result")
         if error is None:
             if not expect.result_ok:
                 self.report.wrong_codes.append((msg_id, expect.label, "result", ""))
@@ -239,6 +248,22 @@ def _handshake(session: FuzzSession, corpus: Corpus, timeout_s: float) -> None:
     session.drain(timeout_s, until=lambda: session.answered("init") and session.answered(before.expect.msg_id))
     session.report.before_initialize_code = session.ledger.codes.get(before.expect.msg_id)
     session.send(corpus.notification("initialized", {}, "initialized"))
+    _wait_ready(session, corpus, timeout_s)
+
+
+def _wait_ready(session: FuzzSession, corpus: Corpus, timeout_s: float) -> None:
+    """Poll `repolsp.status` until the model is loaded (or failed), so the fuzz meets the model."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = corpus.request("workspace/executeCommand", {"command": "repolsp.status", "arguments": []},
+                                "ready", frozenset(), msg_id=f"ready-{corpus.new_id()}")
+        session.send(status)
+        session.drain(timeout_s, until=lambda: session.answered(status.expect.msg_id))
+        result = session.ledger.results.get(status.expect.msg_id) or {}
+        session.report.model_state = result.get("state", "") if isinstance(result, dict) else ""
+        if session.report.model_state in ("ready", "error"):
+            return
+        time.sleep(0.25)
 
 
 def _probe(session: FuzzSession, corpus: Corpus, timeout_s: float) -> None:
@@ -251,11 +276,18 @@ def _probe(session: FuzzSession, corpus: Corpus, timeout_s: float) -> None:
     session.report.probes += 1
     if session.answered(probe_id):
         session.report.probe_ms.append((time.monotonic() - started) * 1000)
+        result = session.ledger.results.get(probe_id)
+        session.report.probe_items.append(len(result.get("items", [])) if isinstance(result, dict) else 0)
     else:
         session.report.hung_probes.append(probe_id)
 
 
 def _close(session: FuzzSession, corpus: Corpus, timeout_s: float) -> None:
+    status = corpus.request("workspace/executeCommand", {"command": "repolsp.status", "arguments": []},
+                            "ready", frozenset(), msg_id="final-status")
+    session.send(status)
+    session.drain(timeout_s, until=lambda: session.answered("final-status"))
+    session.report.final_status = session.ledger.results.get("final-status") or {}
     shutdown = corpus.request("shutdown", None, "shutdown", frozenset(), msg_id="shutdown")
     session.send(shutdown)
     session.drain(timeout_s, until=lambda: session.answered("shutdown"))

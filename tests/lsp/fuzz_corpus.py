@@ -73,6 +73,16 @@ class Message:
     expect: Expect
 
 
+def defang(params):
+    """Damaged params that could still switch the served model (`repolsp.useModel` with a string
+    argument) get that argument replaced: the rest of the session must still meet the model."""
+    if isinstance(params, dict) and params.get("command") == "repolsp.useModel":
+        arguments = params.get("arguments")
+        if isinstance(arguments, list) and arguments and isinstance(arguments[0], str):
+            return {**params, "arguments": [None, *arguments[1:]]}
+    return params
+
+
 class Corpus:
     """Seeded hostile messages for a server whose workspace folder is `workspace`."""
 
@@ -202,16 +212,19 @@ class Corpus:
         """Settings back to defaults, the probe document reopened, one explicit inline completion."""
         self.version += 1
         self.probes += 1
+        # A first line of its own per probe: the prefix differs, so each probe reaches the model
+        # instead of the typing-through cache.
+        text = f"# probe {self.probes}\n" + PROBE_TEXT
         return [
             self.notification("workspace/didChangeConfiguration",
                               {"settings": {"repolsp": {"debounceMs": 0, "enabledLanguages": ["*"],
                                                         "requestTimeoutMs": 60_000}}}, "probe settings"),
             self.notification("textDocument/didOpen", {"textDocument": {
-                "uri": self.probe_uri, "languageId": "python", "version": self.version, "text": PROBE_TEXT}},
+                "uri": self.probe_uri, "languageId": "python", "version": self.version, "text": text}},
                 "probe open"),
             self.request("textDocument/inlineCompletion", {
                 "textDocument": {"uri": self.probe_uri},
-                "position": {"line": PROBE_LINE, "character": PROBE_CHARACTER},
+                "position": {"line": PROBE_LINE + 1, "character": PROBE_CHARACTER},
                 "context": {"triggerKind": 1}}, "probe", codes=frozenset(), msg_id=f"probe-{self.probes}"),
         ]
 
@@ -268,7 +281,7 @@ class Corpus:
             method = self._pick(served)
             params = self.valid_params(method)
             damaged = self.rng.random() < 0.6
-            return [self.request(method, self.damage(params) if damaged else params,
+            return [self.request(method, defang(self.damage(params)) if damaged else params,
                                  f"{method} {'damaged' if damaged else 'valid'}")]
         method = self._pick(notifications)
         params = self.valid_params(method)

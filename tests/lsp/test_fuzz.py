@@ -20,8 +20,9 @@ def test_a_thousand_fuzzed_messages_each_request_answered_once(tmp_path):
     report = run_fuzz(FAKE_SERVER, workspace, server_env(), count=1000, seed=16,
                       probe_every=50, probe_timeout_s=30, settle_s=30)
     assert report.failures() == []
-    assert report.alive and report.exit_code == 0
+    assert report.alive and report.exit_code == 0 and report.final_status["state"] == "ready"
     assert report.probes == 20 and len(report.probe_ms) == 20  # the probe answered every 50
+    assert sum(1 for n in report.probe_items if n) == 20  # and each time the engine suggested
     assert report.requests > 400 and report.notifications > 250 and len(report.null_received) > 50
     assert time.monotonic() - started < 60
 

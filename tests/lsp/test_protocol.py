@@ -80,6 +80,10 @@ def test_unserved_method_and_bad_params_name_the_problem(server):
     assert code == -32602 and "range" in message
     code, _ = _error(server.request("workspace/executeCommand", {"command": "repolsp.noSuch"}))
     assert code == -32602
+    # A string is not an argument list (the converter would pass each character as one).
+    code, message = _error(server.request("workspace/executeCommand", {
+        "command": "repolsp.useModel", "arguments": "evil"}))
+    assert code == -32602 and "$.params.arguments" in message
 
 
 def test_a_cancelled_request_is_answered_once_with_request_cancelled(server):
