@@ -257,9 +257,10 @@ def _wait_ready(session: FuzzSession, corpus: Corpus, timeout_s: float) -> None:
     while time.monotonic() < deadline:
         status = corpus.request("workspace/executeCommand", {"command": "repolsp.status", "arguments": []},
                                 "ready", frozenset(), msg_id=f"ready-{corpus.new_id()}")
+        status_id = status.expect.msg_id
         session.send(status)
-        session.drain(timeout_s, until=lambda: session.answered(status.expect.msg_id))
-        result = session.ledger.results.get(status.expect.msg_id) or {}
+        session.drain(timeout_s, until=lambda status_id=status_id: session.answered(status_id))
+        result = session.ledger.results.get(status_id) or {}
         session.report.model_state = result.get("state", "") if isinstance(result, dict) else ""
         if session.report.model_state in ("ready", "error"):
             return
