@@ -277,6 +277,22 @@ def variations(params: list[Param], func: ast.AST, tree: ast.Module) -> list[Can
     return calls
 
 
+def full_call(params: list[Param], func: ast.AST, tree: ast.Module) -> str:
+    """Every parameter given a value of its own (not its default): an object with all its parts."""
+    constants = module_constants(tree)
+    values = {}
+    for p in params:
+        if p.kind in ("positional", "keyword"):
+            pool = [v for v in pool_for(p, func, tree, constants) if v != p.default and v not in ("None", "''", "[]")]
+            if pool:
+                values[p.name] = pool[0]
+    required = [p for p in params if p.default is None and p.kind == "positional"]
+    # Optional parameters by name: `Item('abc', 'abc', quantity=3)` reads better than by position.
+    head = render_args(required, {p.name: values[p.name] for p in required if p.name in values})
+    tail = [f"{p.name}={values[p.name]}" for p in params if p not in required and p.name in values]
+    return ", ".join([part for part in [head] if part] + tail)
+
+
 def call_arguments(text: str, name: str, allowed: set[str]) -> list[str]:
     """Argument texts of calls ``name(...)`` / ``.name(...)`` in ``text`` whose arguments use only
     literals and ``allowed`` names (module-level names): a local variable cannot be rebuilt."""

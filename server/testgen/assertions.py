@@ -136,6 +136,9 @@ def value_tests(target: PyTarget, cases: list[Case], receiver: str | None, base:
     setup, variable = _receiver_lines(target, receiver)
     groups: dict[tuple, list[Case]] = {}
     for case in cases:
+        if case.call.extra.get("receiver"):
+            groups[("own receiver", case.index)] = [case]
+            continue
         mapping = _mapping(target, case.call.args) if target.style != "property" else None
         numeric = case.form == "approx" or case.outcome.get("type") == "int"
         key = (numeric, tuple(mapping) if mapping is not None else ("#", case.index))
@@ -150,15 +153,17 @@ def value_tests(target: PyTarget, cases: list[Case], receiver: str | None, base:
             blocks.append(_parametrized(target, group, name, setup, variable, list(mapping)))
             continue
         case = group[0]
-        call = call_expression(target, case.call.args, variable)
+        own = case.call.extra.get("receiver")
+        case_setup, case_variable = _receiver_lines(target, own or receiver)
+        call = call_expression(target, case.call.args, case_variable)
         if case.form == "object":
             checks = _object_lines(case)
-            body = [*setup, f"    result = {call}", *checks]
+            body = [*case_setup, f"    result = {call}", *checks]
         else:
-            body = [*setup, f"    assert {call} {_compare(case.form, case.expected)}"]
+            body = [*case_setup, f"    assert {call} {_compare(case.form, case.expected)}"]
         text = f"def {name}():\n" + "\n".join(body)
         blocks.append(TestBlock(name, text, "value", [case.index], needs_pytest="pytest.approx" in text,
-                                expressions=[case.call.args, case.expected, receiver or "", *body]))
+                                expressions=[case.call.args, case.expected, own or receiver or "", *body]))
     return blocks
 
 
@@ -195,6 +200,8 @@ def raises_tests(target: PyTarget, calls: list[Candidate], outcomes: dict[int, d
         kind = outcome.get("type")
         if outcome.get("kind") != "raised" or kind in seen or not (outcome.get("builtin") or outcome.get("type_in_module")):
             continue
+        own = call.extra.get("receiver")
+        setup, variable = _receiver_lines(target, own or receiver)
         expression = call_expression(target, call.args, variable)
         # Its own `raise`, or an exception class of the project (InvalidVersion): deliberate.
         if kind in target.raised or (outcome.get("type_in_module") and not outcome.get("builtin")):
@@ -202,7 +209,7 @@ def raises_tests(target: PyTarget, calls: list[Candidate], outcomes: dict[int, d
             name = f"{base}_raises_{snake(kind)}"
             text = f"def {name}():\n" + "\n".join([*setup, f"    with pytest.raises({kind}):", f"        {expression}"])
             blocks.append(TestBlock(name, text, "raises", [index], needs_pytest=True,
-                                    expressions=[call.args, kind, receiver or ""]))
+                                    expressions=[call.args, kind, own or receiver or ""]))
         elif call.source in ("doctest", "call site", "model") and kind not in ("TypeError",):
             seen.add(kind)
             name = f"{base}_{snake(kind)}_on_a_{call.source.replace(' ', '_')}_input"
@@ -210,7 +217,7 @@ def raises_tests(target: PyTarget, calls: list[Candidate], outcomes: dict[int, d
             text = (f"@pytest.mark.xfail(reason={reason[:120]!r}, raises={kind}, strict=True)\n"
                     f"def {name}():\n" + "\n".join([*setup, f"    {expression}"]))
             blocks.append(TestBlock(name, text, "xfail", [index], needs_pytest=True,
-                                    expressions=[call.args, kind, receiver or ""]))
+                                    expressions=[call.args, kind, own or receiver or ""]))
     return blocks
 
 

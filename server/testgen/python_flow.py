@@ -132,6 +132,10 @@ def run_python_flow(flow: FlowInput, cancel: threading.Event, progress: Callable
         return FlowOutcome(None, f"{flow.name} is not a top-level function or method")
     calls = candidate_calls(target, flow.source, flow.other_texts, flow.model_raw)
     receivers = constructors(target, flow.source, flow.other_texts)
+    if receivers and not [p for p in target.params if p.kind in ("positional", "keyword")]:
+        # Nothing to vary but the object: each way of building it is a call of its own.
+        calls = [Candidate("", "variation", extra={"receiver": r}) for r in receivers]
+        receivers = []
     job = _job(flow, target, calls, receivers)
     report(f"running {len(calls)} calls of {flow.name} in the sandbox")
     probe = run_in_sandbox(job, limits, cancel)
@@ -163,7 +167,8 @@ def run_python_flow(flow: FlowInput, cancel: threading.Event, progress: Callable
 def _job(flow: FlowInput, target: PyTarget, calls: list[Candidate], receivers: list[str]) -> dict:
     entries = []
     for call in calls:
-        expression = call_expression(target, call.args)
+        own = call.extra.get("receiver")
+        expression = call_expression(target, call.args, f"({own})" if own else "{receiver}")
         entry = {"expression": expression, "args": call.args}
         if call.expected is not None:
             entry["check"] = f"({expression}) == ({call.expected})"

@@ -12,6 +12,7 @@ from repolsp.server.testgen.arguments import (
     call_arguments,
     dedupe,
     doctest_arguments,
+    full_call,
     model_proposals,
     parameters,
     render_args,
@@ -142,7 +143,9 @@ def constructors(target: PyTarget, source: str, other_texts: list[str]) -> list[
                 found += [f"{owner}.{node.name}({a})" for a in call_arguments(text, f"{owner}.{node.name}", allowed)]
     init = next((n for n in target.cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     if init is not None:
-        found += [f"{owner}({c.args})" for c in variations(parameters(init, True), init, target.tree)[:3]]
+        params = parameters(init, True)
+        found += [f"{owner}({c.args})" for c in variations(params, init, target.tree)[:3]]
+        found.append(f"{owner}({full_call(params, init, target.tree)})")
     else:
         fields = [n for n in target.cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
                   and "ClassVar" not in ast.unparse(n.annotation)]
@@ -153,6 +156,7 @@ def constructors(target: PyTarget, source: str, other_texts: list[str]) -> list[
                             ast.unparse(f.value) if f.value is not None else None) for f in fields]
             found += [f"{owner}({render_args(params, {})})" if all(p.default for p in params) else None]
             found += [f"{owner}({c.args})" for c in variations(params, target.cls, target.tree)[:3]]
+            found.append(f"{owner}({full_call(params, target.cls, target.tree)})")
         found.append(f"{owner}()")
     return list(dict.fromkeys(f for f in found if f))[:8]
 
