@@ -23,7 +23,7 @@ from repolsp.server.context.document import Document
 from repolsp.server.context.should_complete import CompletionDecision, should_complete
 from repolsp.server.context.types import CompletionMode
 from repolsp.server.engine.base import Engine, GenerationRequest
-from repolsp.server.postprocess import postprocess, stop_rule
+from repolsp.server.postprocess import postprocess, stop_rule, syntax_check
 from repolsp.server.prepare import (
     LARGE_FILE_BYTES,
     StableContextCache,
@@ -253,7 +253,9 @@ class CompletionService:
             loop.run_in_executor(self.executor, trim)  # free memory while the user reads
         if result.finish_reason == "cancelled":
             return None
-        text = postprocess(result.text, decision.mode, ctx.suffix, decision.block_indent)
+        # The finish reason and the document's syntax tell a text cut by the token limit.
+        text = postprocess(result.text, decision.mode, ctx.suffix, decision.block_indent,
+                           finish_reason=result.finish_reason, adds_error=syntax_check(doc, offset))
         if not text.strip():
             return None
         log.debug(

@@ -1,12 +1,23 @@
 """The last completion stage: cut a raw generation to what the editor should show.
 
-Pure functions on strings. Order (see `postprocess`): single-line cut, block end, suffix
-overlap, degenerate repetition, trailing whitespace.
+Pure functions on strings. Order (see `postprocess`): the token-limit line drop, single-line
+cut, block end, suffix overlap, degenerate repetition, trailing whitespace, and last the
+token-limit syntax check (`trim_to_valid_syntax`, given `syntax_check` for the document).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
+from repolsp.server.context.document import Document
 from repolsp.server.context.types import CompletionMode
+from repolsp.server.docgen.edits import Insertion, errors_after, tree_error_count
+
+log = logging.getLogger(__name__)
+
+# GenerationResult.finish_reason when the model was stopped by max_new_tokens mid-thought.
+LENGTH_FINISH = "length"
 
 
 def indent_width(line: str, tab_size: int = 4) -> int:
@@ -118,20 +129,72 @@ def stop_rule(mode: CompletionMode, block_indent: int | None):
     return should_stop
 
 
+def drop_partial_line(text: str) -> str:
+    """Everything up to the last newline: a generation cut by the token limit ends mid-line.
+
+    A single line is kept whole (only the syntax check can judge it).
+    """
+    head, newline, _ = text.rpartition("\n")
+    return head if newline else text
+
+
+def syntax_check(doc: Document, offset: int) -> Callable[[str], bool] | None:
+    """`adds_error(text)`: True when inserting text at offset gives the document more ERROR or
+    MISSING nodes than it has now (one incremental re-parse per call). None without a tree."""
+    tree = doc.tree
+    if tree is None:
+        return None
+    errors_before: list[int] = []  # counted on first use: most completions never ask
+
+    def adds_error(text: str) -> bool:
+        if not errors_before:
+            errors_before.append(tree_error_count(tree))
+        return errors_after(doc, Insertion(offset, offset, text)) > errors_before[0]
+
+    return adds_error
+
+
+def trim_to_valid_syntax(text: str, adds_error: Callable[[str], bool]) -> str:
+    """Drop trailing lines until inserting text adds no syntax error; "" when no line is left."""
+    lines = text.split("\n")
+    while lines:
+        candidate = strip_trailing_whitespace("\n".join(lines))
+        if candidate and not adds_error(candidate):
+            return candidate
+        lines.pop()
+    return ""
+
+
 def postprocess(
     text: str,
     mode: CompletionMode,
     suffix: str = "",
     block_indent: int | None = None,
     first_line_col: int = 0,
+    finish_reason: str = "",
+    adds_error: Callable[[str], bool] | None = None,
 ) -> str:
-    """Apply the stop rules to a raw generation; may return ""."""
+    """Apply the stop rules to a raw generation; may return "".
+
+    finish_reason is the engine's (`GenerationResult.finish_reason`); "length" means the token
+    limit cut the text, so its unfinished last line goes and, given `adds_error` (see
+    `syntax_check`), so do trailing lines that leave the file unparsable.
+    """
     if mode is CompletionMode.NONE:
         return ""
+    cut_by_limit = finish_reason == LENGTH_FINISH
+    if cut_by_limit and mode is CompletionMode.MULTI_LINE:
+        text = drop_partial_line(text)
     if mode is CompletionMode.SINGLE_LINE:
         text = cut_single_line(text)
     else:
         text = cut_at_block_end(text, block_indent, first_line_col)
     text = cut_suffix_overlap(text, suffix)
     text = drop_repetition(text)
-    return strip_trailing_whitespace(text)
+    text = strip_trailing_whitespace(text)
+    if cut_by_limit and adds_error is not None and text:
+        try:
+            text = trim_to_valid_syntax(text, adds_error)
+        except Exception:  # a failed re-parse must not cost the suggestion, nor crash the server
+            log.warning("syntax check of a cut completion failed", exc_info=True)
+    return text

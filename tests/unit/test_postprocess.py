@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from repolsp.server.context.document import Document
 from repolsp.server.context.types import CompletionMode
 from repolsp.server.postprocess import (
     cut_at_block_end,
     cut_suffix_overlap,
+    drop_partial_line,
     drop_repetition,
     postprocess,
     strip_trailing_whitespace,
+    syntax_check,
 )
 
 SINGLE, MULTI, NONE = CompletionMode.SINGLE_LINE, CompletionMode.MULTI_LINE, CompletionMode.NONE
@@ -75,3 +78,67 @@ def test_strip_trailing_whitespace():
 )
 def test_postprocess(text, mode, suffix, indent, expected):
     assert postprocess(text, mode, suffix, indent) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a = 1\n    b = (2", "a = 1"),
+        ("a = 1\n    b = 2\n", "a = 1\n    b = 2"),
+        ("a = (1", "a = (1"),
+    ],
+    ids=["partial-last-line", "ends-at-newline", "one-line-kept"],
+)
+def test_drop_partial_line(text, expected):
+    assert drop_partial_line(text) == expected
+
+
+PY_FUNC = 'import math\n\n\ndef circle_area(radius):\n    """Area of a circle."""\n    |\n\n\ndef f():\n    pass\n'
+PY_BROKEN = 'def broken(:\n    pass\n\n\ndef circle_area(radius):\n    |\n'
+PY_MID = "def circle_area(radius):\n    return |\n"
+JS_FUNC = "function area(r) {\n  |\n}\n"
+AREA_PRINTS = ('print(f"The area is {math.pi * radius ** 2}")\n'
+               '    print(f"The area is {math.pi * radius ** 3 / 4 * radius **')
+
+
+@pytest.mark.parametrize(
+    "source, language, raw, mode, finish, expected",
+    [
+        (PY_FUNC, "python", AREA_PRINTS, MULTI, "length", 'print(f"The area is {math.pi * radius ** 2}")'),
+        (PY_FUNC, "python", "items = [\n        1,\n        2,\n        3", MULTI, "length", ""),
+        (PY_FUNC, "python", "x = 1\n    y = (2,\n        3)\n    z = x +", MULTI, "length",
+         "x = 1\n    y = (2,\n        3)"),
+        (PY_FUNC, "python", 'print("area', MULTI, "length", ""),
+        (PY_FUNC, "python", "return radius ** 2", SINGLE, "length", "return radius ** 2"),
+        (PY_FUNC, "python", "return math.pi * (radius", SINGLE, "length", ""),
+        (PY_FUNC, "python", 'print("area of', SINGLE, "length", ""),
+        (PY_MID, "python", "math.pi * radius ** 2", SINGLE, "length", "math.pi * radius ** 2"),
+        (PY_BROKEN, "python", "return radius * 2", SINGLE, "length", "return radius * 2"),
+        (JS_FUNC, "javascript", 'console.log("area', SINGLE, "length", ""),
+        (PY_FUNC, "text", "x = 1\n    y = (2", MULTI, "length", "x = 1"),
+        # The model ended by itself (stop string, scope end, end of sequence): nothing is cut.
+        (PY_FUNC, "python", "x = 1\n    y = (2", MULTI, "stop", "x = 1\n    y = (2"),
+        (PY_FUNC, "python", 'print("area', SINGLE, "eos", 'print("area'),
+        (PY_FUNC, "python", "x = 1\n    y = (2", MULTI, "", "x = 1\n    y = (2"),
+    ],
+    ids=["multi-unterminated-fstring", "multi-open-list", "multi-bracket-spans-kept-lines",
+         "multi-one-partial-line", "single-complete", "single-open-paren", "single-open-string",
+         "single-completes-the-line", "document-already-broken", "javascript-open-string",
+         "no-tree-drops-partial-line", "stopped-by-rule-kept", "end-of-sequence-kept",
+         "unknown-reason-kept"],
+)
+def test_postprocess_cut_by_the_token_limit(source, language, raw, mode, finish, expected):
+    offset = source.index("|")
+    text = source.replace("|", "", 1)
+    doc = Document("file:///cut.txt", text, language)
+    suffix = text[offset:]
+    assert postprocess(raw, mode, suffix, 0 if mode is MULTI else None, finish_reason=finish,
+                       adds_error=syntax_check(doc, offset)) == expected
+
+
+def test_a_failing_syntax_check_keeps_the_line_drop():
+    def broken(_text):
+        raise RuntimeError("parser gone")
+
+    assert postprocess("x = 1\n    y = (2", MULTI, "", 0, finish_reason="length",
+                       adds_error=broken) == "x = 1"
