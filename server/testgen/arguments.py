@@ -217,6 +217,8 @@ def hint_values(annotation: str | None) -> list[str]:
     if head == "tuple" and inner and "..." not in inner:
         items = [(hint_values(p) or ["None"])[0] for p in inner.split(",")]
         return [f"({', '.join(items)}{',' if len(items) == 1 else ''})"]
+    if text == "None":
+        return ["None"]
     if re.fullmatch(r"[A-Z]\w*(\.[A-Z]\w*)*", text) and text not in _NOT_BUILT:
         return [f"{BUILD}({text!r})"]  # a class: the sandbox builds one from its signature
     aliases = {"sequence": "list", "iterable": "list", "mapping": "dict", "frozenset": "set", "none": "none",
@@ -238,7 +240,7 @@ def pool_for(param: Param, func: ast.AST, tree: ast.Module, constants: dict[str,
         if value not in values:
             values.append(value)
     if not values:
-        values = ["0.5", "1", "0", "0.25", "0.75", "'abc'", "[1, 2, 3]", "None"]
+        values = ["0.5", "1", "0", "0.25", "0.75", "-1", "'abc'", "[1, 2, 3]"]
     return values[:8]
 
 
