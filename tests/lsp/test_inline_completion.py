@@ -132,11 +132,11 @@ async def test_configuration_change_applies_and_bad_values_are_named(client: Lan
     uri = "file:///tmp/ws/f.py"
     _open(client, uri, "def compute():\n    \n")
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"repolsp": {"maxNewTokens": {"multiLine": 3}, "temperature": "hot"}}))
+        settings={"repolsp": {"maxNewTokens": {"multiLine": 5}, "temperature": "hot"}}))
     items = _items(await client.text_document_inline_completion_async(_params(uri, 1, 4)))
-    assert items[0].insert_text == "x ="  # three fake tokens: "x", " ", "="
+    assert items[0].insert_text == "x = 1"  # five fake tokens: "x", " ", "=", " ", "1"
     status = await _status(client)
-    assert status["config"]["maxNewTokens"]["multiLine"] == 3
+    assert status["config"]["maxNewTokens"]["multiLine"] == 5
     assert status["config"]["temperature"] == 0.0
     await asyncio.sleep(0.1)
     assert any("temperature" in m.message for m in client.messages)
