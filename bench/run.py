@@ -199,6 +199,8 @@ def render_results(results: dict) -> str:
             ("Workspace index build", f"{c['index_s']:.2f} s", "", "",
              f"{c['index_files']} files, {c['index_chunks']} chunks"),
         ]
+    if results.get("decode"):
+        rows += _decode_module().render_rows(results["decode"])
     m = results.get("mining") or {}
     if m.get("commits"):
         rows.append(("Trainer mining (history → examples, server prompt builder)",
@@ -677,6 +679,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="newest commits of --history-repo the trainer mines (0 = skip)")
     parser.add_argument("--no-transformers", action="store_true",
                         help="skip the transformers fp32 comparison")
+    parser.add_argument("--no-decode", action="store_true",
+                        help="skip bench/decode.py (trimmed vs full decode, llama.cpp, memory)")
+    parser.add_argument("--no-llama-cpp", action="store_true", help="skip the llama.cpp anchor")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
     return parser.parse_args(argv)
@@ -719,6 +724,11 @@ def main(argv=None) -> int:
         print("bench: context stage…", file=sys.stderr)
         states = session["model_states"] or [(len(script.keystrokes) - 1, 0, 0)]
         context, prompts = context_figures(script, workspace, states, entry, threads, args.engine)
+        decode = {}
+        if entry is not None and prompts and not args.no_decode:
+            decode = _decode_module().figures(entry, spread(prompts, args.engine_prompts), threads,
+                                              workspace, workspace / rel_path,
+                                              llama_cpp=not args.no_llama_cpp)
     print("bench: trainer mining…", file=sys.stderr)
     mining = (mining_figures(args.history_repo, entry, args.mine_commits)
               if args.mine_commits > 0 else {})
@@ -743,12 +753,21 @@ def main(argv=None) -> int:
             pass
     command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     results = {"command": command.strip(), "environment": environment, "session": session,
-               "engines": engines, "context": context, "mining": mining}
+               "engines": engines, "context": context, "mining": mining, "decode": decode}
     args.out.write_text(render_results(results), encoding="utf-8")
     args.json.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(render_results(results))
     print(f"bench: wrote {args.out} and {args.json}", file=sys.stderr)
     return 0
+
+
+def _decode_module():
+    """bench/decode.py (bench/ is scripts, not a package)."""
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    import decode
+
+    return decode
 
 
 def _cpu_name() -> str:
