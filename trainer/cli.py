@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 from repolsp.trainer.errors import TrainerError, TrainingInterrupted
@@ -107,7 +108,6 @@ def _fail(message: str, code: int = 2) -> int:
 
 def _quiet_libraries() -> None:
     """Our own progress bars and messages only: no library load bars or advice warnings."""
-    import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(peft|transformers|torch)\.")

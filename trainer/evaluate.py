@@ -15,8 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from repolsp.server.engine.base import GenerationRequest
+from repolsp.server.engine.ct2 import CT2Engine
+from repolsp.server.postprocess import postprocess, stop_rule
 from repolsp.trainer.eval.metrics import edit_distance
 from repolsp.trainer.prompts import context_from_dict, render_for_template
+from repolsp.trainer.tokenizing import IGNORE, tokenize_example
 
 # Engines stay alive until the process exits: CTranslate2 leaves a thread behind after
 # callback-driven generation, and destroying a generator mid-process has aborted it; the
@@ -82,9 +86,6 @@ def generate_completions(entry, examples, template, max_new_tokens: int = 64,
                          progress: Callable[[int, int], None] | None = None) -> tuple[list[str], list[float]]:
     """Greedy completions of `examples` by a stored model through the server's engine and stop
     rules; returns (texts, latencies in ms)."""
-    from repolsp.server.engine.base import GenerationRequest
-    from repolsp.server.engine.ct2 import CT2Engine
-    from repolsp.server.postprocess import postprocess, stop_rule
 
     engine = _ENGINES.get(str(entry.ct2_dir))
     if engine is None:
@@ -115,7 +116,6 @@ def completion_loss(hf_dir, examples, template, max_examples: int = 64, seq_len:
     """Mean completion-token cross-entropy of a transformers model on `examples` (prompts in
     `template`), or None when there is nothing to score."""
     import torch
-    from repolsp.trainer.tokenizing import IGNORE, tokenize_example
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))

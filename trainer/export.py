@@ -12,6 +12,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from repolsp.models import convert
+from repolsp.models.store import Manifest
+from repolsp.trainer.adapters import TOKEN_ROWS_FILE, init_new_token_embeddings
 from repolsp.trainer.errors import TrainerError
 
 
@@ -29,7 +32,6 @@ def merge_adapter(base_hf_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
                            "train with --method lora (or keep the adapter with --no-export)")
     else:
         from peft import PeftModel
-        from repolsp.trainer.adapters import TOKEN_ROWS_FILE, init_new_token_embeddings
 
         model = AutoModelForCausalLM.from_pretrained(str(base_hf_dir), dtype=torch.float32)
         old_vocab = model.get_input_embeddings().weight.shape[0]
@@ -51,8 +53,6 @@ def export_tuned_model(store, base_entry, adapter_dir: Path, name: str, repo: Pa
                        switch: bool = True, quantization: str | None = None, stats: dict | None = None,
                        say: Callable[[str], None] = lambda _m: None):
     """Merge, convert and register `name`; make it the served model when `switch`."""
-    from repolsp.models.convert import convert_hf_to_ct2
-    from repolsp.models.store import Manifest
 
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "training.json").is_file():
@@ -66,7 +66,7 @@ def export_tuned_model(store, base_entry, adapter_dir: Path, name: str, repo: Pa
         say("merging the adapter into the base model ...")
         merge_adapter(base_entry.hf_dir, adapter_dir, build_dir / "hf")
         say(f"converting to CTranslate2 {quantization} ...")
-        convert_hf_to_ct2(build_dir / "hf", build_dir / "ct2", quantization)
+        convert.convert_hf_to_ct2(build_dir / "hf", build_dir / "ct2", quantization)
         manifest = Manifest(
             name=name, source=f"lsp-train:{repo}" if repo else "lsp-train",
             architecture=base.architecture, quantization=quantization, tokenizer=base.tokenizer,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from repolsp.server.context.document import Document
 from repolsp.server.context.symbols import file_definitions
 from repolsp.server.docgen import docstring_prompt, docstring_target
+from repolsp.server.testgen.prompt import render_test_prompt
 from repolsp.trainer import gitlog
 from repolsp.trainer.examples import Example, MineConfig
 from repolsp.trainer.filters import is_test_path
@@ -125,7 +126,6 @@ class FileMiner:
     def add_test(self, source: str, test: str) -> None:
         """A "test" example: the server's own test prompt for the tested function (see
         `testgen.prompt.render_test_prompt`), the whole test function as the answer."""
-        from repolsp.server.testgen.prompt import render_test_prompt
 
         self.out.append(Example(self.commit.sha, self.commit.time, self.change.path, self.doc.language,
                                 "test", render_test_prompt(source), test, mode="multi-line"))

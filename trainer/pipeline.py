@@ -14,8 +14,26 @@ import sys
 import time
 from pathlib import Path
 
+from repolsp.models.prompt import template_for
+from repolsp.models.store import ModelStore
+from repolsp.server.context.build import approx_token_count
+from repolsp.server.workspace_data import data_dir_for
 from repolsp.trainer import gitlog
 from repolsp.trainer.errors import TrainerError
+from repolsp.trainer.export import export_tuned_model
+from repolsp.trainer.mine import (
+    MineConfig,
+    MineResult,
+    MineStats,
+    mine_repository,
+    read_jsonl,
+    write_jsonl,
+)
+from repolsp.trainer.prompts import ExampleRenderer, tuned_template_name
+from repolsp.trainer.report import before_after_report
+from repolsp.trainer.tokenizing import load_tokenizer
+from repolsp.trainer.train import train
+from repolsp.trainer.train_config import TrainConfig
 
 DEFAULT_MAX_PROMPT_TOKENS = 512
 
@@ -28,7 +46,6 @@ def say(message: str) -> None:
 def resolve_base_model(model_name: str | None, required: bool):
     """The store entry of the base model (explicit, else the served one), or None if not
     `required` and none is installed."""
-    from repolsp.models.store import ModelStore
 
     store = ModelStore()
     name = model_name or store.default_name()
@@ -44,8 +61,6 @@ def resolve_base_model(model_name: str | None, required: bool):
 def make_renderer(entry, max_prompt_tokens: int | None, tokenizer=None):
     """An ExampleRenderer for the tuned model's template and tokenizer (a character estimate
     when no model is installed, for --mine-only)."""
-    from repolsp.server.context.build import approx_token_count
-    from repolsp.trainer.prompts import ExampleRenderer, tuned_template_name
 
     if entry is None:
         return ExampleRenderer.for_template("repolsp-smollm2", approx_token_count,
@@ -62,11 +77,9 @@ def make_renderer(entry, max_prompt_tokens: int | None, tokenizer=None):
 
 
 def mine_with_progress(repo: Path, renderer, args: argparse.Namespace):
-    from repolsp.trainer.mine import MineConfig, mine_repository
 
     events = args.events
     if events is None:
-        from repolsp.server.workspace_data import data_dir_for
 
         events = data_dir_for(repo) / "events.jsonl"
     config = MineConfig(max_commits=args.max_commits, since=args.since,
@@ -98,7 +111,6 @@ def _bar(args: argparse.Namespace, desc: str, **kw):
 
 def default_run_dir(repo: Path) -> Path:
     """Checkpoints and metrics live in the workspace's data folder, never in the repository."""
-    from repolsp.server.workspace_data import data_dir_for
 
     return data_dir_for(repo) / "train"
 
@@ -145,9 +157,6 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
     store, entry = resolve_base_model(args.model, required=not args.mine_only)
     tokenizer = None
     if entry is not None:
-        from repolsp.models.prompt import template_for
-        from repolsp.trainer.prompts import tuned_template_name
-        from repolsp.trainer.tokenizing import load_tokenizer
 
         template = template_for(tuned_template_name(entry.manifest.family, entry.manifest.fim_template))
         tokenizer = load_tokenizer(entry.hf_dir, template)
@@ -159,7 +168,6 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         raise TrainerError(f"nothing to resume: no checkpoint in {run_dir} (run without --resume)")
     if args.resume and not args.mine_only and saved_examples.is_file():
         # The interrupted run's own examples: new commits since then must not change its data.
-        from repolsp.trainer.mine import MineResult, MineStats, read_jsonl
 
         mined = MineResult(read_jsonl(saved_examples), [], MineStats())
         say(f"resuming with the {len(mined.examples)} examples mined by the interrupted run")
@@ -168,7 +176,6 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         mined = mine_with_progress(repo, renderer, args)
         say("mined " + mined.stats.summary())
     if args.mine_only:
-        from repolsp.trainer.mine import write_jsonl
 
         count = write_jsonl(mined.examples, args.out)
         if mined.negatives:
@@ -181,9 +188,6 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         raise TrainerError("the history gave no training examples (all filtered out); "
                            "try a longer history (--since / --max-commits) or another repository")
 
-    from repolsp.trainer.mine import write_jsonl
-    from repolsp.trainer.train import train
-    from repolsp.trainer.train_config import TrainConfig
 
     if not args.resume:
         write_jsonl(mined.examples, saved_examples)
@@ -200,7 +204,6 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         say(f"adapter saved in {result.adapter_dir} (--no-export: the served model is unchanged)")
         return 0
 
-    from repolsp.trainer.export import export_tuned_model
 
     name = args.name or unused_model_name(store, tuned_model_name(entry.name, repo))
     # Switch only after the evaluation says the tuned model is no worse, so a short or
@@ -209,7 +212,6 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
                                stats=result.stats_for_manifest(), say=say)
     report = None
     if not args.no_eval:
-        from repolsp.trainer.report import before_after_report
 
         report = before_after_report(entry, tuned, mined.examples, run_dir,
                                      max_examples=args.max_eval_examples, say=say,

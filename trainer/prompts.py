@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from repolsp.models.prompt import PromptTemplate, format_prompt, template_for
+from repolsp.server.context.document import Document
 from repolsp.server.context.types import CompletionMode, PromptContext, Snippet
 from repolsp.server.prepare import StableContextCache, prepare_prompt
 from repolsp.trainer.instructions import render_instruction
@@ -74,7 +75,6 @@ class ExampleRenderer:
         The document handed to the server's stages has the middle removed, so neither the
         windows nor the scope header nor definitions can show the answer.
         """
-        from repolsp.server.context.document import Document
 
         holed = text[:start] + text[end:]
         doc = Document("file:///" + path.lstrip("/"), holed, path=path)

@@ -4,11 +4,15 @@ printed and saved as markdown, JSON and a PNG chart beside the run's checkpoints
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from repolsp.trainer.evaluate import EvalScores, eval_examples, score_model
+from repolsp.models.prompt import template_for
+from repolsp.trainer.chart import bar_chart
+from repolsp.trainer.eval.metrics import paired_bootstrap_ci
+from repolsp.trainer.evaluate import EvalScores, eval_examples, exact_match, score_model
 
 
 @dataclass
@@ -155,7 +159,6 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
 def _progress_bar(show: bool, desc: str):
     if not show:
         return None, None
-    import sys
 
     from tqdm import tqdm
 
@@ -173,10 +176,6 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
                         say: Callable[[str], None] = print, training=None, with_loss: bool = True,
                         show_progress: bool = False) -> Report:
     """Score base and tuned models on the test split and save report.md/.json/.png in out_dir."""
-    from repolsp.models.prompt import template_for
-    from repolsp.trainer.chart import bar_chart
-    from repolsp.trainer.eval.metrics import paired_bootstrap_ci
-    from repolsp.trainer.evaluate import exact_match
 
     held_out = eval_examples(examples, max_examples)
     say(f"evaluating base and tuned models on {len(held_out)} held-out examples ...")

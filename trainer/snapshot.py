@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from repolsp.server.context.languages import TREE_LANGUAGES, language_for
 from repolsp.trainer import gitlog
 from repolsp.trainer.filters import MAX_FILE_BYTES, content_excluded, path_excluded
 from repolsp.trainer.secrets import is_env_file
@@ -18,7 +19,6 @@ log = logging.getLogger(__name__)
 
 
 def _indexable(path: str) -> bool:
-    from repolsp.server.context.languages import TREE_LANGUAGES, language_for
 
     return (path_excluded(path) is None and not is_env_file(path)
             and language_for(None, path) in TREE_LANGUAGES)
