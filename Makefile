@@ -34,6 +34,8 @@ serve: venv
 
 ## make bench: speed and quality benchmarks (slow; writes bench/RESULTS.md)
 bench: venv
+	@# The served (trimmed) default and its full-vocabulary base, decoded side by side.
+	$(VENV)/bin/lsp-models pull && $(VENV)/bin/lsp-models pull gemma3-270m-full
 	@if [ -f bench/run.py ]; then $(PY) bench/run.py; else echo "nothing to benchmark yet"; fi
 
 ## make bench-train REPO=path/to/git/repo: mining, training throughput vs transformers.Trainer,
