@@ -108,6 +108,9 @@ calls.forEach((call, index) => {{
     try {{ same = text !== undefined && JSON.stringify(JSON.parse(text)) === text && text === JSON.stringify(call()); }} catch {{}}
     found = {{ kind: 'value', json: text ?? null, round_trips: same && !(value instanceof Promise) }};
   }} catch (error) {{
+    if (error?.code === 'ERR_ACCESS_DENIED') {{
+      found = {{ kind: 'blocked', what: String(error?.permission ?? error?.message ?? 'access').slice(0, 80) }};
+    }} else
     found = {{ kind: 'raised', type: error?.constructor?.name ?? 'Error', message: String(error?.message ?? error).slice(0, 200) }};
   }}
   fs.appendFileSync('calls.jsonl', JSON.stringify({{ ...found, index }}) + '\\n');
@@ -142,7 +145,8 @@ def run_js_flow(text: str, source: Path, info: DefinitionInfo, cancel: threading
         return None, "node is not installed"
     if not js_exports(text, info.name) or "." in info.qualified_name:
         return None, f"{info.name} is not an exported function: the tests cannot import it"
-    limits = limits or SandboxLimits(memory_mb=4096)
+    # V8 reserves more address space than CPython; its heap is capped by --max-old-space-size.
+    limits = limits or SandboxLimits(memory_mb=4096, timeout_s=8.0)
     style, stem = _module_style(text), source.stem
     body = text[info.start:info.end]
     calls = candidate_args(info, body)
@@ -162,8 +166,12 @@ def run_js_flow(text: str, source: Path, info: DefinitionInfo, cancel: threading
             seen.add(key)
             cases.append((args, outcome))
     if not cases:
-        why = probe.reason or (probe.stdout.strip().splitlines() or ["no call returned a JSON value"])[-1]
-        return None, f"no call of {info.name} could be checked: {why[:160]}"
+        blocked = [o for o in outcomes.values() if o.get("kind") == "blocked"]
+        if blocked:
+            return None, (f"{info.name} could not run in the sandbox: it needs {blocked[0]['what']} access, "
+                          "which the sandbox refuses")
+        why = probe.reason or "no call returned a JSON value or a standard error"
+        return None, f"no call of {info.name} could be checked: {' '.join(why.split())[:160]}"
     header = _header(style, info.name, stem)
     blocks = _render(info.name, cases[:MAX_CASES])
     for _attempt in range(2):

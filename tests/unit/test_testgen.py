@@ -455,3 +455,18 @@ def test_js_without_node_says_the_tests_were_not_run(no_node, tmp_path):
     root = write(tmp_path, {"clamp.js": CLAMP})
     edit = edit_for(root, "clamp.js", "clamp", "javascript")
     assert edit.message == "tests not run: node is not installed; the test is a syntax-checked skeleton"
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("body, reason", [
+    ("  while (true) {}\n", "no call of bad could be checked: the code did not finish within 8 s"),
+    ("  require('node:fs').writeFileSync('/tmp/repolsp-js-escape.txt', 'x');\n  return x;\n",
+     "bad could not run in the sandbox: it needs FileSystemWrite access, which the sandbox refuses"),
+    ("  require('node:child_process').execSync('true');\n  return x;\n",
+     "bad could not run in the sandbox: it needs ChildProcess access, which the sandbox refuses"),
+], ids=["never returns", "writes outside its folder", "starts a process"])
+def test_bad_javascript_gets_a_reason(tmp_path, body, reason):
+    root = write(tmp_path, {"bad.js": f"function bad(x) {{\n{body}}}\nmodule.exports = {{ bad }};\n"})
+    edit = edit_for(root, "bad.js", "function bad", "javascript")
+    assert edit.message == f"tests not run: {reason}; the test is a syntax-checked skeleton"
+    assert not Path("/tmp/repolsp-js-escape.txt").exists()
