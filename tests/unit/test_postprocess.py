@@ -11,6 +11,7 @@ from repolsp.server.postprocess import (
     drop_partial_line,
     drop_repetition,
     postprocess,
+    statement_window,
     strip_trailing_whitespace,
     syntax_check,
 )
@@ -97,6 +98,8 @@ PY_FUNC = 'import math\n\n\ndef circle_area(radius):\n    """Area of a circle.""
 PY_BROKEN = 'def broken(:\n    pass\n\n\ndef circle_area(radius):\n    |\n'
 PY_MID = "def circle_area(radius):\n    return |\n"
 JS_FUNC = "function area(r) {\n  |\n}\n"
+PY_UNICODE = 'def área(r):\n    """Área — of a circle 🙂."""\n    |\n\n\ndef f():\n    pass\n'
+PY_TOP = "import math\n\n|\n\ndef f():\n    pass\n"
 AREA_PRINTS = ('print(f"The area is {math.pi * radius ** 2}")\n'
                '    print(f"The area is {math.pi * radius ** 3 / 4 * radius **')
 
@@ -116,6 +119,10 @@ AREA_PRINTS = ('print(f"The area is {math.pi * radius ** 2}")\n'
         (PY_BROKEN, "python", "return radius * 2", SINGLE, "length", "return radius * 2"),
         (JS_FUNC, "javascript", 'console.log("area', SINGLE, "length", ""),
         (PY_FUNC, "text", "x = 1\n    y = (2", MULTI, "length", "x = 1"),
+        (PY_TOP, "python", "TAU = 2 * math.", SINGLE, "length", ""),
+        (PY_UNICODE, "python", "return r * 2  # 🙂 done", SINGLE, "length", "return r * 2  # 🙂 done"),
+        (PY_UNICODE, "python", 'return "área', SINGLE, "length", ""),
+        (PY_TOP, "python", "TAU = 2 * math.pi", SINGLE, "length", "TAU = 2 * math.pi"),
         # The model ended by itself (stop string, scope end, end of sequence): nothing is cut.
         (PY_FUNC, "python", "x = 1\n    y = (2", MULTI, "stop", "x = 1\n    y = (2"),
         (PY_FUNC, "python", 'print("area', SINGLE, "eos", 'print("area'),
@@ -124,8 +131,9 @@ AREA_PRINTS = ('print(f"The area is {math.pi * radius ** 2}")\n'
     ids=["multi-unterminated-fstring", "multi-open-list", "multi-bracket-spans-kept-lines",
          "multi-one-partial-line", "single-complete", "single-open-paren", "single-open-string",
          "single-completes-the-line", "document-already-broken", "javascript-open-string",
-         "no-tree-drops-partial-line", "stopped-by-rule-kept", "end-of-sequence-kept",
-         "unknown-reason-kept"],
+         "no-tree-drops-partial-line", "top-level-dangling-dot", "non-ascii-complete",
+         "non-ascii-open-string", "top-level-statement", "stopped-by-rule-kept",
+         "end-of-sequence-kept", "unknown-reason-kept"],
 )
 def test_postprocess_cut_by_the_token_limit(source, language, raw, mode, finish, expected):
     offset = source.index("|")
@@ -142,3 +150,21 @@ def test_a_failing_syntax_check_keeps_the_line_drop():
 
     assert postprocess("x = 1\n    y = (2", MULTI, "", 0, finish_reason="length",
                        adds_error=broken) == "x = 1"
+
+
+WINDOW_SOURCE = "import os\n\ndef a():\n    pass\n\ndef b():\n    pass\n\ndef c():\n    pass\n"
+
+
+@pytest.mark.parametrize(
+    "cursor_after, expected",
+    [
+        ("def b():\n    ", "def b():\n    pass\n\ndef c():\n    pass"),
+        ("import os\n", "import os\n\ndef a():\n    pass"),
+        ("def c():\n    ", "def c():\n    pass\n"),
+    ],
+    ids=["in-a-function", "between-statements", "last-statement"],
+)
+def test_statement_window_is_the_cursor_statement_and_the_next(cursor_after, expected):
+    doc = Document("file:///w.py", WINDOW_SOURCE, "python")
+    start, end = statement_window(doc, WINDOW_SOURCE.index(cursor_after) + len(cursor_after))
+    assert WINDOW_SOURCE.encode()[start:end].decode() == expected
