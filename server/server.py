@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 import threading
-import uuid
 from pathlib import Path
 
 from lsprotocol import types
@@ -15,6 +14,7 @@ from pygls.io_ import StdinAsyncReader, StdoutWriter
 from pygls.lsp.server import LanguageServer
 from repolsp.models.errors import ModelError
 from repolsp.models.prompt import LEFT_TO_RIGHT, PromptTemplate, template_for
+from repolsp.server import progress
 from repolsp.server.completion import CompletionService
 from repolsp.server.config import Config, config_to_wire, parse_config
 from repolsp.server.context.document import Document, uri_to_path
@@ -232,25 +232,20 @@ class RepolspServer(LanguageServer):
         root = self.workspace_root
 
         def run() -> None:
-            token = self._progress_begin("repolsp: indexing workspace")
+            work = progress.begin(self, "repolsp: indexing workspace", percentage=0)
             try:
                 index = WorkspaceIndex([root], data_dir=data_dir_for(root))
 
-                def progress(done: int, total: int, path: str) -> None:
-                    if token is not None and total and done % 50 == 0:
-                        self.work_done_progress.report(token, types.WorkDoneProgressReport(
-                            message=f"{done}/{total} files", percentage=int(100 * done / total)))
+                def report(done: int, total: int, path: str) -> None:
+                    if total and done % 50 == 0:
+                        work.report(f"{done}/{total} files", int(100 * done / total))
 
-                index.build(progress=progress)
+                index.build(progress=report)
                 self.workspace_index = index
             except Exception as exc:  # noqa: BLE001 - retrieval degrades to no context
                 log.warning("workspace indexing failed: %s", exc)
             finally:
-                if token is not None:
-                    try:
-                        self.work_done_progress.end(token, types.WorkDoneProgressEnd())
-                    except Exception:  # noqa: BLE001
-                        pass
+                work.end()
 
         threading.Thread(target=run, name="repolsp-index", daemon=True).start()
 
@@ -305,23 +300,9 @@ class RepolspServer(LanguageServer):
         thread = threading.Thread(target=self._load_engine, name="repolsp-load", daemon=True)
         thread.start()
 
-    def _progress_begin(self, title: str) -> str | None:
-        caps = self.client_capabilities.window
-        if not (caps and caps.work_done_progress):
-            return None
-        token = f"repolsp-{uuid.uuid4().hex[:8]}"
-        try:
-            self.work_done_progress.create(token).result(timeout=5)
-            self.work_done_progress.begin(
-                token, types.WorkDoneProgressBegin(title=title, cancellable=False, percentage=0)
-            )
-            return token
-        except Exception:  # noqa: BLE001 - a client that refuses progress still gets the model
-            return None
-
     def _load_engine(self) -> None:
         with self._load_lock:
-            token = None
+            work = progress.WorkDone(self, None)
             try:
                 if self.config.engine == "fake":
                     from repolsp.server.engine.fake import FakeEngine
@@ -336,7 +317,7 @@ class RepolspServer(LanguageServer):
 
                     store = ModelStore()
                     name = self.config.model or store.default_name() or DEFAULT_MODEL
-                    token = self._progress_begin(f"repolsp: loading {name}")
+                    work = progress.begin(self, f"repolsp: loading {name}", percentage=0)
                     entry = store.get(name)
                     # Built on the engine thread itself: a CTranslate2 generator created on a
                     # thread that then exits runs several times slower (measured: 0.9 s -> 7 s).
@@ -364,12 +345,7 @@ class RepolspServer(LanguageServer):
                 )
                 self.show(f"cannot load the model: {exc}{hint}", types.MessageType.Error)
             finally:
-                if token is not None:
-                    try:
-                        self.work_done_progress.end(token, types.WorkDoneProgressEnd(
-                            message=self.engine_state))
-                    except Exception:  # noqa: BLE001
-                        pass
+                work.end(self.engine_state)
 
     # --- workspace -----------------------------------------------------------------------
     def set_workspace(self, root: Path | None) -> None:

@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 
 from lsprotocol import types
+from repolsp.server import progress
 
 log = logging.getLogger(__name__)
 _PERCENT_RE = re.compile(r"(\d{1,3})%")
@@ -24,7 +24,8 @@ class TrainingJob:
         self.server = server
         self.root = root
         self.extra_args = extra_args or []
-        self.token = f"repolsp-train-{uuid.uuid4().hex[:8]}"
+        self.token = progress.new_token("train")
+        self.work = progress.WorkDone(server, None)
         self.process: subprocess.Popen | None = None
         self.running = False
         self.cancelled = False
@@ -37,24 +38,12 @@ class TrainingJob:
         self.running = True
         threading.Thread(target=self._run, name="repolsp-train", daemon=True).start()
 
-    def _progress(self, kind: str, message: str = "", percentage: int | None = None) -> None:
-        progress = self.server.work_done_progress
-        try:
-            if kind == "begin":
-                progress.create(self.token).result(timeout=5)
-                progress.begin(self.token, types.WorkDoneProgressBegin(
-                    title="repolsp: training on this repository", cancellable=True,
-                    message=message, percentage=0))
-            elif kind == "report":
-                progress.report(self.token, types.WorkDoneProgressReport(
-                    message=message[:200], percentage=percentage))
-            else:
-                progress.end(self.token, types.WorkDoneProgressEnd(message=message[:200]))
-        except Exception:  # noqa: BLE001 - a client without progress support still trains
-            pass
+    def _begin(self) -> None:
+        self.work = progress.begin(self.server, "repolsp: training on this repository", token=self.token,
+                                   on_cancel=self.cancel, message="starting", percentage=0)
 
     def _run(self) -> None:
-        self._progress("begin", "starting")
+        self._begin()
         try:
             self.process = subprocess.Popen(
                 self.command(), cwd=self.root, stdin=subprocess.DEVNULL,
@@ -63,7 +52,7 @@ class TrainingJob:
         except OSError as exc:
             self.running = False
             self.server.show(f"cannot start lsp-train: {exc}", types.MessageType.Error)
-            self._progress("end", "failed")
+            self.work.end("failed")
             return
         assert self.process.stdout is not None
         for raw in self.process.stdout:
@@ -73,19 +62,19 @@ class TrainingJob:
                 continue
             self.last_line = line
             match = _PERCENT_RE.search(line)
-            self._progress("report", line, int(match.group(1)) if match else None)
+            self.work.report(line[:200], int(match.group(1)) if match else None)
         code = self.process.wait()
         self.running = False
         self.server.training = None
         if self.cancelled:
-            self._progress("end", "cancelled; the checkpoint is kept (resume with lsp-train --resume)")
+            self.work.end("cancelled; the checkpoint is kept (resume with lsp-train --resume)")
             self.server.show("training cancelled; resume later with `lsp-train --resume`")
         elif code == 0:
-            self._progress("end", "done")
+            self.work.end("done")
             self.server.show(f"training finished: {self.last_line}")
             self.server.start_loading()
         else:
-            self._progress("end", "failed")
+            self.work.end("failed")
             self.server.show(f"training failed: {self.last_line}", types.MessageType.Error)
 
     def cancel(self) -> None:

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import re
 import threading
-import uuid
 from pathlib import Path
 
 from lsprotocol import types
@@ -24,7 +23,7 @@ from repolsp.server.docgen import (
     docstring_target,
     generate_docstring,
 )
-from repolsp.server.features.test_progress import tests_progress
+from repolsp.server.progress import progress
 from repolsp.server.server import RepolspServer
 from repolsp.server.testgen import AddTestEdit, generate_tests, target_for_tests
 
@@ -149,7 +148,7 @@ async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | Ad
     )
     cancel = threading.Event()
     try:
-        async with _progress(ls, "repolsp: writing the docstring" if engine is not None and kind == "docstring" else None):
+        async with progress(ls, "repolsp: writing the docstring" if engine is not None and kind == "docstring" else None):
             if kind == "docstring":
                 result = await generate_docstring(doc, offset, settings, cancel)
             else:
@@ -157,9 +156,9 @@ async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | Ad
                              if (p := uri_to_path(u)) is not None}
                 versions = {path: d.version for path, d in open_docs.items()}
                 open_texts = {path: d.text for path, d in open_docs.items()}
-                async with tests_progress(ls, cancel) as report:
+                async with progress(ls, "repolsp: generating tests", kind="tests", on_cancel=cancel.set) as work:
                     result = await generate_tests(doc, offset, ls.workspace_root, settings, open_texts, cancel,
-                                                  progress=report, workspace=ls.workspace_index)
+                                                  progress=work.report, workspace=ls.workspace_index)
                 if isinstance(result, AddTestEdit):
                     # The edit is for the text read before the model ran: the editor must still
                     # have that version, or it rejects the edit instead of misplacing it.
@@ -178,26 +177,6 @@ async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | Ad
         ls.show(f"{why}: the {kind} are a template with TODOs" if kind == "tests"
                 else f"{why}: the docstring is a template with TODOs", types.MessageType.Info)
     return result
-
-
-@contextlib.asynccontextmanager
-async def _progress(ls: RepolspServer, title: str | None):
-    """Work-done progress around a model run (seconds on a CPU), when the client shows it."""
-    window = ls.client_capabilities.window
-    token = None
-    if title and window is not None and window.work_done_progress:
-        token = f"repolsp-{uuid.uuid4().hex[:8]}"
-        try:
-            await asyncio.wait_for(ls.work_done_progress.create_async(token), timeout=2)
-            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=False))
-        except Exception:  # noqa: BLE001 - progress is a courtesy; the edit still comes
-            token = None
-    try:
-        yield
-    finally:
-        if token is not None:
-            with contextlib.suppress(Exception):
-                ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
 
 
 def _supports_document_changes(ls: RepolspServer) -> tuple[bool, bool]:

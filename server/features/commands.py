@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsprotocol import types
+from repolsp.server import progress
 from repolsp.server.context.document import uri_to_path
 from repolsp.server.features.inline_completion import ACCEPT_COMMAND
-from repolsp.server.features.test_progress import cancel_by_token
 from repolsp.server.server import RepolspServer
 from repolsp.server.training import TrainingJob
 
@@ -59,8 +59,8 @@ def register(server: RepolspServer) -> None:
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def cancel_progress(ls: RepolspServer, params: types.WorkDoneProgressCancelParams) -> None:
-        if cancel_by_token(params.token):
-            return  # a "Generate tests" run
+        if progress.cancel(params.token):
+            return  # a "Generate tests" run or the training, while its progress shows
         job = ls.training
         if job is not None and job.token == params.token:
             job.cancel()
