@@ -14,10 +14,12 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+from repolsp.server.context.document import Document
 from repolsp.server.engine.base import GenerationRequest
 from repolsp.server.engine.ct2 import CT2Engine
-from repolsp.server.postprocess import postprocess, stop_rule
+from repolsp.server.postprocess import postprocess, stop_rule, syntax_check
 from repolsp.trainer.eval.metrics import edit_distance
 from repolsp.trainer.prompts import context_from_dict, render_for_template
 from repolsp.trainer.tokenizing import IGNORE, tokenize_example
@@ -106,7 +108,11 @@ def generate_completions(entry, examples, template, max_new_tokens: int = 64,
         result = engine.generate(request)
         latencies.append((time.perf_counter() - started) * 1000)
         first_col = len(ctx.prefix) - (ctx.prefix.rfind("\n") + 1)
-        texts.append(postprocess(result.text, ctx.mode, ctx.suffix, ctx.block_indent, first_col))
+        # The server's stop rules, the check of a text cut by the token limit included.
+        window = Document(Path("/eval", ctx.path).as_uri(), ctx.prefix + ctx.suffix, path=ctx.path)
+        texts.append(postprocess(result.text, ctx.mode, ctx.suffix, ctx.block_indent, first_col,
+                                 finish_reason=result.finish_reason,
+                                 adds_error=syntax_check(window, len(ctx.prefix))))
         if progress:
             progress(i + 1, len(examples))
     return texts, latencies

@@ -13,7 +13,7 @@ from repolsp.server.config import Config
 from repolsp.server.context.document import Document
 from repolsp.server.context.index import WorkspaceIndex
 from repolsp.server.engine.base import GenerationResult
-from repolsp.server.postprocess import postprocess
+from repolsp.server.postprocess import postprocess, syntax_check
 from repolsp.trainer.eval.cache import OutputCache
 from repolsp.trainer.eval.holes import EvalError, EvalItem
 from repolsp.trainer.eval.loading import Completion, LoadedModel
@@ -82,7 +82,10 @@ def complete_item(service: CompletionService, model: LoadedModel, item: EvalItem
                   "first_token_ms": result.first_token_ms, "prompt_tokens": result.prompt_tokens,
                   "new_tokens": result.new_tokens, "finish_reason": result.finish_reason}
         cache.put(key, record)
-    text = postprocess(record["text"], decision.mode, ctx.suffix, decision.block_indent)
+    # The same stop rules as the server, cut-by-the-token-limit check included.
+    text = postprocess(record["text"], decision.mode, ctx.suffix, decision.block_indent,
+                       finish_reason=record.get("finish_reason", ""),
+                       adds_error=syntax_check(doc, item.offset))
     return Completion(text, decision.mode.value, record["text"], prepare_ms, record["engine_ms"],
                       record["first_token_ms"], record["prompt_tokens"], record["new_tokens"],
                       cached)
