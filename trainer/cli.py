@@ -19,6 +19,9 @@ import sys
 import warnings
 from pathlib import Path
 
+from repolsp.models.cli_common import EXIT_FAILED, fail, log_to_stderr, unexpected
+from repolsp.models.convert import offline_env
+from repolsp.models.errors import ModelError
 from repolsp.trainer.errors import TrainerError, TrainingInterrupted
 
 log = logging.getLogger("repolsp.trainer")
@@ -101,9 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(message: str, code: int = 2) -> int:
-    print(f"lsp-train: error: {message}", file=sys.stderr)
-    return code
+def _fail(message: str) -> int:
+    return fail("lsp-train", f"error: {message}")
 
 
 def _quiet_libraries() -> None:
@@ -123,10 +125,8 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `lsp-train`; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("REPOLSP_LOG_LEVEL", "WARNING"), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    log_to_stderr()
+    offline_env()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _quiet_libraries()
     if args.mine_only and args.out is None:
@@ -144,20 +144,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(args, budget_s)
     except TrainingInterrupted as exc:
-        print(f"lsp-train: {exc}", file=sys.stderr)
-        return 1
+        return fail("lsp-train", str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
-        print("lsp-train: interrupted", file=sys.stderr)
-        return 1
-    except TrainerError as exc:
+        return fail("lsp-train", "interrupted", EXIT_FAILED)
+    except (TrainerError, ModelError) as exc:
         return _fail(str(exc))
-    except Exception as exc:  # the model store's errors and anything unforeseen: one clear line
-        from repolsp.models.errors import ModelError
-
-        if isinstance(exc, ModelError):
-            return _fail(str(exc))
-        log.debug("unexpected failure", exc_info=True)
-        return _fail(f"{exc.__class__.__name__}: {exc} (set REPOLSP_LOG_LEVEL=DEBUG for details)")
+    except Exception as exc:  # noqa: BLE001 - anything unforeseen: one clear line
+        return unexpected("lsp-train", exc, log)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ line on stderr and exit status 2; Ctrl-C keeps every finished item in the output
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+from repolsp.models.cli_common import EXIT_INTERRUPTED, fail
+from repolsp.models.convert import offline_env
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,8 +58,7 @@ def _split(value: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `lsp-eval`; returns the exit status."""
     args = parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    offline_env()
     # Imported after the offline switches above: the engine's tokenizer (transformers) reads them
     # when it is first imported.
     from repolsp.models.store import ModelStore, default_home
@@ -78,11 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
         models = [ModelStore(home).default_name() or DEFAULT_MODEL]
     if not 0 < args.test_fraction < 1:
-        print("lsp-eval: --test-fraction must be between 0 and 1", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail("lsp-eval", "--test-fraction must be between 0 and 1")
     if len(set(models)) != len(models):
-        print("lsp-eval: a model is listed twice in --models", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail("lsp-eval", "a model is listed twice in --models")
     options = EvalOptions(
         repo=Path(args.repo), models=models, holes=args.holes, tasks=_split(args.tasks),
         seed=args.seed, cache_dir=cache_dir, max_commits=args.max_commits,
@@ -96,13 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run_evaluation(options, load)
     except EvalError as exc:
-        print(f"lsp-eval: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail("lsp-eval", str(exc))
     except KeyboardInterrupt:
         where = f" (finished items are cached in {cache_dir})" if cache_dir else ""
-        print(f"lsp-eval: interrupted{where}; run the same command again to resume",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return fail("lsp-eval", f"interrupted{where}; run the same command again to resume",
+                    EXIT_INTERRUPTED)
     print(results_table(results))
     for name, info in results["models"].items():
         print(f"{name}: model.bin sha256 {str(info.get('hash', ''))[:16]}…, "
@@ -116,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_report(results, args.report):
                 print(f"wrote {path}")
     except OSError as exc:
-        print(f"lsp-eval: cannot write results: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail("lsp-eval", f"cannot write results: {exc}")
     return 0
 
 
