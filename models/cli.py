@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from repolsp.models.cli_common import EXIT_FAILED, EXIT_INTERRUPTED, fail
 from repolsp.models.errors import ModelError
 from repolsp.models.store import ModelStore
 
@@ -144,11 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(store, args)
     except ModelError as exc:
-        print(f"lsp-models: error: {exc}", file=sys.stderr)
-        return 1
+        return fail("lsp-models", f"error: {exc}", EXIT_FAILED)
     except KeyboardInterrupt:
-        print("lsp-models: interrupted; nothing was registered", file=sys.stderr)
-        return 130
+        return fail("lsp-models", "interrupted; nothing was registered", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
