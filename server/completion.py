@@ -30,11 +30,26 @@ from repolsp.server.prepare import (
     content_hash,
     line_start,
     prepare_prompt,
+    prompt_budget_tokens,
 )
 
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
+
+
+def generation_request(config: Config, decision: CompletionDecision, prompt: Prompt) -> GenerationRequest:
+    """Stage 4's input: generation limits and stop rules for the decided mode."""
+    multi = decision.mode is CompletionMode.MULTI_LINE
+    limits = config.max_new_tokens
+    return GenerationRequest(
+        prompt=prompt.text,
+        max_new_tokens=limits.multi_line if multi else limits.single_line,
+        temperature=config.temperature,
+        stop=prompt.template.stop,
+        should_stop=stop_rule(decision.mode, decision.block_indent),
+        static_prefix_chars=prompt.static_prefix_chars,
+    )
 
 
 @dataclass
@@ -216,9 +231,7 @@ class CompletionService:
         if engine is None:
             return should_complete(doc, offset), None, None
         template, max_prompt_tokens = self._template()
-        budget_tokens = self.config.context_budget_tokens
-        if max_prompt_tokens:
-            budget_tokens = min(budget_tokens, max_prompt_tokens)
+        budget_tokens = prompt_budget_tokens(self.config.context_budget_tokens, max_prompt_tokens)
         large = len(doc.text) > LARGE_FILE_BYTES
         workspace = self._workspace() if not large else None
         prepared = prepare_prompt(doc, offset, workspace, template, engine.count_tokens,
@@ -229,17 +242,8 @@ class CompletionService:
         return prepared
 
     def request_for(self, decision: CompletionDecision, prompt: Prompt) -> GenerationRequest:
-        """Stage 4's input: generation limits and stop rules for the decided mode."""
-        multi = decision.mode is CompletionMode.MULTI_LINE
-        limits = self.config.max_new_tokens
-        return GenerationRequest(
-            prompt=prompt.text,
-            max_new_tokens=limits.multi_line if multi else limits.single_line,
-            temperature=self.config.temperature,
-            stop=prompt.template.stop,
-            should_stop=stop_rule(decision.mode, decision.block_indent),
-            static_prefix_chars=prompt.static_prefix_chars,
-        )
+        """Stage 4's input with this service's configuration (`generation_request`)."""
+        return generation_request(self.config, decision, prompt)
 
     async def _generate(self, engine: Engine, doc: Document, offset: int, cancel) -> Suggestion | None:
         decision, prompt, ctx = self.prepare(doc, offset)

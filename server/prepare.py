@@ -39,6 +39,11 @@ def snippet_share(budget_tokens: int) -> float:
     return 0.2 if budget_tokens <= 512 else 0.4
 
 
+def prompt_budget_tokens(context_budget_tokens: int, max_prompt_tokens: int | None) -> int:
+    """The prompt's token budget: the configured one, capped by the model's (0/None: no cap)."""
+    return min(context_budget_tokens, max_prompt_tokens) if max_prompt_tokens else context_budget_tokens
+
+
 @dataclasses.dataclass
 class StableContextCache:
     """The last line-head context `stable_context` built, and what it was built for."""

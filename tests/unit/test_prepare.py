@@ -8,7 +8,7 @@ from repolsp.server.completion import CompletionService
 from repolsp.server.config import Config
 from repolsp.server.context.document import Document
 from repolsp.server.engine.fake import FakeEngine
-from repolsp.server.prepare import StableContextCache, prepare_prompt
+from repolsp.server.prepare import StableContextCache, prepare_prompt, prompt_budget_tokens
 
 BODY = "".join(f"def helper_{i}(value):\n    return value + {i}\n\n\n" for i in range(40))
 TEXT = BODY + "def area(width, height):\n    result = width * height\n    return result\n"
@@ -55,3 +55,10 @@ def test_the_stable_cache_changes_speed_not_the_prompt():
         assert kept is not None and kept.text == fresh.text
         assert kept.text.rstrip().endswith(line[:typed].strip())
     assert cache.key is not None
+
+
+@pytest.mark.parametrize("configured,cap,expected", [(1024, 512, 512), (300, 512, 300), (1024, None, 1024),
+                                                     (1024, 0, 1024)],
+                         ids=["model-caps", "config-lower", "no-cap", "zero-is-no-cap"])
+def test_prompt_budget_is_the_configured_one_capped_by_the_model(configured, cap, expected):
+    assert prompt_budget_tokens(configured, cap) == expected

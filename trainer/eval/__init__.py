@@ -3,9 +3,9 @@
 May import `repolsp.models`, `repolsp.server` and the rest of `repolsp.trainer`; nothing in
 `models` or `server` imports it.
 
-Every model is asked through the server's own stages (`prepare.prepare_prompt`, through
-`CompletionService.prepare` -> `request_for` -> engine -> `postprocess`), so the figures
-measure what an editor would show.
+Every model is asked through the server's own stages (`prepare.prepare_prompt` ->
+`completion.generation_request` -> engine -> `postprocess`), so the figures measure what an
+editor would show.
 
 Tasks (one module each)
   history    (`task_history`) holes cut from lines (and short spans) that the newest commits

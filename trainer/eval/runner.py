@@ -6,14 +6,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from repolsp.server.completion import CompletionService
+from repolsp.server.completion import generation_request
 from repolsp.server.config import Config
 from repolsp.server.context.document import Document
 from repolsp.server.context.index import WorkspaceIndex
 from repolsp.server.engine.base import GenerationResult
 from repolsp.server.postprocess import postprocess, syntax_check
+from repolsp.server.prepare import StableContextCache, prepare_prompt, prompt_budget_tokens
 from repolsp.trainer.eval.cache import OutputCache
 from repolsp.trainer.eval.holes import EvalError, EvalItem
 from repolsp.trainer.eval.loading import Completion, LoadedModel
@@ -32,15 +34,20 @@ from repolsp.trainer.eval.task_humaneval import humaneval_fill, humaneval_items,
 from repolsp.trainer.eval.task_tests import complete_tests, export_tree, tests_items
 
 
-def completion_service(model: LoadedModel, config: Config | None = None,
-                       workspace=None) -> CompletionService:
-    """The server's completion stages bound to one model and (optionally) a workspace index."""
-    return CompletionService(
-        config or Config(),
-        engine_getter=lambda: model.engine,
-        template_getter=lambda: (model.template, model.max_prompt_tokens),
-        workspace_getter=lambda: workspace,
-    )
+@dataclass
+class Asker:
+    """The server's completion stages bound to one model and (optionally) a workspace index:
+    `prepare.prepare_prompt` with the model's template and budget, then `generation_request`."""
+
+    model: LoadedModel
+    workspace: object | None = None
+    config: Config = field(default_factory=Config)
+    stable: StableContextCache = field(default_factory=StableContextCache)  # as the server keeps one
+
+    def prepare(self, doc: Document, offset: int):
+        budget_tokens = prompt_budget_tokens(self.config.context_budget_tokens, self.model.max_prompt_tokens)
+        return prepare_prompt(doc, offset, self.workspace, self.model.template, self.model.engine.count_tokens,
+                              budget_tokens, self.stable)
 
 
 def training_index(repo: Path, rev: str | None, folder: Path) -> tuple[object | None, dict]:
@@ -60,17 +67,17 @@ def training_index(repo: Path, rev: str | None, folder: Path) -> tuple[object | 
                    "index_rev": rev}
 
 
-def complete_item(service: CompletionService, model: LoadedModel, item: EvalItem,
-                  cache: OutputCache) -> Completion:
-    """Ask the model for item's hole through the server's stages (`service.prepare`, which is
+def complete_item(asker: Asker, item: EvalItem, cache: OutputCache) -> Completion:
+    """Ask the model for item's hole through the server's stages (`asker.prepare`:
     `prepare.prepare_prompt` with the model's template and budget), via the output cache."""
+    model = asker.model
     doc = Document(Path("/eval", item.path).as_uri(), item.text, None, path=item.path)
     started = time.perf_counter()
-    decision, prompt, ctx = service.prepare(doc, item.offset)
+    decision, prompt, ctx = asker.prepare(doc, item.offset)
     prepare_ms = (time.perf_counter() - started) * 1000
     if prompt is None:
         return Completion("", decision.mode.value, prepare_ms=prepare_ms)
-    request = service.request_for(decision, prompt)
+    request = generation_request(asker.config, decision, prompt)
     key = cache.key(prompt.text, request.max_new_tokens, request.temperature, request.stop,
                     decision.mode.value, decision.block_indent, request.static_prefix_chars,
                     request.heal, request.max_prompt_tokens)
@@ -195,11 +202,10 @@ def _evaluate(options: EvalOptions, load_model, items: dict, facts: dict, worksp
             cache = OutputCache(options.cache_dir, model.hash)
             # Only history holes live in the indexed repository; HumanEval tasks get no
             # retrieval (snippets of an unrelated repository would only crowd their prompts).
-            service = completion_service(model, workspace=workspace)
-            plain_service = completion_service(model)
+            asker, plain_asker = Asker(model, workspace), Asker(model)
             try:
                 for task, task_items in items.items():
-                    task_service = service if task == "history" else plain_service
+                    task_asker = asker if task == "history" else plain_asker
                     for item in task_items:
                         progress.set_description(f"{name} {task}")
                         if task == "docstring":
@@ -208,15 +214,13 @@ def _evaluate(options: EvalOptions, load_model, items: dict, facts: dict, worksp
                             completion = complete_tests(model, item, Path(facts["tests"]["repo"]),
                                                         cache)
                         else:
-                            completion = complete_item(task_service, model, item, cache)
+                            completion = complete_item(task_asker, item, cache)
                         scores = score_item(item, completion.text, timeout_s=options.timeout_s)
                         scores.update(completion.extra)
                         records.append(_record(name, item, completion, scores))
                         progress.update(1)
             finally:
-                service.shutdown()
-                plain_service.shutdown()
-                del model
+                del model, asker, plain_asker
         null_records = []
         for item in items.get("humaneval", []):
             progress.set_description("null fill")
