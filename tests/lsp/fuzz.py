@@ -54,6 +54,7 @@ class FuzzReport:
     after_shutdown_code: int | None = None
     before_initialize_code: int | None = None
     tracebacks: int = 0
+    error_lines: list = field(default_factory=list)  # log lines at ERROR (client mistakes are WARNING)
     stderr_tail: str = ""
     seconds: float = 0.0
 
@@ -82,6 +83,8 @@ class FuzzReport:
             found.append(f"a request after shutdown got {self.after_shutdown_code}, not -32600")
         if self.exit_code != 0:
             found.append(f"exit code {self.exit_code}")
+        if self.error_lines:
+            found.append(f"{len(self.error_lines)}+ lines logged at ERROR: {self.error_lines[:3]}")
         if self.tracebacks:
             found.append(f"{self.tracebacks} tracebacks in stderr:\n{self.stderr_tail}")
         return found
@@ -94,6 +97,7 @@ class FuzzReport:
                 "internal_errors": len(self.internal_errors), "hung_probes": len(self.hung_probes),
                 "null_expected": len(self.null_expected), "null_received": len(self.null_received),
                 "alive": self.alive, "exit_code": self.exit_code, "tracebacks": self.tracebacks,
+                "error_lines": len(self.error_lines),
                 "seconds": round(self.seconds, 1)}
 
 
@@ -214,6 +218,7 @@ def run_fuzz(cmd: list[str], workspace: Path, env: dict[str, str], count: int, s
         time.sleep(0.2)  # the stderr thread's last lines
         stderr = session.client.stderr
         report.tracebacks = stderr.count("Traceback")
+        report.error_lines = [line[:300] for line in stderr.splitlines() if " ERROR " in line][:10]
         report.stderr_tail = _traceback_excerpts(stderr)
         report.seconds = time.monotonic() - started
     return report
