@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import sys
@@ -34,6 +35,14 @@ def forbid_network() -> None:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 
+class EngineState(enum.StrEnum):
+    """Where the model stands; the values are what repolsp.status sends as "state"."""
+
+    LOADING = "loading"
+    READY = "ready"
+    ERROR = "error"
+
+
 class RepolspServer(LanguageServer):
     """pygls server plus repolsp state: documents, engine, completion service, events."""
 
@@ -46,7 +55,7 @@ class RepolspServer(LanguageServer):
         self.documents: dict[str, Document] = {}
         self.position_encoding = "utf-16"
         self.engine: Engine | None = engine
-        self.engine_state = "ready" if engine is not None else "loading"
+        self.engine_state = EngineState.READY if engine is not None else EngineState.LOADING
         self.engine_error = ""
         self.model_name = getattr(engine, "model_name", "") if engine is not None else ""
         self.template: PromptTemplate = LEFT_TO_RIGHT
@@ -62,7 +71,7 @@ class RepolspServer(LanguageServer):
         self._failed_default: str | None = None
         self.completions = CompletionService(
             self.config,
-            engine_getter=lambda: self.engine if self.engine_state == "ready" else None,
+            engine_getter=lambda: self.engine if self.engine_state == EngineState.READY else None,
             template_getter=lambda: (self.template, self.max_prompt_tokens),
             workspace_getter=lambda: self.workspace_index,
         )
@@ -131,7 +140,7 @@ class RepolspServer(LanguageServer):
                 self.show(f"{source}: cannot write the log file {self.config.log_file!r}: {exc}",
                           types.MessageType.Warning)
                 setup_logging(self.config.log_level, "")
-        if model_changed and self.engine_state != "loading":
+        if model_changed and self.engine_state != EngineState.LOADING:
             self.start_loading()
 
     def status(self) -> dict:
@@ -145,8 +154,8 @@ class RepolspServer(LanguageServer):
         return {
             "model": self.model_name,
             "engine": getattr(self.engine, "name", self.config.engine),
-            "state": "training" if self.training is not None and self.engine_state == "ready"
-            else self.engine_state,
+            "state": "training" if self.training is not None and self.engine_state == EngineState.READY
+            else str(self.engine_state),
             "error": self.engine_error,
             "template": self.template.name,
             "maxPromptTokens": self.max_prompt_tokens,
@@ -280,7 +289,7 @@ class RepolspServer(LanguageServer):
 
             store = ModelStore()
             while not self._stop_watching.wait(self.STORE_POLL_S):
-                if self.config.engine == "fake" or self.config.model or self.engine_state == "loading":
+                if self.config.engine == "fake" or self.config.model or self.engine_state == EngineState.LOADING:
                     continue
                 try:
                     name = store.default_name()
@@ -296,7 +305,7 @@ class RepolspServer(LanguageServer):
 
     def start_loading(self) -> None:
         """Load the configured model in the background, reporting $/progress."""
-        self.engine_state = "loading"
+        self.engine_state = EngineState.LOADING
         thread = threading.Thread(target=self._load_engine, name="repolsp-load", daemon=True)
         thread.start()
 
@@ -330,7 +339,7 @@ class RepolspServer(LanguageServer):
                 old = self.engine
                 self.engine, self.model_name = engine, name
                 self.template, self.max_prompt_tokens = template, cap
-                self.engine_state, self.engine_error = "ready", ""
+                self.engine_state, self.engine_error = EngineState.READY, ""
                 if old is not None and old is not engine and hasattr(old, "close"):
                     # Released on the engine thread, where it generated (CTranslate2 has
                     # aborted the process when a generator was destroyed elsewhere).
@@ -338,14 +347,14 @@ class RepolspServer(LanguageServer):
                 self._failed_default = None
                 log.info("model %s ready (%s)", name, engine.name)
             except (ModelError, Exception) as exc:  # noqa: BLE001 - any load failure is reported
-                self.engine, self.engine_state = None, "error"
+                self.engine, self.engine_state = None, EngineState.ERROR
                 self.engine_error = str(exc)
                 hint = "" if "lsp-models" in str(exc) else (
                     "; run `lsp-models pull` (or `lsp-models remove NAME` then pull) to fix it"
                 )
                 self.show(f"cannot load the model: {exc}{hint}", types.MessageType.Error)
             finally:
-                work.end(self.engine_state)
+                work.end(str(self.engine_state))
 
     # --- workspace -----------------------------------------------------------------------
     def set_workspace(self, root: Path | None) -> None:

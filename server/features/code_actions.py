@@ -24,7 +24,7 @@ from repolsp.server.docgen import (
     generate_docstring,
 )
 from repolsp.server.progress import progress
-from repolsp.server.server import RepolspServer
+from repolsp.server.server import EngineState, RepolspServer
 from repolsp.server.testgen import AddTestEdit, generate_tests, target_for_tests
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | Ad
     if doc is None:
         return f"{uri} is not open"
     offset = ls.checked_offset(doc, types.Position(*parsed))
-    engine = ls.engine if ls.engine_state == "ready" else None
+    engine = ls.engine if ls.engine_state == EngineState.READY else None
     settings = GenerationSettings(
         engine=engine, executor=ls.completions.executor,
         timeout_s=ls.config.request_timeout_ms / 1000, max_prompt_tokens=ls.max_prompt_tokens,
@@ -172,7 +172,7 @@ async def generate(ls: RepolspServer, kind, uri, position) -> DocstringEdit | Ad
     if isinstance(result, AddTestEdit) and result.message:
         ls.show(result.message, types.MessageType.Info)  # "3 tests pass, 85% of f covered"
     elif not isinstance(result, str) and engine is None:
-        why = "the model is still loading" if ls.engine_state == "loading" else (
+        why = "the model is still loading" if ls.engine_state == EngineState.LOADING else (
             "no model is loaded (run `lsp-models pull`)")
         ls.show(f"{why}: the {kind} are a template with TODOs" if kind == "tests"
                 else f"{why}: the docstring is a template with TODOs", types.MessageType.Info)

@@ -20,7 +20,7 @@ def register(server: RepolspServer) -> None:
     @server.command("repolsp.reloadModel")
     def reload_model(ls: RepolspServer, *args) -> dict:
         ls.start_loading()
-        return {"state": ls.engine_state}
+        return {"state": str(ls.engine_state)}
 
     @server.command("repolsp.useModel")
     def use_model(ls: RepolspServer, *args) -> dict:
