@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from repolsp.trainer.batches import (
 )
 from repolsp.trainer.errors import TrainingInterrupted
 from repolsp.trainer.loss import completion_loss
+from repolsp.trainer.progress_bar import stdout_bar
 from repolsp.trainer.tokenizing import IGNORE
 from repolsp.trainer.train_config import CHECKPOINT, METRICS, TrainConfig
 
@@ -161,10 +161,8 @@ class TrainingLoop:
 
         config, state = self.config, self.state
         if show_progress and self.accelerator.is_main_process:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=state["schedule_steps"], initial=state["step"], desc="training",
-                            unit="step", file=sys.stdout, dynamic_ncols=True, mininterval=0.5)
+            self.bar = stdout_bar("training", total=state["schedule_steps"], initial=state["step"],
+                                  unit="step")
         metrics = open(self.run_dir / METRICS, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
         started = time.monotonic()
         last_checkpoint = started

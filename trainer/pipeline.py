@@ -10,7 +10,6 @@ import argparse
 import datetime as dt
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from repolsp.trainer.mine import (
     read_jsonl,
     write_jsonl,
 )
+from repolsp.trainer.progress_bar import stdout_bar
 from repolsp.trainer.prompts import ExampleRenderer, tuned_template_name
 from repolsp.trainer.report import before_after_report
 from repolsp.trainer.tokenizing import load_tokenizer
@@ -102,11 +102,7 @@ def mine_with_progress(repo: Path, renderer, args: argparse.Namespace):
 
 
 def _bar(args: argparse.Namespace, desc: str, **kw):
-    if args.quiet:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(desc=desc, file=sys.stdout, dynamic_ncols=True, mininterval=0.5, **kw)
+    return None if args.quiet else stdout_bar(desc, **kw)
 
 
 def default_run_dir(repo: Path) -> Path:

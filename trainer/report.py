@@ -4,7 +4,6 @@ printed and saved as markdown, JSON and a PNG chart beside the run's checkpoints
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from repolsp.models.prompt import template_for
 from repolsp.trainer.chart import bar_chart
 from repolsp.trainer.eval.metrics import paired_bootstrap_ci
 from repolsp.trainer.evaluate import EvalScores, eval_examples, exact_match, score_model
+from repolsp.trainer.progress_bar import stdout_bar
 
 
 @dataclass
@@ -159,10 +159,7 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
 def _progress_bar(show: bool, desc: str):
     if not show:
         return None, None
-
-    from tqdm import tqdm
-
-    bar = tqdm(desc=desc, file=sys.stdout, dynamic_ncols=True, mininterval=0.5, unit="example")
+    bar = stdout_bar(desc, unit="example")
 
     def update(done: int, total: int) -> None:
         bar.total = total
