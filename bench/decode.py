@@ -191,6 +191,8 @@ def figures(entry, prompts: list[str], threads: int, workspace: Path, prompt_fil
     else:
         print("bench: decode, served vs full vocabulary (alternating)…", file=sys.stderr)
         out["ct2"] = ct2_comparison(entry, store.get(trim["base"]), prompts, threads)
+        if threads > 1:  # one thread: the bandwidth-bound case the trim is for
+            out["ct2_1"] = ct2_comparison(entry, store.get(trim["base"]), prompts, 1, rounds=1)
         out["trim"] = trim
     base_name = trim["base"] if trim else entry.name
     known = KNOWN_MODELS.get(base_name)
@@ -232,6 +234,12 @@ def render_rows(d: dict | None) -> list[tuple[str, str, str, str, str]]:
              (f"{s['decode_ms_per_token']:.1f} / {f['decode_ms_per_token']:.1f} ms "
              f"({ct2['decode_ratio']:.2f}x)"), "≤ 0.55x",
              "met" if ct2["decode_ratio"] <= 0.55 else "missed", note),
+            *([] if not d.get("ct2_1") else [(
+                "… the same on 1 thread",
+                (f"{d['ct2_1']['served']['decode_ms_per_token']:.1f} / "
+                 f"{d['ct2_1']['full']['decode_ms_per_token']:.1f} ms "
+                 f"({d['ct2_1']['decode_ratio']:.2f}x)"), "", "",
+                f"{d['ct2_1']['prompts']} prompts x 1 round, alternating")]),
             (f"Prefill p50, {s['name']} / {f['name']}",
              (f"{s['prefill_p50_ms']:.0f} / {f['prefill_p50_ms']:.0f} ms "
              f"({ct2['prefill_ratio']:.2f}x)"), "", "", "one new token"),
