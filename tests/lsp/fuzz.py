@@ -258,10 +258,11 @@ def _handshake(session: FuzzSession, corpus: Corpus, timeout_s: float) -> None:
 
 def _wait_ready(session: FuzzSession, corpus: Corpus, timeout_s: float) -> None:
     """Poll `repolsp.status` until the model is loaded (or failed), so the fuzz meets the model."""
-    deadline = time.monotonic() + timeout_s
+    deadline, polls = time.monotonic() + timeout_s, 0
     while time.monotonic() < deadline:
+        polls += 1  # its own ids: drawing them from the corpus would make the corpus depend on load time
         status = corpus.request("workspace/executeCommand", {"command": "repolsp.status", "arguments": []},
-                                "ready", frozenset(), msg_id=f"ready-{corpus.new_id()}")
+                                "ready", frozenset(), msg_id=f"ready-{polls}")
         status_id = status.expect.msg_id
         session.send(status)
         session.drain(timeout_s, until=lambda status_id=status_id: session.answered(status_id))
