@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,7 @@ def compare(template_name: str, index, count, old, n: int, line_start_only: bool
                # of the prompts where new lacks lines of a snippet the old one showed:
                "of_those_mid_line": 0, "of_those_old_over_at_step_end": 0,
                "of_the_rest_new_more_snippet_tokens": 0}
+    deltas, prefix_deltas = [], []  # new minus old: prompt tokens (all), prefix tokens (differing)
     for doc, offset in positions(index, n):
         if figures["positions"] >= n:
             break
@@ -110,6 +112,7 @@ def compare(template_name: str, index, count, old, n: int, line_start_only: bool
         figures["old_over_budget"] += old_tokens > BUDGET - PROMPT_SLACK_TOKENS
         figures["old_cuts"] += bool(old_prompt.dropped_snippets or old_prompt.trimmed_prefix_chars)
         figures["new_cuts"] += bool(new_prompt.dropped_snippets or new_prompt.trimmed_prefix_chars)
+        deltas.append(new_tokens - old_tokens)
         if new_prompt.text == old_prompt.text:
             figures["identical"] += 1
             continue
@@ -130,6 +133,8 @@ def compare(template_name: str, index, count, old, n: int, line_start_only: bool
         new_prefix = len(new_ctx.prefix) - new_prompt.trimmed_prefix_chars
         old_prefix = len(old_ctx.prefix) - old_prompt.trimmed_prefix_chars
         figures["new_shorter_prefix"] += new_prefix < old_prefix
+        prefix_deltas.append(count(new_ctx.prefix[new_prompt.trimmed_prefix_chars:])
+                             - count(old_ctx.prefix[old_prompt.trimmed_prefix_chars:]))
         if figures_lost:
             # Mid-line, the context is built for the line's head with a 64-token step reserved
             # for the typed part (prepare.stable_context); the old prompt fitted only while the
@@ -140,6 +145,9 @@ def compare(template_name: str, index, count, old, n: int, line_start_only: bool
             figures["of_those_mid_line"] += bool(typed)
             if step_end <= BUDGET - PROMPT_SLACK_TOKENS:  # else: a higher-priority snippet won the room
                 figures["of_the_rest_new_more_snippet_tokens"] += new_snip > old_snip
+    figures["prompt_tokens_new_minus_old_median"] = statistics.median(deltas)
+    figures["prefix_tokens_new_minus_old_median_of_differing"] = statistics.median(prefix_deltas or [0])
+    figures["prefix_tokens_new_minus_old_min_of_differing"] = min(prefix_deltas or [0])
     return figures
 
 
