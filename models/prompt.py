@@ -116,27 +116,10 @@ def render_snippet(snippet: Snippet, language: str) -> str:
     return f"{mark} Path: {snippet.path}\n{body}\n"
 
 
-def path_line(path: str, language: str) -> str:
-    """The line naming the file being edited, right before its code ("" without a path)."""
-    return f"{line_comment(language)} Path: {path}\n" if path else ""
-
-
-def fixed_parts(template: PromptTemplate, path: str, language: str) -> list[str]:
-    """What a rendered prompt holds beyond its prefix, suffix and snippets: the template's
-    sentinels and the path line, apart (they sit apart in the prompt, so they are counted apart).
-    `build_context` counts them (with `render_snippet` for each snippet), so the context it
-    builds renders within budget and `format_prompt` has nothing to cut."""
-    sentinels = [template.fim_prefix, template.fim_suffix, template.fim_middle] if template.fim else []
-    return [part for part in (*sentinels, path_line(path, language)) if part]
-
-
-# Tokens a budget keeps free beyond the rendered text: BOS and the tokens healing re-produces.
-PROMPT_SLACK_TOKENS = 2
-
-
 def _render(ctx: PromptContext, template: PromptTemplate, snippets: list[Snippet], prefix: str):
+    mark = line_comment(ctx.language)
     head = "".join(render_snippet(s, ctx.language) for s in snippets)
-    head += path_line(ctx.path, ctx.language)
+    head += f"{mark} Path: {ctx.path}\n" if ctx.path else ""
     if template.fim and template.order == "spm":
         start = template.fim_suffix + ctx.suffix + template.fim_prefix + head
         # Stable while the user types on the current line: all but the line's typed part.
@@ -159,17 +142,15 @@ def format_prompt(
     count_tokens: Callable[[str], int] | None = None,
     max_prompt_tokens: int | None = None,
 ) -> Prompt:
-    """Render ctx in the template. A context from `build_context` given this template fits
-    its budget already (its one fitting pass counts `fixed_parts` and `render_snippet`).
-    The token cap is a last-resort guard, for contexts changed after they were built (the
-    trainer's extra snippets, a re-render in another template): over the cap, drop the
-    lowest-priority snippets first and then whole lines from the start of the prefix."""
+    """Render ctx in the template; when a token cap is given, drop the lowest-priority
+    snippets first and then whole lines from the start of the prefix until it fits."""
     snippets = list(ctx.snippets)
     prefix = ctx.prefix
     text, static = _render(ctx, template, snippets, prefix)
     dropped = trimmed = 0
     if count_tokens is not None and max_prompt_tokens:
-        limit = max_prompt_tokens - PROMPT_SLACK_TOKENS
+        # Keep a little room for BOS and the tokens that healing re-produces.
+        limit = max_prompt_tokens - 2
         while count_tokens(text) > limit:
             if snippets:
                 snippets.pop()

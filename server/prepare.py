@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 from collections.abc import Callable
 
 from repolsp.models.prompt import Prompt, PromptTemplate, format_prompt
@@ -19,8 +18,6 @@ from repolsp.models.prompt_context import CompletionMode, PromptContext
 from repolsp.server.context.build import ContextBudget, build_context
 from repolsp.server.context.document import Document
 from repolsp.server.context.should_complete import CompletionDecision, should_complete
-
-log = logging.getLogger(__name__)
 
 LARGE_FILE_BYTES = 5_000_000  # over this, the context is the cursor window alone
 
@@ -72,20 +69,13 @@ def prepare_prompt(
     if len(document.text) > LARGE_FILE_BYTES:
         workspace = None
     ctx = stable_context(document, offset, workspace, budget_tokens, count_tokens, decision,
-                         cache if cache is not None else StableContextCache(), template)
-    # build_context fitted the rendered prompt: format_prompt's guard cuts nothing (0 of 600
-    # prompts in bench/prompt_fit.py). Should it ever cut, say so: the accounting is off.
-    prompt = format_prompt(ctx, template, count_tokens, budget_tokens)
-    if prompt.dropped_snippets or prompt.trimmed_prefix_chars:
-        log.warning("prompt over its %d-token budget after build_context (%s): dropped %d snippets, "
-                    "%d prefix chars", budget_tokens, template.name, prompt.dropped_snippets,
-                    prompt.trimmed_prefix_chars)
-    return decision, prompt, ctx
+                         cache if cache is not None else StableContextCache())
+    return decision, format_prompt(ctx, template, count_tokens, budget_tokens), ctx
 
 
 def stable_context(doc: Document, offset: int, workspace, budget_tokens: int,
                    count_tokens: Callable[[str], int], decision: CompletionDecision,
-                   cache: StableContextCache, template: PromptTemplate | None = None) -> PromptContext:
+                   cache: StableContextCache) -> PromptContext:
     """build_context for the cursor, laid out so that typing on one line keeps the prompt's
     head (everything before the line) byte-identical, which keeps the engine's cached
     prompt state valid.
@@ -100,17 +90,17 @@ def stable_context(doc: Document, offset: int, workspace, budget_tokens: int,
     if not typed or len(text) > LARGE_FILE_BYTES:
         budget = ContextBudget(max_prompt_tokens=budget_tokens,
                                max_snippet_share=snippet_share(budget_tokens))
-        return build_context(doc, offset, workspace, budget, count_tokens, decision, template)
+        return build_context(doc, offset, workspace, budget, count_tokens, decision)
     # Reserve room for the line in steps of 64 tokens, so the reservation (and with it the
     # window) changes only every 64 tokens of typing.
     reserve = 64 * (1 + (count_tokens(typed) + 8) // 64)
     stable_text = text[:start] + text[offset:]
-    key = (doc.uri, content_hash(stable_text), reserve, budget_tokens, id(workspace), template)
+    key = (doc.uri, content_hash(stable_text), reserve, budget_tokens, id(workspace))
     if cache.key != key:
         stable_doc = Document(doc.uri, stable_text, doc.language_id, path=doc.path)
         budget = ContextBudget(max_prompt_tokens=max(64, budget_tokens - reserve),
                                max_snippet_share=snippet_share(budget_tokens))
-        cache.context = build_context(stable_doc, start, workspace, budget, count_tokens, decision, template)
+        cache.context = build_context(stable_doc, start, workspace, budget, count_tokens, decision)
         cache.key = key
     base = cache.context
     return dataclasses.replace(base, prefix=base.prefix + typed, snippets=list(base.snippets),

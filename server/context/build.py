@@ -18,10 +18,6 @@ Each snippet is included whole or not at all; a snippet that does not fit is ski
 smaller, lower-priority ones may still fit. Token counts come from the model's tokenizer through
 ``count_tokens`` and are cached per string. The budget invariant: ``count(prefix) +
 count(suffix) + sum(count(snippet.text)) + count(path) + reserved_tokens <= max_prompt_tokens``.
-Given the prompt template, the one fitting pass counts what rendering adds instead of
-``reserved_tokens``: each snippet as ``render_snippet`` writes it (comment markers, its path line)
-and the template's ``fixed_parts`` (sentinels, the file's path line), so the rendered prompt fits
-``max_prompt_tokens - PROMPT_SLACK_TOKENS`` and ``format_prompt`` cuts nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from repolsp.models.prompt import PROMPT_SLACK_TOKENS, PromptTemplate, fixed_parts, render_snippet
 from repolsp.server.context.snippets import (
     imports_snippets,
     names_near_cursor,
@@ -60,8 +55,7 @@ class ContextBudget:
     # While the prefix window is still cut, snippets (scope, imports, definitions, retrieved)
     # together get at most this share of the budget.
     max_snippet_share: float = 0.4
-    # Kept free for the prompt template (FIM sentinels, comment markers around snippets) when
-    # build_context is not told the template; told it, it counts them exactly instead.
+    # Kept free for the prompt template: FIM sentinels, comment markers around snippets.
     reserved_tokens: int = 24
     max_definitions: int = 6
     max_retrieved: int = 4
@@ -209,28 +203,15 @@ def build_context(
     budget: ContextBudget,
     count_tokens: Callable[[str], int],
     decision: CompletionDecision | None = None,
-    template: PromptTemplate | None = None,
 ) -> PromptContext:
     """The prompt context at str ``offset`` of ``doc``, cut to ``budget`` (priority order in the
-    module docstring). ``decision`` is computed with ``should_complete`` when not given. With
-    ``template``, the budget holds the prompt as rendered in it (the module docstring)."""
+    module docstring). ``decision`` is computed with ``should_complete`` when not given."""
     count = cached_counter(count_tokens)
     offset = max(0, min(offset, len(doc.text)))
     if decision is None:
         decision = should_complete(doc, offset)
-    # `total` sizes the windows and the snippet share (policy, as without a template);
-    # `fit` is what the rendered prompt's prefix, suffix and snippets may really take.
-    total = max(budget.max_prompt_tokens - budget.reserved_tokens - count(doc.path), 0)
-    fit, shows_suffix = total, True
-
-    def cost(snippet: Snippet) -> int:
-        return count(snippet.text)
-    if template is not None:
-        fit = budget.max_prompt_tokens - PROMPT_SLACK_TOKENS - sum(map(count, fixed_parts(template, doc.path, doc.language)))
-        shows_suffix = template.fim
-
-        def cost(snippet: Snippet) -> int:
-            return count(render_snippet(snippet, doc.language))
+    total = budget.max_prompt_tokens - budget.reserved_tokens - count(doc.path)
+    total = max(total, 0)
 
     suffix, _, suffix_tokens = _suffix_window(doc, offset, min(budget.max_suffix_tokens, total // 3), count)
     snippet_cap = int(total * budget.max_snippet_share)
@@ -255,29 +236,20 @@ def build_context(
     if not prefix_complete:
         snippet_room = min(snippet_room, snippet_cap)
     chosen: list[Snippet] = []
-    # The share cap is a policy on the snippets' code (raw text). What they take in the
-    # rendered prompt (``cost``: code plus comment markers and path lines) comes out of the
-    # prefix window, which shrinks for it down to a quarter of what the suffix leaves; so the
-    # prompt fits in one pass and keeps the snippets the cap allows.
-    fit -= suffix_tokens if shows_suffix else 0
-    room = fit - prefix_tokens
-    if not prefix_complete:
-        room = max(room, fit - fit // 4)
-    snippet_tokens = raw_tokens = 0
+    snippet_tokens = 0
     for group in candidates:
         if group is imports and len(group) > 1 and count(group[0].text) > snippet_room // 4:
             group = group[1:]  # all imports would crowd out definitions: keep the relevant ones
         for snippet in group:
-            rendered, raw = cost(snippet), count(snippet.text)
-            if snippet_tokens + rendered <= room and (prefix_complete or raw_tokens + raw <= snippet_cap):
+            cost = count(snippet.text)
+            if snippet_tokens + cost <= snippet_room:
                 chosen.append(snippet)
-                snippet_tokens += rendered
-                raw_tokens += raw
+                snippet_tokens += cost
                 break
 
-    if not prefix_complete or prefix_tokens > fit - snippet_tokens:
-        # Give what the snippets left back to the prefix (or take what they need from it).
-        prefix, new_start, prefix_tokens = _prefix_window(doc, offset, fit - snippet_tokens, count)
+    if not prefix_complete:
+        # Give what the snippets left back to the prefix.
+        prefix, new_start, prefix_tokens = _prefix_window(doc, offset, total - suffix_tokens - snippet_tokens, count)
         if new_start < prefix_start:
             chosen = _drop_now_visible(doc, offset, chosen, new_start, budget, count)
         prefix_start = new_start

@@ -246,29 +246,3 @@ def test_scope_is_dropped_when_the_grown_prefix_shows_it():
     ctx = build_context(doc, offset, None, ContextBudget(max_prompt_tokens=200), words)
     assert ctx.prefix.startswith("def f(a):")  # the leftover went back to the prefix...
     assert ctx.snippets == []  # ...so the scope header is not repeated
-
-
-@pytest.mark.parametrize("template_name", ["left-to-right", "starcoder", "repolsp-gemma3"])
-def test_told_the_template_the_rendered_prompt_fits_in_one_pass(template_name):
-    """With the template, build_context counts comment markers, path lines and sentinels, so
-    format_prompt's last-resort cut never fires (the old fixed 24-token reserve fell short)."""
-    import random
-
-    from repolsp.models.prompt import PROMPT_SLACK_TOKENS, format_prompt, template_for
-
-    template = template_for(template_name)
-    many = [Snippet(f"pkg/m{i}.py", f"def helper_{i}(a, b):\n    \"\"\"Help {i}.\"\"\"\n    return a", "definition")
-            for i in range(6)]
-    workspace = FakeWorkspace(many, [Snippet("pkg/r.py", "x = 1\ny = 2\nz = 3\n" * 3, "retrieved")])
-    rng = random.Random(template_name)
-    with_snippets = 0
-    for _ in range(60):
-        doc, _ = _doc(PY_SOURCE)
-        offset = rng.randint(0, len(doc.text))
-        budget = ContextBudget(max_prompt_tokens=rng.choice([64, 128, 200, 512]))
-        ctx = build_context(doc, offset, workspace, budget, words, template=template)
-        prompt = format_prompt(ctx, template, words, budget.max_prompt_tokens)
-        assert prompt.dropped_snippets == 0 and prompt.trimmed_prefix_chars == 0
-        assert words(prompt.text) <= budget.max_prompt_tokens - PROMPT_SLACK_TOKENS
-        with_snippets += bool(ctx.snippets)
-    assert with_snippets >= 20  # the cases that need the markers counted
