@@ -1,7 +1,6 @@
 """What is never read as the user's own code: vendored and build folders, lock files, generated
-and minified files. One source for the workspace index and the trainer, so both skip alike.
-
-(server/testgen/locations.py keeps a folder list of its own for finding test folders.)
+and minified files. One source for the workspace index, the trainer and test generation's walk
+of the project, so all skip alike.
 """
 
 from __future__ import annotations

@@ -7,12 +7,7 @@ import tomllib
 from pathlib import Path
 
 from repolsp.server.context.document import Document
-
-_SKIP_DIRS = frozenset({
-    ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "env", ".tox", ".nox",
-    "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache", "target",
-})
-
+from repolsp.server.context.skip_rules import SKIPPED_DIRS
 
 MAX_WALK_FILES = 20_000
 
@@ -20,7 +15,7 @@ MAX_WALK_FILES = 20_000
 def _walk_files(root: Path, limit: int = MAX_WALK_FILES):
     seen = 0
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith("."))
         for name in filenames:
             seen += 1
             if seen > limit:
