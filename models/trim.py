@@ -210,4 +210,5 @@ def trim_model(store: ModelStore, name: str, keep: int = DEFAULT_KEEP,
                            progress)
         manifest.extra["trim"] = {"base": name, **record}
 
-    return build_model(store, manifest, build, force=force)
+    with store.lock():
+        return build_model(store, manifest, build, force=force)
