@@ -116,6 +116,7 @@ def run_in_sandbox(job: dict, limits: SandboxLimits | None = None, cancel: threa
     try:
         job = {**job, "limits": {"cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb, "file_mb": limits.file_mb}}
         for name, text in job.get("files", {}).items():  # sources and tests the run needs, in its folder
+            os.makedirs(os.path.dirname(os.path.join(workdir, name)), exist_ok=True)  # a crate's src/
             with open(os.path.join(workdir, name), "w", encoding="utf-8") as handle:
                 handle.write(text)
         job = {**job, "argv": [a.replace("{workdir}", workdir) for a in job.get("argv", [])]}
