@@ -101,9 +101,16 @@ async def generate_tests(
         code, target_imports, message = produced
         create, insertions = python_file_edit(existing, module, code, target_imports)
     else:
-        ran = await _javascript_run(doc, info, source, cancel, progress) if doc.language == "javascript" else None
+        ran = await _javascript_run(doc, info, source, cancel, progress) if doc.language == "javascript" else (
+            await _rust_run(doc, info, source, test_name, cancel, progress) if doc.language == "rust" else None)
         if ran == "cancelled":
             return ran
+        if isinstance(ran, tuple) and ran[0] is not None and doc.language == "rust":
+            code, message = ran
+            _, header, container = _other_language_test(doc, info, source, path, root, test_name)
+            create, insertions = brace_file_edit(doc.language, existing, code, header, container)
+            return _checked(AddTestEdit(path, create, insertions, existing or "", test_name, False, info,
+                                        message=message), existing, doc.language, path, root)
         if isinstance(ran, tuple) and ran[0] is not None:
             code, message = ran
             create, insertions = brace_file_edit(doc.language, existing, code, "\n".join(code.imports) + "\n\n")
@@ -146,13 +153,29 @@ async def _javascript_run(doc: Document, info: DefinitionInfo, source: Path, can
     return "cancelled" if message == "cancelled" or cancel.is_set() else (code, message)
 
 
+async def _rust_run(doc: Document, info: DefinitionInfo, source: Path, test_name: str, cancel: threading.Event,
+                    progress: Callable[[str], None] | None):
+    """(passing cargo tests or None, message), or "cancelled"; off the event loop."""
+    import asyncio
+
+    from repolsp.server.testgen.python_action import flow_executor
+    from repolsp.server.testgen.rust_flow import run_rust_flow
+
+    if progress is not None:
+        progress(f"running {info.name} with cargo test in the sandbox")
+    loop = asyncio.get_running_loop()
+    code, message = await loop.run_in_executor(flow_executor(), run_rust_flow, doc.text, source, info, test_name,
+                                               cancel)
+    return "cancelled" if message == "cancelled" or cancel.is_set() else (code, message)
+
+
 def _not_run_message(language: str, reason: str | None) -> str:
     """Why tests in ``language`` were only syntax-checked, for the user."""
     why = reason or {
         "typescript": "node cannot run TypeScript here without a compiler",
         "tsx": "node cannot run TSX here without a compiler",
         "go": "go is not installed" if shutil.which("go") is None else "the server does not run go test yet",
-        "rust": "the server does not run cargo test yet",
+        "rust": "cargo is not installed",
         "java": "the server does not run JUnit",
     }.get(language, "no runner for this language")
     return f"tests not run: {why}; the test is a syntax-checked skeleton"

@@ -170,8 +170,9 @@ def test_append_insertion_never_removes(existing, expected):
 
 @pytest.fixture
 def no_node(monkeypatch):
-    """A machine without node: JavaScript tests are written (skeleton or model body), not run."""
+    """A machine without node or cargo: JavaScript and Rust tests are written (skeleton or model body), not run."""
     monkeypatch.setattr("repolsp.server.testgen.js_flow.node_command", lambda: None)
+    monkeypatch.setattr("repolsp.server.testgen.rust_flow.cargo_command", lambda: None)
 
 
 def edit_for(root: Path, rel: str, needle: str, language: str, completion: str | None = None):
