@@ -85,8 +85,23 @@ def _parameters(info: DefinitionInfo) -> list[str] | None:
     return types
 
 
-def candidate_calls(info: DefinitionInfo, body: str) -> list[str] | None:
-    """Argument lists: a base call, then each parameter varied on its own; None when not callable."""
+def doc_example_calls(text: str, info: DefinitionInfo) -> list[str]:
+    """Argument lists of the calls in the doc comment right above the function (its examples)."""
+    lines = []
+    for line in reversed(text[:info.start].splitlines()):
+        if not line.strip().startswith(("///", "#[")):
+            break
+        lines.append(line)
+    found = re.findall(rf"\b{re.escape(info.name)}\(([^()\n]*)\)", "\n".join(lines))
+    # Literals only: an example that names variables would not build outside its doc test.
+    plain = [" ".join(args.split()) for args in found]
+    return [a for a in plain if not set(re.findall(r"[A-Za-z_]\w*", re.sub(r'"[^"]*"|\'.\'', "", a))) - {
+        "true", "false", "vec"}]
+
+
+def candidate_calls(info: DefinitionInfo, body: str, examples: list[str] = ()) -> list[str] | None:
+    """Argument lists: the doc examples, a base call, then each parameter varied on its own;
+    None when not callable."""
     types = _parameters(info)
     if types is None:
         return None
@@ -94,7 +109,7 @@ def candidate_calls(info: DefinitionInfo, body: str) -> list[str] | None:
     if any(p is None or not p for p in pools):
         return None
     base = [p[0] for p in pools]
-    calls = [", ".join(base)]
+    calls = [*examples, ", ".join(base)]
     for i, pool in enumerate(pools):
         for value in pool[1:]:
             calls.append(", ".join([*base[:i], value, *base[i + 1:]]))
@@ -122,16 +137,18 @@ def _literal(debug: str, return_type: str) -> str | None:
 
 
 def _find_crate(source: Path) -> Path | None:
+    """The crate whose src/ holds the file; None for a file outside one (a throwaway crate then)."""
     for folder in source.parents:
         if (folder / "Cargo.toml").is_file():
-            return folder
+            return folder if (folder / "src") in source.parents else None
     return None
 
 
 def _crate_files(crate: Path | None, source: Path, text: str) -> tuple[dict[str, str], str]:
     """(files for the sandbox, the buffer's path among them)."""
     if crate is None:
-        manifest = '[package]\nname = "repolsp_scratch"\nversion = "0.0.0"\nedition = "2021"\n\n[lib]\npath = "src/lib.rs"\n'
+        manifest = ('[package]\nname = "repolsp_scratch"\nversion = "0.0.0"\nedition = "2021"\n\n'
+                    '[lib]\npath = "src/lib.rs"\n')
         return {"Cargo.toml": manifest, "src/lib.rs": text}, "src/lib.rs"
     files: dict[str, str] = {}
     size = 0
@@ -165,7 +182,9 @@ def _cargo_job(cargo: str, files: dict[str, str], rel: str, target: str, nocaptu
            f"RUSTUP_HOME={os.environ.get('RUSTUP_HOME', os.path.join(home, '.rustup'))}",
            f"CARGO_TARGET_DIR={target}", "CARGO_TERM_COLOR=never"]
     which = "--bins" if rel == "src/main.rs" or rel.startswith("src/bin/") or "src/lib.rs" not in files else "--lib"
-    argv = ["env", *env, cargo, "test", "--offline", which, "--manifest-path", "{workdir}/Cargo.toml", "--",
+    # stderr joins stdout: the run's report (all the sandbox keeps) then holds the compiler's errors.
+    argv = ["sh", "-c", 'exec "$0" "$@" 2>&1', "env", *env, cargo, "test", "--offline", which,
+            "--manifest-path", "{workdir}/Cargo.toml", "--",
             "--test-threads=1", *(["--nocapture"] if nocapture else [])]
     return {"kind": "exec", "files": files, "argv": argv}
 
@@ -175,12 +194,20 @@ def _probe_module(callee: str, calls: list[str]) -> str:
              "    #[test]\n    fn probe() {", "        std::panic::set_hook(Box::new(|_| {}));"]
     for index, args in enumerate(calls):
         lines += ["        {", "            let (send, receive) = std::sync::mpsc::channel();",
-                  f"            std::thread::spawn(move || {{ let _ = send.send(format!(\"{{:?}}\", {callee}({args}))); }});",
+                  "            std::thread::spawn(move || {",
+                  f"                let _ = send.send(format!(\"{{:?}}\", {callee}({args})));", "            });",
                   "            match receive.recv_timeout(std::time::Duration::from_secs(2)) {",
                   f"                Ok(text) => println!(\"REPOLSP {index} value {{}}\", text.replace('\\n', \" \")),",
-                  f"                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => println!(\"REPOLSP {index} timeout\"),",
+                  "                Err(std::sync::mpsc::RecvTimeoutError::Timeout) =>",
+                  f"                    println!(\"REPOLSP {index} timeout\"),",
                   f"                Err(_) => println!(\"REPOLSP {index} panic\"),", "            }", "        }"]
     return "\n".join(lines) + "\n    }\n}\n"
+
+
+def _probe(cargo: str, files: dict[str, str], rel: str, text: str, callee: str, calls: list[str], target: str,
+           limits: SandboxLimits, cancel: threading.Event):
+    module = _probe_module(callee, calls)
+    return run_in_sandbox(_cargo_job(cargo, {**files, rel: text + "\n" + module}, rel, target, True), limits, cancel)
 
 
 def _render(callee: str, name: str, return_type: str, cases: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
@@ -198,8 +225,10 @@ def _render(callee: str, name: str, return_type: str, cases: list[tuple[str, str
     return blocks
 
 
-def _short(run) -> str:
+def _short(run, rel: str) -> str:
     errors = [line for line in (run.stdout or "").splitlines() if line.startswith("error")]
+    if not run.reason and not errors and "running 0 tests" in run.stdout:
+        return f"{rel} is not built as part of its crate (no `mod` declares it)"
     return " ".join((run.reason or (errors[0] if errors else "the crate did not build")).split())[:160]
 
 
@@ -209,7 +238,8 @@ def run_rust_flow(text: str, source: Path, info: DefinitionInfo, test_name: str,
     cargo = cargo_command()
     if cargo is None:
         return None, "cargo is not installed"
-    calls = candidate_calls(info, text[info.start:info.end])
+    examples = doc_example_calls(text, info)
+    calls = candidate_calls(info, text[info.start:info.end], examples)
     if not calls:
         return None, f"{info.name} takes self, generics or arguments the server cannot build"
     owner = _owner_name(info)
@@ -222,14 +252,18 @@ def run_rust_flow(text: str, source: Path, info: DefinitionInfo, test_name: str,
         return None, str(exc)
     # rustc maps far more address space than it uses and builds in parallel processes.
     limits = limits or SandboxLimits(timeout_s=60.0, cpu_s=120, memory_mb=16384, file_mb=512)
-    probe = run_in_sandbox(_cargo_job(cargo, {**files, rel: text + "\n" + _probe_module(callee, calls)}, rel,
-                                      target, True), limits, cancel)
+    probe = _probe(cargo, files, rel, text, callee, calls, target, limits, cancel)
+    if examples and "running 1 test" not in probe.stdout and not cancel.is_set():  # an example of the wrong type
+        calls = candidate_calls(info, text[info.start:info.end])
+        probe = _probe(cargo, files, rel, text, callee, calls, target, limits, cancel)
     if cancel.is_set():
         return None, "cancelled"
-    # With --nocapture the first line follows the harness's "test ... " on the same line.
-    seen = re.findall(r"(?:^|\s)REPOLSP (\d+) (value|panic|timeout) ?(.*)$", probe.stdout, flags=re.MULTILINE)
+    # Only what the probe printed (compiler errors quote its source); with --nocapture the first
+    # line follows the harness's "test ... " on the same line.
+    printed = probe.stdout.partition("running 1 test")[2]
+    seen = re.findall(r"(?:^|\s)REPOLSP (\d+) (value|panic|timeout) ?(.*)$", printed, flags=re.MULTILINE)
     if not seen:
-        return None, f"the probe of {info.name} did not run: {_short(probe)}"
+        return None, f"the probe of {info.name} did not run: {_short(probe, rel)}"
     cases, keys = [], set()
     for index, outcome, debug in seen:
         literal = _literal(debug.strip(), info.return_type or "") if outcome == "value" else None
@@ -257,6 +291,6 @@ def run_rust_flow(text: str, source: Path, info: DefinitionInfo, test_name: str,
             code = GeneratedTest(test_name, "\n\n".join(c for _, c in kept), from_model=False)
             return code, f"{count} {'tests pass' if count != 1 else 'test passes'} with cargo test"
         if not kept:
-            return None, f"none of the generated Rust tests passed under cargo test: {_short(run)}"
+            return None, f"none of the generated Rust tests passed under cargo test: {_short(run, rel)}"
         blocks = kept
     return None, "the generated Rust tests did not pass twice in a row under cargo test"

@@ -95,7 +95,8 @@ def test_rust_tests_run_with_cargo_and_pass_when_applied(crate, cache):
     assert not isinstance(edit, str), edit
     count = int(re.fullmatch(r"(\d+) tests pass with cargo test", edit.message).group(1))
     new = edit.new_text
-    assert new.startswith(LIB) and "#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn test_add() {" in new
+    assert new.startswith(LIB)
+    assert "#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn test_add() {" in new
     assert "        assert_eq!(add(1, 1), 2);\n" in new and "assert_eq!(add(-1, 1), 0);" in new
     assert "Default::default()" not in new and "repolsp" not in new
     done = cargo_test(crate, new, cache)
@@ -148,12 +149,14 @@ def test_tests_that_fail_when_run_again_are_not_kept(crate, cache):
 @needs_cargo
 def test_a_file_outside_any_crate_runs_in_a_throwaway_crate(tmp_path, cache):
     source = tmp_path / "loose.rs"
-    source.write_text("/// Twice `x`.\npub fn double(x: i64) -> i64 {\n    x * 2\n}\n")
+    source.write_text("/// Twice `x`: `double(21)` is 42.\npub fn double(x: i64) -> i64 {\n    x * 2\n}\n")
     text = source.read_text()
     info = target_for_tests(Document(path_to_uri(source), text, "rust"), text.index("fn double") + 3)
     code, message = run_rust_flow(text, source, info, "test_double", threading.Event())
     assert code is not None, message
     assert "assert_eq!(double(1), 2);" in code.function and "assert_eq!(double(-1), -2);" in code.function
+    # The doc comment's example comes first.
+    assert code.function.startswith("#[test]\nfn test_double() {\n    assert_eq!(double(21), 42);\n}")
 
 
 @needs_cargo
@@ -168,3 +171,26 @@ def test_without_cargo_the_test_is_a_skeleton_that_says_so(crate, monkeypatch):
     edit = edit_for(crate / "src" / "lib.rs", "fn add", crate)
     assert edit.message == "tests not run: cargo is not installed; the test is a syntax-checked skeleton"
     assert "add(Default::default(), Default::default())" in edit.new_text
+
+
+@needs_cargo
+def test_a_doc_example_of_the_wrong_type_is_dropped_not_the_probe(tmp_path, cache):
+    source = tmp_path / "half.rs"
+    source.write_text("/// `half(4)` is 2; `half(2.5)` does not build.\npub fn half(x: i32) -> i32 {\n    x / 2\n}\n")
+    text = source.read_text()
+    info = target_for_tests(Document(path_to_uri(source), text, "rust"), text.index("fn half") + 3)
+    code, message = run_rust_flow(text, source, info, "test_half", threading.Event())
+    assert code is not None, message
+    assert "half(2.5)" not in code.function and "assert_eq!(half(10), 5);" in code.function
+
+
+@needs_cargo
+def test_a_file_no_mod_declares_says_so(crate, cache):
+    source = crate / "src" / "orphan.rs"
+    source.write_text("pub fn one(x: u8) -> u8 {\n    x\n}\n")
+    text = source.read_text()
+    info = target_for_tests(Document(path_to_uri(source), text, "rust"), text.index("fn one") + 3)
+    code, message = run_rust_flow(text, source, info, "test_one", threading.Event())
+    source.unlink()  # the crate is shared with the other cases
+    assert code is None
+    assert message == "the probe of one did not run: src/orphan.rs is not built as part of its crate (no `mod` declares it)"
