@@ -89,6 +89,13 @@ def cargo_test(crate: Path, new_text: str, cache: Path) -> subprocess.CompletedP
                           text=True, timeout=120, check=False)
 
 
+def flow(source: Path, name: str):
+    """(code, message) of the Rust flow for the function ``name`` in ``source``."""
+    text = source.read_text()
+    info = target_for_tests(Document(path_to_uri(source), text, "rust"), text.index(f"fn {name}") + 3)
+    return run_rust_flow(text, source, info, f"test_{name}", threading.Event())
+
+
 @needs_cargo
 def test_rust_tests_run_with_cargo_and_pass_when_applied(crate, cache):
     edit = edit_for(crate / "src" / "lib.rs", "fn add", crate)
@@ -138,10 +145,7 @@ def test_a_function_that_always_loops_gets_a_one_line_reason(crate, cache):
 
 @needs_cargo
 def test_tests_that_fail_when_run_again_are_not_kept(crate, cache):
-    source = crate / "src" / "lib.rs"
-    text = source.read_text()
-    info = target_for_tests(Document(path_to_uri(source), text, "rust"), text.index("fn pid_plus") + 3)
-    code, message = run_rust_flow(text, source, info, "test_pid_plus", threading.Event())
+    code, message = flow(crate / "src" / "lib.rs", "pid_plus")
     assert code is None
     assert message.startswith("none of the generated Rust tests passed under cargo test")
 
@@ -150,9 +154,7 @@ def test_tests_that_fail_when_run_again_are_not_kept(crate, cache):
 def test_a_file_outside_any_crate_runs_in_a_throwaway_crate(tmp_path, cache):
     source = tmp_path / "loose.rs"
     source.write_text("/// Twice `x`: `double(21)` is 42.\npub fn double(x: i64) -> i64 {\n    x * 2\n}\n")
-    text = source.read_text()
-    info = target_for_tests(Document(path_to_uri(source), text, "rust"), text.index("fn double") + 3)
-    code, message = run_rust_flow(text, source, info, "test_double", threading.Event())
+    code, message = flow(source, "double")
     assert code is not None, message
     assert "assert_eq!(double(1), 2);" in code.function and "assert_eq!(double(-1), -2);" in code.function
     # The doc comment's example comes first.
@@ -177,9 +179,7 @@ def test_without_cargo_the_test_is_a_skeleton_that_says_so(crate, monkeypatch):
 def test_a_doc_example_of_the_wrong_type_is_dropped_not_the_probe(tmp_path, cache):
     source = tmp_path / "half.rs"
     source.write_text("/// `half(4)` is 2; `half(2.5)` does not build.\npub fn half(x: i32) -> i32 {\n    x / 2\n}\n")
-    text = source.read_text()
-    info = target_for_tests(Document(path_to_uri(source), text, "rust"), text.index("fn half") + 3)
-    code, message = run_rust_flow(text, source, info, "test_half", threading.Event())
+    code, message = flow(source, "half")
     assert code is not None, message
     assert "half(2.5)" not in code.function and "assert_eq!(half(10), 5);" in code.function
 
@@ -188,9 +188,7 @@ def test_a_doc_example_of_the_wrong_type_is_dropped_not_the_probe(tmp_path, cach
 def test_a_file_no_mod_declares_says_so(crate, cache):
     source = crate / "src" / "orphan.rs"
     source.write_text("pub fn one(x: u8) -> u8 {\n    x\n}\n")
-    text = source.read_text()
-    info = target_for_tests(Document(path_to_uri(source), text, "rust"), text.index("fn one") + 3)
-    code, message = run_rust_flow(text, source, info, "test_one", threading.Event())
+    code, message = flow(source, "one")
     source.unlink()  # the crate is shared with the other cases
     assert code is None
     assert message == "the probe of one did not run: src/orphan.rs is not built as part of its crate (no `mod` declares it)"
