@@ -185,7 +185,8 @@ def _cargo_job(cargo: str, files: dict[str, str], rel: str, target: str, nocaptu
     # stderr joins stdout: the run's report (all the sandbox keeps) then holds the compiler's errors.
     argv = ["sh", "-c", 'exec "$0" "$@" 2>&1', "env", *env, cargo, "test", "--offline", which,
             "--manifest-path", "{workdir}/Cargo.toml", "--",
-            "--test-threads=1", *(["--nocapture"] if nocapture else [])]
+            # Only the module under test: the crate's own tests may be slow or need a setup.
+            _PROBE_MOD if nocapture else _TEST_MOD, "--test-threads=1", *(["--nocapture"] if nocapture else [])]
     return {"kind": "exec", "files": files, "argv": argv}
 
 
@@ -210,11 +211,16 @@ def _probe(cargo: str, files: dict[str, str], rel: str, text: str, callee: str, 
     return run_in_sandbox(_cargo_job(cargo, {**files, rel: text + "\n" + module}, rel, target, True), limits, cancel)
 
 
-def _render(callee: str, name: str, return_type: str, cases: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
-    """(test fn name, code) per (args, outcome, debug) case."""
-    blocks, float_kind = [], _kind(return_type or "") == "float"
-    for number, (args, outcome, debug) in enumerate(cases, start=1):
-        test = name if number == 1 else f"{name}_{number}"
+def _render(callee: str, name: str, return_type: str, cases: list[tuple[str, str, str]],
+            existing: str) -> list[tuple[str, str]]:
+    """(test fn name, code) per (args, outcome, debug) case; names the file does not use yet."""
+    blocks, float_kind, number = [], _kind(return_type or "") == "float", 1
+    for args, outcome, debug in cases:
+        test = name if not blocks else f"{name}_{number}"
+        while blocks and re.search(rf"\bfn\s+{test}\b", existing):
+            number += 1
+            test = f"{name}_{number}"
+        number += 1
         if outcome == "panic":
             body = f"#[test]\n#[should_panic]\nfn {test}() {{\n    let _ = {callee}({args});\n}}"
         elif float_kind:
@@ -253,14 +259,14 @@ def run_rust_flow(text: str, source: Path, info: DefinitionInfo, test_name: str,
     # rustc maps far more address space than it uses and builds in parallel processes.
     limits = limits or SandboxLimits(timeout_s=60.0, cpu_s=120, memory_mb=16384, file_mb=512)
     probe = _probe(cargo, files, rel, text, callee, calls, target, limits, cancel)
-    if examples and "running 1 test" not in probe.stdout and not cancel.is_set():  # an example of the wrong type
+    if examples and "\nrunning " not in probe.stdout and not cancel.is_set():  # an example of the wrong type
         calls = candidate_calls(info, text[info.start:info.end])
         probe = _probe(cargo, files, rel, text, callee, calls, target, limits, cancel)
     if cancel.is_set():
         return None, "cancelled"
     # Only what the probe printed (compiler errors quote its source); with --nocapture the first
     # line follows the harness's "test ... " on the same line.
-    printed = probe.stdout.partition("running 1 test")[2]
+    printed = probe.stdout.partition("\nrunning ")[2]
     seen = re.findall(r"(?:^|\s)REPOLSP (\d+) (value|panic|timeout) ?(.*)$", printed, flags=re.MULTILINE)
     if not seen:
         return None, f"the probe of {info.name} did not run: {_short(probe, rel)}"
@@ -275,7 +281,7 @@ def run_rust_flow(text: str, source: Path, info: DefinitionInfo, test_name: str,
         return None, f"every call of {info.name} ran past 2 s (an endless loop?): no test kept"
     if not cases:
         return None, f"no call of {info.name} returned a value written as a Rust literal, or panicked"
-    blocks = _render(callee, test_name, info.return_type or "", cases[:MAX_CASES])
+    blocks = _render(callee, test_name, info.return_type or "", cases[:MAX_CASES], text)
     for _attempt in range(2):
         module = "\n\n".join(code for _, code in blocks).replace("\n", "\n    ")
         tests = f"#[cfg(test)]\nmod {_TEST_MOD} {{\n    use super::*;\n\n    {module}\n}}\n"

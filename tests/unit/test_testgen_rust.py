@@ -192,3 +192,19 @@ def test_a_file_no_mod_declares_says_so(crate, cache):
     source.unlink()  # the crate is shared with the other cases
     assert code is None
     assert message == "the probe of one did not run: src/orphan.rs is not built as part of its crate (no `mod` declares it)"
+
+
+@needs_cargo
+def test_tests_join_an_existing_tests_module_under_new_names(tmp_path, cache):
+    existing = ("pub fn inc(a: i32) -> i32 {\n    a + 1\n}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n"
+                "    #[test]\n    fn test_inc_2() {\n        assert_eq!(inc(1), 2);\n    }\n}\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "calc"\nversion = "0.1.0"\nedition = "2021"\n')
+    (tmp_path / "src" / "lib.rs").write_text(existing)
+    edit = edit_for(tmp_path / "src" / "lib.rs", "fn inc", tmp_path)
+    assert not isinstance(edit, str), edit
+    new = edit.new_text
+    assert new.startswith(existing[:existing.rindex("}")]) and new.count("mod tests") == 1
+    assert "fn test_inc()" in new and "fn test_inc_3()" in new and new.count("fn test_inc_2()") == 1
+    done = cargo_test(tmp_path, new, cache)
+    assert done.returncode == 0, done.stderr[-2000:]
