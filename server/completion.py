@@ -260,13 +260,14 @@ class CompletionService:
         # The finish reason and the document's syntax tell a text cut by the token limit.
         text = postprocess(result.text, decision.mode, ctx.suffix, decision.block_indent,
                            finish_reason=result.finish_reason, adds_error=syntax_check(doc, offset))
-        if not text.strip():
-            return None
         log.debug(
-            "completion %s: %d prompt tokens, %d new, %.0f ms (first token %.0f ms), %s",
+            "completion %s: %d prompt tokens, %d new, %.0f ms (first token %.0f ms), %s%s",
             decision.mode.value, result.prompt_tokens, result.new_tokens, result.total_ms,
             result.first_token_ms, result.finish_reason,
+            "" if text.strip() else "; nothing kept after the stop rules",
         )
+        if not text.strip():
+            return None
         return Suggestion(f"c{next(_ids)}", text, offset, decision.mode)
 
     def shutdown(self) -> None:

@@ -22,6 +22,13 @@ def pytest_configure(config):
     factory = getattr(config, "_tmp_path_factory", None)
     if factory is not None:
         os.environ["REPOLSP_TEST_TMP"] = str(factory.mktemp("at-import"))
+        # What the tools the tests start put in the temp dir (nvim's and VS Code's sockets, node's
+        # compile cache, torch's kernel cache) lands under pytest's folder too. Short on purpose:
+        # a Unix socket's path may not pass 107 bytes.
+        import tempfile
+
+        os.environ["TMPDIR"] = str(factory.mktemp("t"))
+        tempfile.tempdir = None  # recomputed from TMPDIR on next use
 
 
 def import_time_dir(name: str) -> Path:

@@ -8,7 +8,7 @@ const path = require('node:path');
 
 const GHOST = '.monaco-editor .ghost-text-decoration';
 const SERVER_READY_MS = 180_000;
-const GHOST_MS = 30_000;
+const GHOST_MS = 20_000; // the model answers in 1-3 s; longer means no suggestion
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -124,7 +124,12 @@ async function ghostAfterEnter(page, ctx, docstring) {
   await page.keyboard.press('End');
   await sleep(300);
   await page.keyboard.press('Enter');
-  await page.waitForSelector(GHOST, { timeout: GHOST_MS });
+  try {
+    await page.waitForSelector(GHOST, { timeout: GHOST_MS });
+  } catch (error) {
+    if (error && error.name === 'TimeoutError') return null; // the server offered nothing here
+    throw error;
+  }
   const timing = await page.evaluate(() => window.__e2e);
   await sleep(300); // the rest of a multi-line suggestion renders in the next frames
   return { ms: timing.ghost - timing.key, text: await ghostText(page) };
@@ -183,12 +188,27 @@ async function openFile(page, ctx) {
 }
 
 async function checkCompletions(page, ctx) {
-  const docstrings = ['Area of a circle', 'Area of a square', 'Area of a triangle', 'Volume of a cube', 'Volume of a sphere'];
-  for (let i = 0; i < ctx.samples; i += 1) {
-    const ghost = await ghostAfterEnter(page, ctx, docstrings[i % docstrings.length]);
+  // More function bodies than samples: the server rightly offers nothing where the model's text
+  // cannot be kept (say, cut by the token limit inside a string), so such a body is skipped.
+  const docstrings = ['Area of a circle', 'Area of a square', 'Area of a triangle', 'Volume of a cube',
+    'Volume of a sphere', 'Volume of a cylinder', 'Volume of a cone', 'Perimeter of a circle',
+    'Perimeter of a square'];
+  ctx.result.declined = [];
+  let got = 0;
+  for (const docstring of docstrings) {
+    if (got === ctx.samples) break;
+    const ghost = await ghostAfterEnter(page, ctx, docstring);
+    if (ghost === null) {
+      ctx.result.declined.push(docstring);
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+z'); // the Enter
+      await sleep(200);
+      continue;
+    }
+    got += 1;
     ctx.result.latenciesMs.push(ghost.ms);
     ctx.result.ghosts = [...(ctx.result.ghosts || []), ghost.text];
-    if (i === 0) {
+    if (got === 1) {
       await shot(page, ctx, '02-ghost-text');
       ctx.result.ghostDom = await page.evaluate(() => [...document.querySelectorAll('.monaco-editor [class*="ghost"]')]
         .map((e) => `${e.className}: ${(e.textContent || '').slice(0, 120)}`));
@@ -198,19 +218,20 @@ async function checkCompletions(page, ctx) {
       await sleep(300);
       const saved = await save(page, ctx);
       await shot(page, ctx, '03-accepted');
-      const line = lineOf(ctx, docstrings[0]);
+      const line = lineOf(ctx, docstring);
       const shown = ghost.text.split('\n').map((l) => l.trim());
       const body = saved.split('\n').slice(line, line + shown.length).map((l) => l.trim()); // after the docstring
       ctx.check('Tab accepts it: the buffer holds the suggestion', shown[0] && body.join('\n') === shown.join('\n'),
         `lines ${line + 1}-${line + shown.length} are ${JSON.stringify(body)}, ghost text was ${JSON.stringify(shown)}`);
-      // Not a check: a suggestion cut at the token limit may end mid-statement (noted in result.json).
-      ctx.result.acceptedParses = parses(ctx);
+      const accepted = parses(ctx);
+      ctx.result.acceptedParses = accepted.ok;
+      ctx.check('the file still parses after accepting the suggestion', accepted.ok, accepted.detail);
       await page.keyboard.press('Control+z'); // the acceptance
       await page.keyboard.press('Control+z'); // the Enter
       await save(page, ctx);
       continue;
     }
-    if (i === 1) {
+    if (got === 2) {
       const labels = await suggestLabels(page);
       await shot(page, ctx, '04-suggest-widget');
       const first = ghost.text.split('\n')[0].trim();
@@ -224,6 +245,8 @@ async function checkCompletions(page, ctx) {
     await page.keyboard.press('Control+z');
     await sleep(200);
   }
+  ctx.check(`ghost text at ${ctx.samples} function bodies`, got === ctx.samples,
+    `${got} shown; no suggestion at ${JSON.stringify(ctx.result.declined)}`);
   await save(page, ctx);
 }
 
