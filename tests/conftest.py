@@ -73,9 +73,8 @@ WORDS = ["def", "return", "if", "else", "elif", "for", "while", "in", "import", 
 
 def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
     """A random-weight float32 Llama with a BPE tokenizer trained here; saved as an HF folder."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     corpus = [" ".join(WORDS)] * 3 + [
         (REPO / "server" / "demo_data" / "inventory.py").read_text(),
@@ -93,11 +92,22 @@ def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
+    return save_tiny_llama(folder, fast, seed)
+
+
+def save_tiny_llama(folder: Path, fast, seed: int = 0, tie_word_embeddings: bool = False,
+                    **token_ids) -> Path:
+    """A random-weight float32 Llama for tokenizer `fast`, saved with it as an HF folder.
+    `token_ids` (bos_token_id=…, pad_token_id=…) override the tokenizer's own."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(seed)
+    ids = {"bos_token_id": fast.bos_token_id, "eos_token_id": fast.eos_token_id, **token_ids}
     config = LlamaConfig(
         vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, tie_word_embeddings=False,
+        tie_word_embeddings=tie_word_embeddings, **ids,
     )
     model = LlamaForCausalLM(config).to(torch.float32)
     # Larger weights than the default init give peaked, prompt-dependent greedy choices.

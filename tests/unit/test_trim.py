@@ -13,7 +13,7 @@ from repolsp.models.errors import ModelError
 from repolsp.models.store import ModelStore
 from repolsp.models.vocab import count_tokens, rank, trim_tokenizer
 
-from tests.conftest import REPO, WORDS, build_tiny_llama
+from tests.conftest import REPO, WORDS, build_tiny_llama, save_tiny_llama
 
 KEEP = 120
 CODE = [
@@ -28,7 +28,6 @@ PLACEHOLDERS = [f"<unused{i}>" for i in range(8)]
 def build_byte_fallback_llama(folder: Path) -> Path:
     """A tiny tied-embedding Llama with a Gemma-style tokenizer: SentencePiece-BPE, byte fallback,
     `<unusedN>` placeholders, a non-special added token and `<bos>` added by the post-processor."""
-    import torch
     from tokenizers import (
         Tokenizer,
         decoders,
@@ -38,7 +37,7 @@ def build_byte_fallback_llama(folder: Path) -> Path:
         processors,
         trainers,
     )
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     # Placeholders before <bos> make the trim renumber it.
     specials = ["<pad>", "<eos>", *PLACEHOLDERS, "<bos>", "<unk>"]
@@ -60,20 +59,8 @@ def build_byte_fallback_llama(folder: Path) -> Path:
         single="<bos> $A", special_tokens=[("<bos>", bos)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<bos>",
                                    eos_token="<eos>", unk_token="<unk>", pad_token="<pad>")
-    torch.manual_seed(1)
-    config = LlamaConfig(
-        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        bos_token_id=bos, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
-        tie_word_embeddings=True)
-    model = LlamaForCausalLM(config).to(torch.float32)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.mul_(8.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    fast.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(folder, fast, seed=1, tie_word_embeddings=True, bos_token_id=bos,
+                           pad_token_id=fast.pad_token_id)
 
 
 @pytest.fixture(scope="module", params=["byte-fallback", "byte-level"])
