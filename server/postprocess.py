@@ -7,6 +7,7 @@ token-limit syntax check (`trim_to_valid_syntax`, given `syntax_check` for the d
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -164,16 +165,19 @@ def syntax_check(doc: Document, offset: int) -> Callable[[str], bool] | None:
     parser = parser_for(doc.language) if doc.tree is not None else None
     if parser is None:
         return None
-    start, end = statement_window(doc, offset)
-    window = doc.source_bytes[start:end]
-    cut = doc.byte_at(offset) - start
-    errors_before: list[int] = []  # counted on first use: most completions never ask
+
+    @functools.cache
+    def window() -> tuple[bytes, int, int]:
+        """The window, the cursor's byte in it and its error count; found on first use only:
+        most completions are not cut by the token limit and never ask."""
+        start, end = statement_window(doc, offset)
+        source = doc.source_bytes[start:end]
+        return source, doc.byte_at(offset) - start, tree_error_count(parser.parse(source))
 
     def adds_error(text: str) -> bool:
-        if not errors_before:
-            errors_before.append(tree_error_count(parser.parse(window)))
-        inserted = window[:cut] + encode_text(text) + window[cut:]
-        return tree_error_count(parser.parse(inserted)) > errors_before[0]
+        source, cut, errors_before = window()
+        inserted = source[:cut] + encode_text(text) + source[cut:]
+        return tree_error_count(parser.parse(inserted)) > errors_before
 
     return adds_error
 
