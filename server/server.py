@@ -118,8 +118,8 @@ class RepolspServer(LanguageServer):
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, message)
         try:
             self.window_show_message(types.ShowMessageParams(type=kind, message=f"repolsp: {message}"))
-        except Exception:  # noqa: BLE001 - no client attached (tests, shutdown)
-            pass
+        except Exception as exc:  # noqa: BLE001 - no client attached (tests, shutdown)
+            log.debug("could not show the message to the client: %s", exc)
 
     # --- configuration -------------------------------------------------------------------
     def apply_settings(self, data, source: str) -> None:

@@ -52,6 +52,7 @@ async def test_train_command_reports_progress_and_finishes(client: LanguageClien
     again = await client.workspace_execute_command_async(types.ExecuteCommandParams(
         command="repolsp.train", arguments=["--mine-only", "--out", str(WORK / "again.jsonl"), "-q"]))
     token, reports = await _wait_for_end(client)
+    assert token == result["token"]
     assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].cancellable
     assert reports[-1].message == "done", reports
     rows = [json.loads(line) for line in out.read_text().splitlines()]

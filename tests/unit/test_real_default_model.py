@@ -41,7 +41,7 @@ def test_served_gemma_prompt_never_exceeds_the_cap(default_entry, engine):
         offset = text.find("\n", offset) + 1
         if offset <= 0:
             continue
-        decision, prompt, _ = service.prepare(doc, offset)
+        _decision, prompt, _ = service.prepare(doc, offset)
         if prompt is None:
             continue
         tokens = engine.tokenizer.encode(prompt.text, add_special_tokens=True).ids
