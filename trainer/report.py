@@ -9,9 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repolsp.models.prompt import template_for
-from repolsp.trainer.chart import bar_chart
-from repolsp.trainer.eval.metrics import paired_bootstrap_ci
-from repolsp.trainer.evaluate import EvalScores, eval_examples, exact_match, score_model
+from repolsp.trainer.chart import ChartData, draw_chart
+from repolsp.trainer.eval.metrics import bootstrap_mean_ci, paired_bootstrap_ci
+from repolsp.trainer.evaluate import (
+    EvalScores,
+    edit_similarity,
+    eval_examples,
+    exact_match,
+    score_model,
+)
 from repolsp.trainer.progress_bar import stdout_bar
 
 
@@ -119,8 +125,8 @@ def source_table(by_source: dict) -> list[str]:
 
 def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=(),
                     exact_match_diff: dict | None = None, by_mode: dict | None = None,
-                    by_source: dict | None = None) -> str:
-    """The report as markdown (table, training figures, a few sample completions)."""
+                    by_source: dict | None = None, chart_name: str | None = None) -> str:
+    """The report as markdown (table, chart, training figures, a few sample completions)."""
     lines = [
         "# lsp-train: before / after",
         "",
@@ -146,6 +152,8 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
         lines += ["", *source_table(by_source)]
         lines += ["", ("Hits on lines the prompt shows are copying, on lines of the training examples "
                        "recall; only the last row needs the model to write code it has not seen.")]
+    if chart_name:
+        lines += ["", f"![base vs tuned: metrics, paired gain, split by source]({chart_name})"]
     if training is not None:
         lines += ["", "## Training", "", training.summary()]
     if samples:
@@ -154,6 +162,31 @@ def render_markdown(base: EvalScores, tuned: EvalScores, training=None, samples=
             lines += [f"- expected `{expected.strip()[:120]}`",
                       f"  - base `{before.strip()[:120]}`", f"  - tuned `{after.strip()[:120]}`"]
     return "\n".join(lines) + "\n"
+
+
+SOURCE_SHORT = {"prompt": "in the prompt", "history": "in training", "new": "new code"}
+
+
+def report_chart_data(base_hits, tuned_hits, base_similarity, tuned_similarity,
+                      exact_match_diff: dict | None, by_source: dict | None) -> ChartData:
+    """The report's chart: exact match and edit similarity of base and tuned with their 95%
+    intervals, the paired interval of the exact-match gain, and the split by answer source."""
+
+    def estimate(values) -> tuple:
+        values = [float(v) for v in values]
+        return (sum(values) / len(values) if values else 0.0, bootstrap_mean_ci(values))
+
+    metrics = {"exact match": {"base": estimate(base_hits), "tuned": estimate(tuned_hits)},
+               "edit similarity": {"base": estimate(base_similarity),
+                                   "tuned": estimate(tuned_similarity)}}
+    gains = {}
+    if exact_match_diff and exact_match_diff.get("mean_diff") is not None:
+        ci = exact_match_diff.get("ci95")
+        gains["exact match\ntuned − base"] = (exact_match_diff["mean_diff"], tuple(ci) if ci else None)
+    split = {SOURCE_SHORT.get(source, source): row for source, row in (by_source or {}).items()}
+    return ChartData(f"lsp-train: base vs tuned on {len(base_hits)} held-out examples",
+                     ["base", "tuned"], metrics, gains, split,
+                     "exact match by where the answer was")
 
 
 def _progress_bar(show: bool, desc: str):
@@ -198,8 +231,8 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
     by_mode = exact_match_by_mode(held_out, base_hits, tuned_hits)
     sources = answer_sources(held_out, [e for e in examples if e.split == "train"])
     by_source = exact_match_by_group(sources, base_hits, tuned_hits, SOURCE_LABELS)
-    markdown.write_text(render_markdown(base, tuned, training, samples, diff, by_mode, by_source),
-                        encoding="utf-8")
+    markdown.write_text(render_markdown(base, tuned, training, samples, diff, by_mode, by_source,
+                                        chart.name), encoding="utf-8")
     outputs = [{"commit": e.commit, "path": e.path, "mode": e.mode, "source": source,
                 "expected": e.completion, "base": b, "tuned": t}
                for e, source, b, t in zip(held_out, sources, base_texts, tuned_texts)]
@@ -208,9 +241,9 @@ def before_after_report(base_entry, tuned_entry, examples, out_dir: Path, max_ex
                                 "exact_match_by_source": by_source,
                                 "training": training.stats_for_manifest() if training else None,
                                 "examples": outputs}, indent=2), encoding="utf-8")
-    bar_chart(chart, "held-out test split", ["exact match", "edit sim"],
-              [("base", [base.exact_match, base.edit_similarity]),
-               ("tuned", [tuned.exact_match, tuned.edit_similarity])])
+    similarities = [[edit_similarity(text, e.completion) for e, text in zip(held_out, texts)]
+                    for texts in (base_texts, tuned_texts)]
+    draw_chart(chart, report_chart_data(base_hits, tuned_hits, *similarities, diff, by_source))
     report = Report(base, tuned, markdown, chart, data, diff, by_mode, by_source)
     print(render_markdown(base, tuned, exact_match_diff=diff, by_mode=by_mode, by_source=by_source),
           flush=True)

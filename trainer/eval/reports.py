@@ -7,6 +7,7 @@ import statistics
 import time
 from pathlib import Path
 
+from repolsp.trainer.chart import ChartData, draw_chart
 from repolsp.trainer.eval.metrics import bootstrap_mean_ci, paired_bootstrap_ci, percentile
 from repolsp.trainer.eval.options import EvalOptions
 
@@ -219,42 +220,39 @@ def render_report(results: dict, charts: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def write_charts(results: dict, folder: Path, stem: str) -> dict[str, str]:
-    """PNG bar charts (one per task, with 95% CI error bars); {} without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return {}
-    charts = {}
+def chart_data(results: dict, task: str) -> ChartData:
+    """One task's chart: its metrics per model with 95% intervals, the paired differences of
+    each model against the first on those metrics, and exact match by kind of hole."""
     names = list(results["models"])
+    metrics = {"humaneval": ["exact_match", "edit_similarity", "pass_at_1"],
+               "tests": ["parse_rate", "run_rate", "pass_rate"],
+               "docstring": ["edit_similarity", "bleu4", "chrf"]}.get(
+                   task, ["exact_match", "edit_similarity"])
+    values = {metric.replace("_", " "): {
+        name: (row[metric]["mean"] or 0.0, tuple(row[metric]["ci95"]) if row[metric]["ci95"] else None)
+        for name in names for row in [results["models"][name]["tasks"][task]]}
+        for metric in metrics}
+    gains = {f"{c['metric'].replace('_', ' ')}\n{c['model']} − {c['baseline']}":
+             (c["mean_diff"], tuple(c["ci95"]) if c["ci95"] else None)
+             for c in results["comparisons"]
+             if c["task"] == task and c["metric"] in metrics and c["mean_diff"] is not None}
+    kinds = {kind: row for name in names
+             for kind, row in results["models"][name]["tasks"][task]["by_kind"].items()}
+    split = {}
+    if len(kinds) > 1:
+        for kind in sorted(kinds):
+            rows = {name: results["models"][name]["tasks"][task]["by_kind"].get(kind) for name in names}
+            split[kind] = {"n": kinds[kind]["n"],
+                           **{name: (row or {}).get("exact_match") or 0.0 for name, row in rows.items()}}
+    return ChartData(task, names, values, gains, split, "exact match by kind of hole")
+
+
+def write_charts(results: dict, folder: Path, stem: str) -> dict[str, str]:
+    """PNG charts, one per task (`trainer.chart`, the same as `lsp-train`'s report's)."""
+    charts = {}
     for task in results["options"]["tasks"]:
-        metrics = {"humaneval": ["exact_match", "edit_similarity", "pass_at_1"],
-                   "tests": ["parse_rate", "run_rate", "pass_rate"],
-                   "docstring": ["edit_similarity", "bleu4", "chrf"]}.get(
-                       task, ["exact_match", "edit_similarity"])
-        figure, axis = plt.subplots(figsize=(1.8 + 1.6 * len(metrics) * max(1, len(names)) / 2, 3.2))
-        width = 0.8 / max(1, len(names))
-        for index, name in enumerate(names):
-            row = results["models"][name]["tasks"][task]
-            means, errors = [], [[], []]
-            for metric in metrics:
-                mean, ci = row[metric]["mean"] or 0.0, row[metric]["ci95"]
-                means.append(mean)
-                errors[0].append(max(0.0, mean - ci[0]) if ci else 0.0)
-                errors[1].append(max(0.0, ci[1] - mean) if ci else 0.0)
-            positions = [m + index * width for m in range(len(metrics))]
-            axis.bar(positions, means, width, yerr=errors, capsize=3, label=name)
-        axis.set_xticks([m + width * (len(names) - 1) / 2 for m in range(len(metrics))], metrics)
-        axis.set_ylim(0, 1)
-        axis.set_title(f"{task} (95% CI)")
-        axis.legend(fontsize="small")
-        figure.tight_layout()
         file_name = f"{stem}-{task}.png"
-        figure.savefig(folder / file_name, dpi=100)
-        plt.close(figure)
+        draw_chart(folder / file_name, chart_data(results, task))
         charts[task] = file_name
     return charts
 
