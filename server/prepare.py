@@ -60,22 +60,25 @@ def prepare_prompt(
     count_tokens: Callable[[str], int],
     budget_tokens: int,
     cache: StableContextCache | None = None,
+    history=None,
 ) -> tuple[CompletionDecision, Prompt | None, PromptContext | None]:
     """(decision, prompt, context) at offset; prompt and context are None when no completion
-    fits there. `workspace` is a WorkspaceIndex or None; `budget_tokens` caps the prompt."""
+    fits there. `workspace` is a WorkspaceIndex or None; `budget_tokens` caps the prompt;
+    `history` is a `context.history.HistoryIndex` (lines from the git history and line-level
+    retrieval, see `context.line_retrieval`) or None (none of that)."""
     decision = should_complete(document, offset)
     if decision.mode is CompletionMode.NONE:
         return decision, None, None
     if len(document.text) > LARGE_FILE_BYTES:
-        workspace = None
+        workspace = history = None
     ctx = stable_context(document, offset, workspace, budget_tokens, count_tokens, decision,
-                         cache if cache is not None else StableContextCache())
+                         cache if cache is not None else StableContextCache(), history)
     return decision, format_prompt(ctx, template, count_tokens, budget_tokens), ctx
 
 
 def stable_context(doc: Document, offset: int, workspace, budget_tokens: int,
                    count_tokens: Callable[[str], int], decision: CompletionDecision,
-                   cache: StableContextCache) -> PromptContext:
+                   cache: StableContextCache, history=None) -> PromptContext:
     """build_context for the cursor, laid out so that typing on one line keeps the prompt's
     head (everything before the line) byte-identical, which keeps the engine's cached
     prompt state valid.
@@ -90,17 +93,19 @@ def stable_context(doc: Document, offset: int, workspace, budget_tokens: int,
     if not typed or len(text) > LARGE_FILE_BYTES:
         budget = ContextBudget(max_prompt_tokens=budget_tokens,
                                max_snippet_share=snippet_share(budget_tokens))
-        return build_context(doc, offset, workspace, budget, count_tokens, decision)
+        return build_context(doc, offset, workspace, budget, count_tokens, decision, history)
     # Reserve room for the line in steps of 64 tokens, so the reservation (and with it the
     # window) changes only every 64 tokens of typing.
     reserve = 64 * (1 + (count_tokens(typed) + 8) // 64)
     stable_text = text[:start] + text[offset:]
-    key = (doc.uri, content_hash(stable_text), reserve, budget_tokens, id(workspace))
+    # A history build that finishes changes the key once (its generation), not every commit read.
+    key = (doc.uri, content_hash(stable_text), reserve, budget_tokens, id(workspace), id(history),
+           getattr(history, "generation", None))
     if cache.key != key:
         stable_doc = Document(doc.uri, stable_text, doc.language_id, path=doc.path)
         budget = ContextBudget(max_prompt_tokens=max(64, budget_tokens - reserve),
                                max_snippet_share=snippet_share(budget_tokens))
-        cache.context = build_context(stable_doc, start, workspace, budget, count_tokens, decision)
+        cache.context = build_context(stable_doc, start, workspace, budget, count_tokens, decision, history)
         cache.key = key
     base = cache.context
     return dataclasses.replace(base, prefix=base.prefix + typed, snippets=list(base.snippets),

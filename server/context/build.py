@@ -12,7 +12,11 @@ Priority order (written down because it decides what a small model sees):
 4. signatures (and docstrings) of symbols used near the cursor that are defined in other files
    (from the workspace index; names imported by this file first, then nearest the cursor);
 5. chunks of other files most similar to the code before the cursor (BM25, recent files boosted);
-6. the file path (always kept: its tokens are reserved up front).
+6. the file path (always kept: its tokens are reserved up front);
+7. with a history index: short runs of lines similar to the cursor's neighbourhood, from the git
+   history, the file outside the window and other files (`line_retrieval`), in a room of their
+   own (``max_line_share`` of the budget while the prefix is cut), rendered last, nearest the
+   code; files that change together with this one (history's co-change) rank up in 5 and 7.
 
 Each snippet is included whole or not at all; a snippet that does not fit is skipped and
 smaller, lower-priority ones may still fit. Token counts come from the model's tokenizer through
@@ -35,12 +39,16 @@ from repolsp.server.context.snippets import (
     workspace_snippets,
 )
 
+from repolsp.models.prompt import render_snippet
+
 from .document import Document
+from .line_retrieval import line_runs
 from .should_complete import CompletionDecision, should_complete
 from .symbols import import_nodes
 from .types import PromptContext, Snippet
 
 if TYPE_CHECKING:
+    from .history import HistoryIndex
     from .index import WorkspaceIndex
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,10 @@ class ContextBudget:
     reserved_tokens: int = 24
     max_definitions: int = 6
     max_retrieved: int = 4
+    # With a history index: the share of the budget that line runs may take from the prefix,
+    # and how many runs at most.
+    max_line_share: float = 0.15
+    max_line_runs: int = 3
     # Lines before (and after) the cursor whose identifiers are looked up / that form the query.
     near_cursor_lines: int = 12
     max_doc_lines: int = 3
@@ -203,9 +215,11 @@ def build_context(
     budget: ContextBudget,
     count_tokens: Callable[[str], int],
     decision: CompletionDecision | None = None,
+    history: HistoryIndex | None = None,
 ) -> PromptContext:
     """The prompt context at str ``offset`` of ``doc``, cut to ``budget`` (priority order in the
-    module docstring). ``decision`` is computed with ``should_complete`` when not given."""
+    module docstring). ``decision`` is computed with ``should_complete`` when not given;
+    ``history`` (a `history.HistoryIndex`) adds retrieved line runs (none when None)."""
     count = cached_counter(count_tokens)
     offset = max(0, min(offset, len(doc.text)))
     if decision is None:
@@ -213,9 +227,11 @@ def build_context(
     total = budget.max_prompt_tokens - budget.reserved_tokens - count(doc.path)
     total = max(total, 0)
 
-    suffix, _, suffix_tokens = _suffix_window(doc, offset, min(budget.max_suffix_tokens, total // 3), count)
+    suffix, suffix_end, suffix_tokens = _suffix_window(doc, offset, min(budget.max_suffix_tokens, total // 3), count)
     snippet_cap = int(total * budget.max_snippet_share)
-    prefix, prefix_start, prefix_tokens = _prefix_window(doc, offset, total - suffix_tokens - snippet_cap, count)
+    runs = _safe(lambda: _line_candidates(doc, offset, suffix_end, workspace, history, budget, count), [])
+    line_cap = int(total * budget.max_line_share) if runs else 0
+    prefix, prefix_start, prefix_tokens = _prefix_window(doc, offset, total - suffix_tokens - snippet_cap - line_cap, count)
     prefix_complete = prefix_start == 0
 
     candidates: list[list[Snippet]] = []  # each group: alternatives, the first that fits wins
@@ -228,7 +244,8 @@ def build_context(
     imports = _safe(lambda: imports_snippets(doc, prefix_start, set(near)), [])
     if imports:
         candidates.append(imports)
-    definitions, retrieved = workspace_snippets(doc, offset, workspace, budget, near)
+    boosts = _safe(lambda: history.co_change(doc.path), {}) if history is not None else {}
+    definitions, retrieved = workspace_snippets(doc, offset, workspace, budget, near, boosts)
     candidates.extend(definitions)
     candidates.extend([s] for s in retrieved)
 
@@ -247,12 +264,20 @@ def build_context(
                 snippet_tokens += cost
                 break
 
+    line_room = total - suffix_tokens - prefix_tokens - snippet_tokens
+    if not prefix_complete:
+        line_room = min(line_room, line_cap)
+    lines_chosen, line_tokens = _fit_runs(runs, doc, prefix_start, suffix_end, line_room,
+                                          budget.max_line_runs, count)
+    snippet_tokens += line_tokens
+
     if not prefix_complete:
         # Give what the snippets left back to the prefix.
         prefix, new_start, prefix_tokens = _prefix_window(doc, offset, total - suffix_tokens - snippet_tokens, count)
         if new_start < prefix_start:
             chosen = _drop_now_visible(doc, offset, chosen, new_start, budget, count)
         prefix_start = new_start
+    chosen.extend(lines_chosen)
 
     return PromptContext(
         path=doc.path,
@@ -263,6 +288,37 @@ def build_context(
         snippets=chosen,
         block_indent=decision.block_indent,
     )
+
+
+def _line_candidates(doc: Document, offset: int, suffix_end: int, workspace, history,
+                     budget: ContextBudget, count: TokenCounter) -> list:
+    """Line runs worth a room of their own (`line_retrieval.line_runs`); none without history.
+    Runs that repeat lines of the largest window the prefix could take are left out."""
+    if history is None:
+        return []
+    widest, widest_start, _ = _prefix_window(doc, offset, budget.max_prompt_tokens, count)
+    return line_runs(doc, offset, widest_start, suffix_end, workspace, history, limit=budget.max_line_runs * 2)
+
+
+def _fit_runs(runs: list, doc: Document, prefix_start: int, suffix_end: int, room: int,
+              limit: int, count: TokenCounter) -> tuple[list[Snippet], int]:
+    """(snippets, tokens) of the best runs that fit ``room`` tokens (counted as rendered:
+    comment marks and path line), at most ``limit``, skipping runs whose lines the chosen
+    window shows."""
+    shown = {line.strip() for line in doc.text[prefix_start:suffix_end].split("\n") if line.strip()}
+    chosen: list[Snippet] = []
+    used = 0
+    for run in runs:
+        if not any(line.strip() and line.strip() not in shown for line in run.lines):
+            continue
+        snippet = run.snippet()
+        cost = count(render_snippet(snippet, doc.language))
+        if used + cost <= room:
+            chosen.append(snippet)
+            used += cost
+            if len(chosen) >= limit:
+                break
+    return chosen, used
 
 
 def _drop_now_visible(doc: Document, offset: int, chosen: list[Snippet], window_start: int,

@@ -349,8 +349,10 @@ class WorkspaceIndex:
 
     # -- queries --
 
-    def retrieve(self, query_text: str, exclude_path: str | None, limit: int = 5) -> list[Snippet]:
-        """Chunks of other files most similar to ``query_text`` (BM25; recent files boosted;
+    def retrieve(self, query_text: str, exclude_path: str | None, limit: int = 5,
+                 boosts: dict[str, float] | None = None) -> list[Snippet]:
+        """Chunks of other files most similar to ``query_text`` (BM25; recent files boosted, and
+        files in ``boosts`` (path -> 0..1, e.g. history's co-change) ranked up by up to half;
         at most two chunks per file), best first."""
         terms = code_tokens(query_text)
         if not terms or limit <= 0:
@@ -360,13 +362,14 @@ class WorkspaceIndex:
             # Over-fetch: the recency boost, the excluded file and the per-file cap re-rank these.
             candidates = self._bm25.top(terms, count=limit * 8 + 20)
             recent = list(self._recent)
-            boosts = {key: 1.0 + 0.5 * (i + 1) / len(recent) for i, key in enumerate(recent)}
+            recency = {key: 1.0 + 0.5 * (i + 1) / len(recent) for i, key in enumerate(recent)}
             ranked = []
             for score, chunk_id in candidates:
                 chunk = self._chunks[chunk_id]
                 if chunk is None or chunk.path == exclude or chunk.path == exclude_path:
                     continue
-                ranked.append((score * boosts.get(chunk.path, 1.0), chunk_id))
+                boost = recency.get(chunk.path, 1.0) * (1.0 + 0.5 * (boosts or {}).get(chunk.path, 0.0))
+                ranked.append((score * boost, chunk_id))
             ranked.sort(key=lambda item: (-item[0], item[1]))
             per_file: Counter[str] = Counter()
             found: list[Snippet] = []

@@ -200,9 +200,11 @@ def _query_text(doc: Document, offset: int, near_lines: int) -> str:
 
 
 def workspace_snippets(doc: Document, offset: int, workspace: WorkspaceIndex | None,
-                        budget: ContextBudget, near_names: list[str]) -> tuple[list[list[Snippet]], list[Snippet]]:
+                        budget: ContextBudget, near_names: list[str],
+                        boosts: dict[str, float] | None = None) -> tuple[list[list[Snippet]], list[Snippet]]:
     """(definition groups, retrieved) from the workspace index; failures degrade to nothing.
-    Each definition group is the full snippet, then a compact alternative when there is one."""
+    Each definition group is the full snippet, then a compact alternative when there is one.
+    ``boosts`` (path -> 0..1: files that change with this one) rank retrieved chunks up."""
     if workspace is None:
         return [], []
     definitions: list[list[Snippet]] = []
@@ -233,7 +235,11 @@ def workspace_snippets(doc: Document, offset: int, workspace: WorkspaceIndex | N
     try:
         query = _query_text(doc, offset, budget.near_cursor_lines)
         if query.strip():
-            retrieved = workspace.retrieve(query, exclude_path=doc.path, limit=budget.max_retrieved)
+            if boosts:
+                retrieved = workspace.retrieve(query, exclude_path=doc.path, limit=budget.max_retrieved,
+                                               boosts=boosts)
+            else:
+                retrieved = workspace.retrieve(query, exclude_path=doc.path, limit=budget.max_retrieved)
     except Exception:
         log.warning("retrieval failed for %s", doc.path, exc_info=True)
     seen = {s.text for group in definitions for s in group}
