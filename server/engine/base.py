@@ -68,6 +68,11 @@ class Engine(Protocol):
         """Engine facts for `repolsp.status` (device, compute type, cache entries...)."""
         ...
 
+    def score(self, prompt: str, continuations: list[str], max_context_tokens: int = 256) -> list[float]:
+        """Mean log-probability per token of each continuation right after prompt (re-ranking
+        repository lines against the model's own; an engine may lack it: callers check)."""
+        ...
+
 
 def find_stop(text: str, stops: tuple[str, ...]) -> int:
     """Index of the earliest stop string in text, or -1."""

@@ -383,6 +383,32 @@ class CT2Engine:
         result.total_ms = (time.perf_counter() - start) * 1000
         return result
 
+    def score(self, prompt: str, continuations: list[str], max_context_tokens: int = 256) -> list[float]:
+        """Mean log-probability per token of each continuation right after prompt (one
+        `score_batch` call); the prompt is cut to its last max_context_tokens tokens to bound the
+        cost (every continuation re-reads the context: no prompt cache in scoring)."""
+        if not continuations:
+            return []
+        head = self.tokenizer.encode(prompt, add_special_tokens=True)
+        bos = head.tokens[:1] if head.special_tokens_mask[:1] == [1] else []
+        batch, counts = [], []
+        for continuation in continuations:
+            full = self.tokenizer.encode(prompt + continuation, add_special_tokens=True)
+            common = 0  # tokens shared with the prompt alone: the tail may merge with the text
+            while common < min(len(head.ids), len(full.ids)) and head.ids[common] == full.ids[common]:
+                common += 1
+            tail = list(full.tokens[common:])
+            context = list(full.tokens[len(bos):common])[-max_context_tokens:]
+            batch.append(bos + context + tail)
+            counts.append(len(tail))
+        results = self.generator.score_batch(batch, max_input_length=0)
+        scores = []
+        for result, count in zip(results, counts):
+            # log_probs[i] is the log-probability of token i + 1 given the tokens before it.
+            values = list(result.log_probs)[-count:] if count else []
+            scores.append(sum(values) / len(values) if values else float("-inf"))
+        return scores
+
     def stats(self) -> dict:
         return {
             "engine": self.name,

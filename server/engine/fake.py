@@ -82,6 +82,16 @@ class FakeEngine:
             total_ms=(time.perf_counter() - start) * 1000,
         )
 
+    def score(self, prompt: str, continuations: list[str], max_context_tokens: int = 256) -> list[float]:
+        """A stand-in for log-probabilities: the share of a continuation's words the prompt
+        holds, minus one (a model copies what its prompt shows), so tests can steer re-ranking."""
+        shown = set(_WORD_RE.findall(prompt))
+        scores = []
+        for continuation in continuations:
+            words = [w for w in _WORD_RE.findall(continuation) if w.strip()]
+            scores.append(sum(w in shown for w in words) / len(words) - 1.0 if words else float("-inf"))
+        return scores
+
     def reload(self) -> None:
         pass
 
