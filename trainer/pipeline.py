@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from repolsp.models.store import ModelStore
 from repolsp.server.context.build import approx_token_count
 from repolsp.server.workspace_data import data_dir_for
 from repolsp.trainer import gitlog
+from repolsp.trainer.data_parallel import process_state
 from repolsp.trainer.errors import TrainerError
 from repolsp.trainer.export import export_tuned_model
 from repolsp.trainer.mine import (
@@ -30,7 +33,7 @@ from repolsp.trainer.mine import (
 )
 from repolsp.trainer.progress_bar import stdout_bar
 from repolsp.trainer.prompts import ExampleRenderer, tuned_template_name
-from repolsp.trainer.report import before_after_report
+from repolsp.trainer.report import before_after_report, evaluation_for_manifest, record_evaluation
 from repolsp.trainer.tokenizing import load_tokenizer
 from repolsp.trainer.train import train
 from repolsp.trainer.train_config import TrainConfig
@@ -147,6 +150,11 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
     """The whole `lsp-train` run; returns the exit status."""
     started = time.monotonic()
     repo = gitlog.repo_root(Path(args.repo).expanduser().resolve())
+    main_process = process_state(args.device).is_main_process
+    if not main_process:
+        # Under torchrun / accelerate launch: one set of messages and progress bars, rank 0's.
+        args.quiet = True
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
     if args.method == "prefix" and not (args.no_export or args.mine_only):
         raise TrainerError("prefix-tuning adapters cannot be merged into a CTranslate2 model; "
                            "use --method lora, or --no-export to keep the adapter only")
@@ -185,7 +193,7 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
                            "try a longer history (--since / --max-commits) or another repository")
 
 
-    if not args.resume:
+    if not args.resume and main_process:
         write_jsonl(mined.examples, saved_examples)
     train_budget = training_budget_s(budget_s, time.monotonic() - started, not args.no_export)
     config = TrainConfig.from_args(args, train_budget, renderer.max_prompt_tokens)
@@ -212,6 +220,7 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         report = before_after_report(entry, tuned, mined.examples, run_dir,
                                      max_examples=args.max_eval_examples, say=say,
                                      training=result, show_progress=not args.quiet)
+        record_evaluation(tuned, evaluation_for_manifest(report, entry.name))
         say(report.summary_line())
     if args.no_switch:
         say(f"exported {tuned.name}; serve it with `lsp-models use {tuned.name}`")

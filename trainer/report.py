@@ -4,6 +4,7 @@ printed and saved as markdown, JSON and a PNG chart beside the run's checkpoints
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,30 @@ class Report:
         return (f"held-out exact match {b.exact_match:.0%} -> {t.exact_match:.0%}{gain}{ci}{in_hunk}, "
                 f"edit similarity {b.edit_similarity:.2f} -> {t.edit_similarity:.2f} "
                 f"on {t.n} test examples; report: {self.markdown_path}")
+
+
+def evaluation_for_manifest(report: Report, base_name: str) -> dict:
+    """The report's figures as the tuned model's manifest keeps them (`repolsp.status` reads
+    them there: server/model_info.py)."""
+    b, t, diff = report.base, report.tuned, report.exact_match_diff or {}
+    return {"baseModel": base_name, "n": t.n, "exactMatchBase": b.exact_match,
+            "exactMatchTuned": t.exact_match,
+            "ratio": t.exact_match / b.exact_match if b.exact_match > 0 else None,
+            "meanDiff": diff.get("mean_diff"), "ci95": diff.get("ci95"),
+            "editSimilarityBase": b.edit_similarity, "editSimilarityTuned": t.edit_similarity,
+            "bySource": report.by_source, "report": str(report.markdown_path),
+            "chart": str(report.chart_path)}
+
+
+def record_evaluation(entry, evaluation: dict) -> None:
+    """Write `evaluation` into the stored model's manifest (`extra["evaluation"]`), atomically:
+    a server reading it meanwhile sees the old manifest or the new one, never half."""
+    path = Path(entry.dir) / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.setdefault("extra", {})["evaluation"] = evaluation
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _fmt(value: float | None, pattern: str) -> str:

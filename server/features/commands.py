@@ -8,6 +8,7 @@ from lsprotocol import types
 from repolsp.server import progress
 from repolsp.server.context.document import uri_to_path
 from repolsp.server.features.inline_completion import ACCEPT_COMMAND
+from repolsp.server.model_info import training_status
 from repolsp.server.server import RepolspServer
 from repolsp.server.training import TrainingJob
 
@@ -15,7 +16,8 @@ from repolsp.server.training import TrainingJob
 def register(server: RepolspServer) -> None:
     @server.command("repolsp.status")
     def status(ls: RepolspServer, *args) -> dict:
-        return ls.status()
+        # The served model's measured gain and the newest training report (editors show it).
+        return {**ls.status(), **training_status(ls.model_name, ls.workspace_root)}
 
     @server.command("repolsp.reloadModel")
     def reload_model(ls: RepolspServer, *args) -> dict:

@@ -148,6 +148,12 @@ def test_lsp_train_end_to_end(history_repo, tmp_path, monkeypatch, capsys, tuned
     width, height = _png_size((run_dir / "report.png").read_bytes())
     assert width >= 700 and 300 <= height <= 500  # metrics, gain and split panels (trainer/chart.py)
     assert "](report.png)" in markdown
+    # The tuned model's manifest keeps the measured gain, for `repolsp.status`.
+    from repolsp.server.model_info import served_model_facts
+
+    facts = served_model_facts(tuned.name, ModelStore(home))
+    assert facts["gain"]["n"] == 4 and facts["gain"]["exactMatchBase"] == report["base"]["exact_match"]
+    assert facts["summary"].startswith("exact match ") and facts["report"] == str(run_dir / "report.md")
 
 
 def test_lsp_train_interrupted_then_resumed(history_repo, tmp_path, monkeypatch, capsys):
