@@ -31,6 +31,7 @@ export const CLIENT_COMMANDS = {
   train: 'repolsp.trainRepository',
   switchModel: 'repolsp.switchModel',
   showStatus: 'repolsp.showStatus',
+  showReport: 'repolsp.showTrainingReport',
   restart: 'repolsp.restartServer',
   showLog: 'repolsp.showLog',
 } as const;
@@ -160,6 +161,7 @@ export class RepolspController implements vscode.Disposable {
     register(CLIENT_COMMANDS.train, () => this.train());
     register(CLIENT_COMMANDS.switchModel, () => this.switchModel());
     register(CLIENT_COMMANDS.showStatus, () => this.showStatus());
+    register(CLIENT_COMMANDS.showReport, () => this.showTrainingReport());
     register(CLIENT_COMMANDS.restart, () => this.restart());
     register(CLIENT_COMMANDS.showLog, async () => this.client?.showLog?.());
     this.disposables.push(
@@ -466,6 +468,25 @@ export class RepolspController implements vscode.Disposable {
     const choice = await vscode.window.showInformationMessage(report, 'Switch model', 'Show log');
     if (choice === 'Switch model') await this.switchModel();
     if (choice === 'Show log') this.client?.showLog?.();
+    return report;
+  }
+
+  /**
+   * Show training report: the newest `lsp-train` report (markdown with its chart) in VS Code's
+   * markdown preview; the server's status says where it is. Returns the path, if any.
+   */
+  async showTrainingReport(): Promise<string | undefined> {
+    if (!this.requireClient()) return undefined;
+    const status = await this.refreshStatus();
+    const report = status?.trainingReport;
+    if (!report || !fs.existsSync(report)) {
+      void vscode.window.showInformationMessage(
+        'repolsp: no training report yet. Run "repolsp: Train on this repository" (lsp-train) first.',
+      );
+      return undefined;
+    }
+    await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(report));
+    if (status?.gain) void vscode.window.showInformationMessage(`repolsp: ${status.model}: ${status.gain}`);
     return report;
   }
 

@@ -14,6 +14,10 @@ export interface ServerStatus {
   message?: string;
   /** Optional list of models the server can switch to. */
   models?: string[];
+  /** The gain `lsp-train` measured for the served model, one line (servedModel.summary). */
+  gain?: string;
+  /** Path of the newest training report (markdown, its chart beside it). */
+  trainingReport?: string;
 }
 
 /** The client's own view of the connection, shown when no server status is available. */
@@ -49,6 +53,10 @@ export function parseStatus(raw: unknown): ServerStatus | undefined {
   if (typeof r.error === 'string' && r.error) status.message = r.error;
   else if (typeof r.message === 'string' && r.message) status.message = r.message;
   if (Array.isArray(r.models)) status.models = r.models.filter((m): m is string => typeof m === 'string');
+  const served = (typeof r.servedModel === 'object' && r.servedModel !== null
+    ? r.servedModel : {}) as Record<string, unknown>;
+  if (typeof served.summary === 'string' && served.summary) status.gain = served.summary;
+  if (typeof r.trainingReport === 'string' && r.trainingReport) status.trainingReport = r.trainingReport;
   return status;
 }
 
@@ -120,6 +128,7 @@ export function formatStatusReport(status: ServerStatus): string {
       : 'latency: no completions yet',
   );
   if (status.cacheHitRate !== null) lines.push(`prompt cache hit rate: ${Math.round(status.cacheHitRate * 100)}%`);
+  if (status.gain) lines.push(`measured gain: ${status.gain}`);
   if (status.message) lines.push(status.message);
   return lines.join('\n');
 }

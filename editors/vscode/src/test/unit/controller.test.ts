@@ -1,6 +1,9 @@
 import '../registerMock';
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { beforeEach, describe, test } from 'node:test';
 
 import * as vscode from 'vscode';
@@ -342,6 +345,39 @@ describe('commands', () => {
     const report = await vscode.commands.executeCommand(CLIENT_COMMANDS.showStatus);
     assert.match(String(report), /repolsp: ready[\s\S]*model: smollm2[\s\S]*p50 40 ms, p95 90 ms over 3 completions/);
     assert.ok(mock.state.messages.some((m) => m.level === 'info' && m.text === report));
+    c.dispose();
+  });
+
+  test('show training report opens the newest report in the markdown preview', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repolsp-report-'));
+    const report = path.join(dir, 'report.md');
+    fs.writeFileSync(report, '# lsp-train: before / after\n\n![chart](report.png)\n');
+    const c = makeController();
+    await c.activate();
+    clients[0].status = {
+      ...clients[0].status,
+      model: 'gemma3-270m-attrs',
+      servedModel: { name: 'gemma3-270m-attrs', summary: 'exact match 10.5% -> 15.5% (1.48x) on held-out commits' },
+      trainingReport: report,
+    };
+    const shown = await vscode.commands.executeCommand(CLIENT_COMMANDS.showReport);
+    assert.equal(shown, report);
+    const preview = mock.state.executed.find((e) => e.command === 'markdown.showPreview');
+    assert.equal(String(preview!.args[0]), `file://${report}`);
+    assert.ok(mock.state.messages.some((m) => m.level === 'info' && /gemma3-270m-attrs: exact match 10.5% -> 15.5% \(1.48x\)/.test(m.text)));
+    const status = String(await vscode.commands.executeCommand(CLIENT_COMMANDS.showStatus));
+    assert.match(status, /measured gain: exact match 10.5% -> 15.5%/);
+    fs.rmSync(dir, { recursive: true });
+    c.dispose();
+  });
+
+  test('show training report without a report says how to make one', async () => {
+    const c = makeController();
+    await c.activate();
+    clients[0].status = { ...clients[0].status, trainingReport: '/no/such/report.md' };
+    assert.equal(await vscode.commands.executeCommand(CLIENT_COMMANDS.showReport), undefined);
+    assert.ok(!mock.state.executed.some((e) => e.command === 'markdown.showPreview'));
+    assert.ok(mock.state.messages.some((m) => m.level === 'info' && /no training report yet/.test(m.text)));
     c.dispose();
   });
 
