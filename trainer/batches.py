@@ -80,9 +80,11 @@ def pack_rows(order: list[int], lengths: dict[int, int], seq_len: int, max_open:
     return rows
 
 
-def plan_batches(priority: list[int], lengths: dict[int, int], config: TrainConfig) -> list[list[list[int]]]:
-    """All optimizer steps' batches for the whole run: steps -> rows -> example indices."""
-    per_step = config.batch_size * config.grad_accum
+def plan_batches(priority: list[int], lengths: dict[int, int], config: TrainConfig,
+                 processes: int = 1) -> list[list[list[int]]]:
+    """All optimizer steps' batches for the whole run: steps -> rows -> example indices.
+    `batch_size` counts rows per process: N processes take N times the rows per step."""
+    per_step = config.batch_size * config.grad_accum * processes
     steps: list[list[list[int]]] = []
     full_epochs = math.ceil(config.epochs)
     for epoch in range(full_epochs):
@@ -182,7 +184,7 @@ class TrainingPlan:
 
 
 def plan_training(examples, tokenizer, template, config: TrainConfig, device: str,
-                  tensor_device) -> TrainingPlan:
+                  tensor_device, processes: int = 1) -> TrainingPlan:
     """Tokenize the train and valid splits and plan the steps; TrainerError when nothing trains."""
     train_examples = [e for e in examples if e.split == "train"]
     valid_examples = [e for e in examples if e.split == "valid"]
@@ -201,7 +203,8 @@ def plan_training(examples, tokenizer, template, config: TrainConfig, device: st
         raise TrainerError(f"unknown context softmax {config.context_softmax!r} (repository or full)")
     lengths = {i: len(t.input_ids) for i, t in data.items()}
     priority = priority_order(train_examples)
-    batches = plan_batches(priority, lengths if pack else {i: config.seq_len for i in data}, config)
+    batches = plan_batches(priority, lengths if pack else {i: config.seq_len for i in data}, config,
+                           processes)
     valid_data = {}
     for i, e in enumerate(valid_examples):
         ids, labels = tokenize_example(tokenizer, e.prompt, e.completion, config.seq_len,

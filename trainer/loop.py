@@ -21,6 +21,12 @@ from repolsp.trainer.batches import (
     fit_schedule_steps,
     get_lr,
 )
+from repolsp.trainer.data_parallel import (
+    mean_across_processes,
+    share_of_step,
+    step_micro_batches,
+    sum_across_processes,
+)
 from repolsp.trainer.errors import TrainingInterrupted
 from repolsp.trainer.loss import completion_loss
 from repolsp.trainer.progress_bar import stdout_bar
@@ -48,7 +54,7 @@ class TrainingLoop:
         self.plan, self.config, self.state = plan, config, state
         self.run_dir, self.fingerprint = run_dir, fingerprint
         self.world, self.rank = accelerator.num_processes, accelerator.process_index
-        self.fast = self.world == 1 and config.method != "prefix"
+        self.fast = config.method != "prefix"
         # RNG state at the start of the current step: an interruption mid-step resumes that step
         # with the same dropout masks an uninterrupted run would have drawn.
         self.rng_at_step_start = torch.get_rng_state()
@@ -99,22 +105,24 @@ class TrainingLoop:
         config, plan = self.config, self.plan
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        rows = plan.batches[step]
-        # Each process takes its share of the step's rows (DDP averages the gradients).
-        own_rows = rows[self.rank::self.world] or rows[:1]
         per_forward = config.batch_size if plan.pack else 1  # unpacked: one example per forward
-        micro = [own_rows[i:i + per_forward] for i in range(0, len(own_rows), per_forward)]
+        micro = step_micro_batches(plan.batches[step], per_forward)
         step_loss = 0.0
         step_tokens = 0
-        for micro_batch in micro:
+        for micro_batch in share_of_step(micro, self.rank, self.world):
             batch = collate(micro_batch, plan.data, plan.pack)
-            step_tokens += int(batch["input_ids"].numel()) * self.world
+            step_tokens += int(batch["input_ids"].numel())
             batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
             with self.autocast():
+                # Divided by the step's micro-batches on all processes: the summed gradient is
+                # the one-process gradient of the same rows.
                 loss = completion_loss(self.model, batch, self.fast, config.context_weight,
                                        plan.context_vocab) / len(micro)
             self.accelerator.backward(loss)
             step_loss += float(loss.detach())
+        if self.world > 1:
+            step_loss, step_tokens = sum_across_processes(self.params, [step_loss, step_tokens])
+            step_tokens = int(step_tokens)
         if config.clip_norm:
             self.accelerator.clip_grad_norm_(self.params, config.clip_norm)
         self.optimizer.step()
@@ -176,6 +184,11 @@ class TrainingLoop:
                     raise KeyboardInterrupt
                 lr = get_lr(step, state["schedule_steps"], config.peak_lr, config.warmup_fraction,
                             config.min_lr_ratio)
+                if self.world > 1:
+                    # Each process's dropout masks come from (seed, step, rank): a resumed run
+                    # draws what an uninterrupted one would, though the checkpoint holds rank 0's
+                    # RNG state only.
+                    torch.manual_seed((config.seed * 1_000_003 + step) * self.world + self.rank)
                 step_loss, step_tokens = self.train_step(step, lr)
                 state["step"] = step + 1
                 self.rng_at_step_start = torch.get_rng_state()
@@ -184,6 +197,8 @@ class TrainingLoop:
                 if state["first_loss"] is None:
                     state["first_loss"] = step_loss
                 elapsed = elapsed_before + time.monotonic() - started
+                if self.world > 1:  # one clock for all: the budget stops every process at one step
+                    elapsed = mean_across_processes(elapsed, self.accelerator.device)
                 state["elapsed_s"] = elapsed
                 tokens_per_s = state["tokens"] / elapsed if elapsed > 0 else 0.0
                 record = {"step": state["step"], "loss": round(step_loss, 5), "lr": lr,

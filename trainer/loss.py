@@ -15,7 +15,7 @@ def completion_loss(model, batch: dict, fast: bool = True, context_weight: float
     The fast path runs the output head only on labelled positions: prompts are most of each
     row, and the head (vocabulary x hidden) is about a fifth of a small model's compute.
     It calls the decoder directly, so it is used only where that is equivalent to the
-    wrapper's forward (not under DDP, not with prefix tuning).
+    wrapper's forward (not with prefix tuning).
 
     `context_vocab` (sorted token ids holding every context label) makes the context term a
     softmax over those tokens only (a sampled softmax): the repository's own tokens are the

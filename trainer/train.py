@@ -4,8 +4,9 @@ Read top to bottom: tokenizer and FIM tokens -> tokenize -> order by value (newe
 most-touched files) -> pack into rows -> model + adapter -> loop (AdamW, warmup + cosine,
 accumulation, clipping, validation, early stopping, checkpoints, time budget) -> adapter on disk.
 
-Runs on CPU or CUDA; under `accelerate launch` / `torchrun` the same code trains with DDP
-(each process takes its share of every batch). Checkpoints hold everything a run needs to
+Runs on CPU or CUDA; under `accelerate launch` / `torchrun` the same code trains data-parallel
+(each process takes its share of every step's rows, gradients summed: see `data_parallel`; one
+step's rows are batch_size x grad_accum x processes). Checkpoints hold everything a run needs to
 continue exactly: trainable weights, optimizer, step, RNG state, schedule length.
 """
 
@@ -28,6 +29,7 @@ from repolsp.trainer.adapters import (
 from repolsp.trainer.batches import (
     plan_training,
 )
+from repolsp.trainer.data_parallel import same_on_every_process
 from repolsp.trainer.errors import TrainerError
 from repolsp.trainer.loop import TrainingLoop
 from repolsp.trainer.prompts import tuned_template_name
@@ -104,7 +106,8 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
     accelerator = _accelerator(device)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_training(examples, tokenizer, template, config, device, accelerator.device)
+    world = accelerator.num_processes
+    plan = plan_training(examples, tokenizer, template, config, device, accelerator.device, world)
 
     # Same seed -> same adapter init, same dropout masks, same data order.
     random.seed(config.seed)
@@ -112,9 +115,15 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
     model, optimizer, params, added = build_model(entry, tokenizer, template, template_name, config,
                                                   plan.fim_ids, len(plan.batches))
     fingerprint = {"config": config.fingerprint(), "data": _data_fingerprint(plan.train_examples, entry.name)}
+    if world > 1:
+        fingerprint["processes"] = world  # a step's rows depend on it
+        if not same_on_every_process(fingerprint["data"]):
+            raise TrainerError("the processes mined different examples (did the history change "
+                               "while they started?); run again")
+    # On its device before a resumed optimizer state is loaded: that state follows its parameters.
+    model.to(accelerator.device)
     state, resumed_from = start_or_resume(run_dir, config, fingerprint, model, optimizer,
                                           len(plan.batches))
-    model, optimizer = accelerator.prepare(model, optimizer)
     run = TrainingLoop(accelerator, model, optimizer, params, plan, config, state, run_dir, fingerprint)
     stopped = run.loop(show_progress, stop_after_steps, resumed_from)
 
@@ -141,14 +150,11 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
 
 def _accelerator(device: str):
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
 
-    # Under DDP a batch of instruction examples leaves the FIM token rows without gradients.
-    return Accelerator(
-        # Autocast is ours (`_Run.autocast`): accelerate's precision is fixed for the life of a process.
-        cpu=device == "cpu", mixed_precision="no",
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
+    # Autocast is ours (`TrainingLoop.autocast`): accelerate's precision is fixed for the life of
+    # a process. The model is never wrapped in DDP (see `data_parallel`): the accelerator gives
+    # the process group, the device and the rank.
+    return Accelerator(cpu=device == "cpu", mixed_precision="no")
 
 
 def build_model(entry, tokenizer, template, template_name: str, config: TrainConfig,
@@ -196,6 +202,10 @@ def start_or_resume(run_dir: Path, config: TrainConfig, fingerprint: dict, model
         if not ckpt_path.is_file():
             raise TrainerError(f"nothing to resume: no checkpoint in {run_dir} (run without --resume)")
         saved = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        made_with = saved["fingerprint"].get("processes", 1)
+        if made_with != fingerprint.get("processes", 1):
+            raise TrainerError(f"the checkpoint was made by {made_with} process(es): resume with "
+                               f"as many (a step's rows depend on it), or run without --resume")
         if saved["fingerprint"] != fingerprint:
             raise TrainerError(
                 "the checkpoint was made with other settings or another history; "

@@ -1,0 +1,60 @@
+"""`lsp-train` as one process of a torchrun / accelerate launch run, watched by the distributed
+tests: each process records the examples of every micro-batch it trains on and every file it
+writes, in RECORD_DIR/rank-N.jsonl. STOP_AT_STEP=k makes every process stop at step k as Ctrl-C
+would (a checkpoint, exit status 1).
+
+    torchrun --nproc_per_node 2 distributed_worker.py REPO [lsp-train options]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _record(item: dict) -> None:
+    rank = int(os.environ.get("RANK", "0"))
+    path = Path(os.environ["RECORD_DIR"]) / f"rank-{rank}.jsonl"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"rank": rank, **item}) + "\n")
+
+
+def _watch() -> None:
+    from repolsp.trainer import loop, train
+
+    real_share, real_save, real_adapter = loop.share_of_step, loop.atomic_torch_save, train.save_adapter
+    real_get_lr = loop.get_lr
+    stop_at = int(os.environ.get("STOP_AT_STEP", "-1"))
+    current = {"step": None}
+
+    def get_lr(step, *rest):
+        if step == stop_at:
+            raise KeyboardInterrupt
+        current["step"] = step
+        return real_get_lr(step, *rest)
+
+    def share_of_step(micro, rank, world):
+        own = real_share(micro, rank, world)
+        _record({"step": current["step"], "world": world,
+                 "examples": sorted(i for batch in own for row in batch for i in row)})
+        return own
+
+    def atomic_torch_save(obj, path):
+        _record({"wrote": Path(path).name})
+        return real_save(obj, path)
+
+    def save_adapter(model, tokenizer, adapter_dir, *rest):
+        _record({"wrote": Path(adapter_dir).name})
+        return real_adapter(model, tokenizer, adapter_dir, *rest)
+
+    loop.get_lr, loop.share_of_step, loop.atomic_torch_save = get_lr, share_of_step, atomic_torch_save
+    train.save_adapter = save_adapter
+
+
+if __name__ == "__main__":
+    _watch()
+    from repolsp.trainer import cli
+
+    sys.exit(cli.main(sys.argv[1:]))
