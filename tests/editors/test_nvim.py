@@ -41,6 +41,19 @@ def test_lua_unit_tests(nvim, isolated_env):
     assert len(_parse(result.stdout)) >= 30
 
 
+def _training_report(project, home: str):
+    """A report where `lsp-train` leaves the workspace's newest one (markdown + chart)."""
+    from pathlib import Path
+
+    from repolsp.server.workspace_data import data_dir_for
+
+    report = data_dir_for(project, Path(home)) / "train" / "report.md"
+    report.parent.mkdir(parents=True)
+    report.write_text("# lsp-train: before / after\n\n![chart](report.png)\n")
+    (report.parent / "report.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    return report
+
+
 @pytest.fixture(scope="module", params=["native", "fallback", "legacy"])
 def live(request, nvim, isolated_env, fake_server_cmd, tmp_path_factory):
     """One headless Neovim session against the real server; results by Lua test name."""
@@ -50,8 +63,10 @@ def live(request, nvim, isolated_env, fake_server_cmd, tmp_path_factory):
     project = tmp_path_factory.mktemp(f"nvim-{mode}")
     (project / ".git").mkdir()  # a root marker, as in a real repository
     (project / "example.py").write_text(EXAMPLE)
+    report = _training_report(project, isolated_env["REPOLSP_HOME"])
     env = dict(isolated_env, REPOLSP_TEST_CMD=json.dumps(fake_server_cmd), REPOLSP_TEST_INLINE=mode,
-               REPOLSP_TEST_WORKDIR=str(project), REPOLSP_TEST_OUT=str(project))
+               REPOLSP_TEST_WORKDIR=str(project), REPOLSP_TEST_OUT=str(project),
+               REPOLSP_TEST_REPORT=str(report))
     result = run_bounded([nvim, "--headless", "--clean", "-l", str(LUA_TESTS / "test_live.lua")],
                          cwd=REPO_ROOT, env=env, timeout_s=LIVE_TIMEOUT_S)
     return {"mode": mode, "project": project, "output": result.stdout, "rc": result.returncode,
@@ -75,6 +90,10 @@ def test_inline_suggestion_appears_and_is_accepted(live):
 
 def test_status_command(live):
     _expect(live, ":RepolspStatus reports the served model")
+
+
+def test_report_command_opens_the_training_report(live):
+    _expect(live, ":RepolspReport opens the training report in a split and names its chart")
 
 
 def test_settings_change_without_restart(live):
@@ -107,7 +126,7 @@ def test_help_file_has_the_tags_messages_point_to(nvim, isolated_env, tmp_path):
     """`:help repolsp-install` (named in the missing-server message) and each command resolve."""
     plugin = tmp_path / "repolsp"
     shutil.copytree(REPO_ROOT / "editors" / "nvim", plugin)
-    tags = ["repolsp-install", ":RepolspTrain", ":RepolspModel", "repolsp-setup"]
+    tags = ["repolsp-install", ":RepolspTrain", ":RepolspModel", ":RepolspReport", "repolsp-setup"]
     script = tmp_path / "help.lua"
     script.write_text(
         f"vim.opt.runtimepath:prepend({json.dumps(str(plugin))})\n"

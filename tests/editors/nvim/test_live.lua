@@ -120,6 +120,26 @@ test(':RepolspStatus reports the served model', function()
   H.match('repolsp %S+ ready', repolsp.statusline())
 end)
 
+test(':RepolspReport opens the training report in a split and names its chart', function()
+  local expected = os.getenv('REPOLSP_TEST_REPORT')
+  if not expected then H.skip('REPOLSP_TEST_REPORT is not set') end
+  example_buffer()
+  notes = {}
+  local windows = #vim.api.nvim_tabpage_list_wins(0)
+  vim.cmd('RepolspReport')
+  local buf = H.wait_for(function()
+    local b = vim.fn.bufnr(expected)
+    return b > 0 and vim.api.nvim_get_current_buf() == b and b
+  end, 5000, 'the report in the current window')
+  eq(windows + 1, #vim.api.nvim_tabpage_list_wins(0), 'a split')
+  H.match('^# lsp%-train', vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1])
+  local note = H.wait_for(function()
+    for _, n in ipairs(notes) do if n.msg:find('training report') then return n.msg end end
+  end, 5000, 'a message naming the chart')
+  H.match('chart: [^\n]*report%.png', note)
+  vim.cmd('close')
+end)
+
 test('configure() reaches the running server without a restart', function()
   local client = client_for(example_buffer())
   local id = client.id

@@ -1,5 +1,5 @@
--- User commands (:RepolspDocstring, :RepolspTests, :RepolspTrain, :RepolspStatus, :RepolspModel)
--- and training progress. Each command is one workspace/executeCommand request.
+-- User commands (:RepolspDocstring, :RepolspTests, :RepolspTrain, :RepolspStatus, :RepolspModel,
+-- :RepolspReport) and training progress. Each command is one workspace/executeCommand request.
 local compat = require('repolsp.compat')
 
 local M = {}
@@ -63,6 +63,10 @@ function M.format_status(status)
     table.insert(lines, ('prompt cache hit rate: %d%%'):format(math.floor(status.cacheHitRate * 100 + 0.5)))
   end
   -- The server reports a failure in `error`; `message` is free text.
+  local served = type(status.servedModel) == 'table' and status.servedModel or {}
+  if type(served.summary) == 'string' and served.summary ~= '' then
+    table.insert(lines, 'measured gain: ' .. served.summary)
+  end
   local detail = type(status.error) == 'string' and status.error ~= '' and status.error or status.message
   if type(detail) == 'string' and detail ~= '' then table.insert(lines, detail) end
   return lines
@@ -149,6 +153,34 @@ function M.status(on_status)
   end)
 end
 
+--- The chart beside a report: the served model's own, else report.png next to the markdown.
+local function chart_of(status, report)
+  local served = type(status.servedModel) == 'table' and status.servedModel or {}
+  if served.report == report and type(served.chart) == 'string' then return served.chart end
+  return vim.fn.fnamemodify(report, ':r') .. '.png'
+end
+
+--- Opens the newest training report (markdown) in a split and says where its PNG chart is.
+function M.report()
+  return M.execute('repolsp.status', {}, function(result)
+    M.last_status = result
+    local report = type(result) == 'table' and result.trainingReport or nil
+    if type(report) ~= 'string' or vim.fn.filereadable(report) == 0 then
+      notify('repolsp: no training report yet. Run :RepolspTrain (lsp-train) first.', vim.log.levels.WARN)
+      return
+    end
+    vim.schedule(function()
+      vim.cmd('split ' .. vim.fn.fnameescape(report))
+      local chart = chart_of(result, report)
+      local where = vim.fn.filereadable(chart) == 1 and ('chart: ' .. chart) or 'no chart beside it'
+      local served = type(result.servedModel) == 'table' and result.servedModel or {}
+      local gain = type(served.summary) == 'string' and served.summary ~= ''
+        and ('\n' .. tostring(served.name) .. ': ' .. served.summary) or ''
+      notify(('repolsp: training report %s (%s)%s'):format(report, where, gain))
+    end)
+  end)
+end
+
 function M.use_model(name)
   if not name or vim.trim(name) == '' then
     notify('repolsp: usage: :RepolspModel {name}', vim.log.levels.WARN)
@@ -188,6 +220,7 @@ function M.register(opts)
   cmd('RepolspTrain', function(a) M.train(a.args) end, { nargs = '?', complete = 'dir', desc = 'repolsp: fine-tune on this repository' })
   cmd('RepolspTrainCancel', function() M.train_cancel() end, { desc = 'repolsp: cancel training' })
   cmd('RepolspStatus', function() M.status() end, { desc = 'repolsp: model, state and latency' })
+  cmd('RepolspReport', function() M.report() end, { desc = 'repolsp: show training report (markdown + chart)' })
   cmd('RepolspModel', function(a) M.use_model(a.args) end, {
     nargs = 1,
     desc = 'repolsp: switch the served model',
