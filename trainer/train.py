@@ -25,6 +25,7 @@ from repolsp.trainer.adapters import (
     load_trainable_state,
     save_adapter,
     stored_dtype,
+    taught_sentinel_ids,
 )
 from repolsp.trainer.batches import (
     plan_training,
@@ -170,7 +171,7 @@ def build_model(entry, tokenizer, template, template_name: str, config: TrainCon
     frozen_dtype = torch.bfloat16 if frozen_bf16 else torch.float32
     model = load_model(entry.hf_dir, tokenizer, template_name, dtype=frozen_dtype)
     added = [t for t in fim_sentinels(template) if t in tokenizer.get_added_vocab()] if template.fim else []
-    model = add_adapter(model, config, fim_ids, schedule_steps)
+    model = add_adapter(model, config, taught_sentinel_ids(template_name, fim_ids), schedule_steps)
     for param in model.parameters():
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
