@@ -190,7 +190,9 @@ def import_model(
             say(f"downloading {source} from the model hub")
             model_type = _download_from_hub(source, hf_dir)
         manifest.architecture = model_type
-        manifest.family = guess_family(model_type, source)
+        # The name counts too: a folder imported as `qwen2.5-coder-0.5b` (what the offline
+        # message of a hub pull suggests) gets that family's FIM template.
+        manifest.family = guess_family(model_type, f"{name} {source}")
         from repolsp.models.prompt import template_name_for_family
 
         manifest.fim_template = template_name_for_family(manifest.family)

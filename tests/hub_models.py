@@ -46,7 +46,7 @@ def _byte_level_bpe(specials: list[str], qwen_split: bool = False):
     return tokenizer
 
 
-def build_tiny_qwen(folder: Path, seed: int = 0) -> Path:
+def build_tiny_qwen(folder: Path, seed: int = 0, intermediate_size: int = 128) -> Path:
     """A random-weight Qwen2 (tied embeddings, q/k/v biases, as Qwen2.5-Coder 0.5B/1.5B) whose
     tokenizer has Qwen2.5-Coder's FIM and repository tokens and no BOS, as Qwen's."""
     import torch
@@ -57,9 +57,9 @@ def build_tiny_qwen(folder: Path, seed: int = 0) -> Path:
                                    additional_special_tokens=QWEN_SPECIALS[1:])
     torch.manual_seed(seed)
     config = Qwen2Config(
-        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        tie_word_embeddings=True, eos_token_id=fast.eos_token_id, bos_token_id=None,
+        vocab_size=len(fast), hidden_size=64, intermediate_size=intermediate_size,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=512, tie_word_embeddings=True, eos_token_id=fast.eos_token_id, bos_token_id=None,
         pad_token_id=fast.pad_token_id,
     )
     model = Qwen2ForCausalLM(config).to(torch.float32)

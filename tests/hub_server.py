@@ -8,7 +8,8 @@ Routes (as huggingface_hub 2.x calls them):
   GET  /{repo}/resolve/{rev}/{file}              the bytes (Range: bytes=N- gives 206)
 
 Faults for the tests: `cut_after[file] = n` sends the full Content-Length but never a byte past
-offset n, then closes the connection (a download cut off, however often it is retried); `corrupt` serves files with one byte
+offset n, then closes the connection (a download cut off, however often it is retried);
+`cut_once` does it to the first GET only (a network drop that a retry gets over); `corrupt` serves files with one byte
 flipped at the right size (a damaged download).
 """
 
@@ -71,6 +72,7 @@ class LoopbackHub:
     def __init__(self) -> None:
         self.repos: dict[str, Repo] = {}
         self.cut_after: dict[str, int] = {}
+        self.cut_once: dict[str, int] = {}  # as cut_after, for the first GET only
         self.corrupt: set[str] = set()
         self.requests: list[tuple[str, str, str]] = []  # (method, path, Range header)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -163,7 +165,8 @@ class LoopbackHub:
                 self.end_headers()
                 if head:
                     return
-                cut = hub.cut_after.get(name)
+                cut = hub.cut_once.pop(name, None)
+                cut = hub.cut_after.get(name) if cut is None else cut
                 if cut is not None and cut < len(data):
                     self.wfile.write(data[start:max(start, cut)])
                     self.wfile.flush()
