@@ -51,7 +51,7 @@ def served_model_facts(name: str, store: ModelStore | None = None) -> dict:
     extra = manifest.get("extra") if isinstance(manifest.get("extra"), dict) else {}
     evaluation = extra.get("evaluation") if isinstance(extra.get("evaluation"), dict) else None
     facts["baseModel"] = manifest.get("base_model")
-    facts["tuned"] = bool(manifest.get("base_model")) or "training" in extra
+    facts["tuned"] = "training" in extra  # a trimmed model has a base_model too, and no training
     if evaluation:
         facts["gain"] = evaluation
         facts["summary"] = gain_summary(evaluation)
@@ -61,11 +61,14 @@ def served_model_facts(name: str, store: ModelStore | None = None) -> dict:
 
 
 def latest_training_report(root: Path | None) -> str | None:
-    """The newest `lsp-train` report of the workspace (its default run folder), if any."""
+    """The newest `lsp-train` report of the workspace (its default run folders: `train`, and
+    `train-incremental` for --incremental), if any."""
     if root is None:
         return None
-    path = data_dir_for(root) / "train" / "report.md"
-    return str(path) if path.is_file() else None
+    folder = data_dir_for(root)
+    reports = [p for p in (folder / "train" / "report.md", folder / "train-incremental" / "report.md")
+               if p.is_file()]
+    return str(max(reports, key=lambda p: p.stat().st_mtime)) if reports else None
 
 
 def training_status(model_name: str, root: Path | None) -> dict:

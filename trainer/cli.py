@@ -3,6 +3,7 @@
     lsp-train [REPO=.] [--model NAME] [--method lora|adalora|prefix|full] [--rank R]
               [--epochs E] [--lr LR] [--max-commits N] [--since DATE] [--test-fraction F]
               [--device auto|cpu|cuda] [--precision auto|bf16|fp32] [--budget 30m] [--resume]
+              [--incremental]
               [--mine-only --out FILE.jsonl] [--no-export]
 
 Progress and results go to stdout (the server's training job reads the last line); errors are
@@ -62,9 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "cheaper with a large vocabulary) or over the whole vocabulary")
     p.add_argument("--max-commits", type=int, help="mine only the newest N commits")
     p.add_argument("--since", help="mine commits newer than this date (git --since syntax)")
-    p.add_argument("--snapshot-lines", type=int, default=1500,
+    p.add_argument("--snapshot-lines", type=int, default=None,
                    help="single-line holes cut from the code at the last training commit, in the "
-                        "files the history touched most (default 1500; 0: history only)")
+                        "files the history touched most (default 1500, 200 with --incremental; "
+                        "0: history only)")
     p.add_argument("--test-fraction", type=float, default=0.1,
                    help="newest fraction of commits held out as test (default 0.1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -74,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", help="wall-time budget for mining + training + export, e.g. 30m "
                    "(the before/after evaluation comes on top; default: none)")
     p.add_argument("--resume", action="store_true", help="continue the last interrupted run")
+    p.add_argument("--incremental", action="store_true",
+                   help="continue from the served tuned model on the commits since it was trained "
+                        "and the completions accepted since (default budget 5m); it is served "
+                        "only if no worse than that model on the newest of those commits")
     p.add_argument("--mine-only", action="store_true", help="only mine examples, write --out")
     p.add_argument("--out", type=Path, help="JSONL file for --mine-only")
     p.add_argument("--no-export", action="store_true", help="train but do not export or serve")
@@ -135,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("--test-fraction must be in [0, 0.5)")
     if args.context_tokens < 0 or args.context_weight < 0:
         return _fail("--context-tokens and --context-weight must not be negative")
+    if args.incremental and (args.resume or args.mine_only):
+        return _fail("--incremental cannot be combined with --resume or --mine-only")
+    if args.snapshot_lines is None:
+        from repolsp.trainer.incremental import INCREMENTAL_SNAPSHOT_LINES
+
+        args.snapshot_lines = INCREMENTAL_SNAPSHOT_LINES if args.incremental else 1500
     try:
         budget_s = parse_duration_s(args.budget) if args.budget else None
     except ValueError as exc:

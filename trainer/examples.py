@@ -25,6 +25,7 @@ class MineConfig:
     max_middle_lines: int = 24
     min_line_chars: int = 6  # single-line targets shorter than this teach nothing
     events_path: Path | None = None  # the server's completion events (accepted/rejected)
+    events_since: float | None = None  # only events newer than this (epoch s; --incremental)
     snapshot_lines: int = 1500  # `snapshot` holes in the code at the last training commit (0: none)
 
 

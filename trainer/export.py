@@ -49,6 +49,19 @@ def merge_adapter(base_hf_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(str(out_dir))
 
 
+def update_manifest_extra(entry, values: dict) -> None:
+    """Merge `values` into a stored model's manifest `extra`, atomically (a server reading it
+    meanwhile sees the old manifest or the new one, never half)."""
+    import os
+
+    path = Path(entry.dir) / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.setdefault("extra", {}).update(values)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def export_tuned_model(store, base_entry, adapter_dir: Path, name: str, repo: Path | None = None,
                        switch: bool = True, quantization: str | None = None, stats: dict | None = None,
                        say: Callable[[str], None] = lambda _m: None):

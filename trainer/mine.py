@@ -139,7 +139,8 @@ def mine_repository(
                 examples.append(example)
     negatives: list[dict] = []
     if "accepted" in config.kinds and config.events_path is not None:
-        accepted, negatives = _events_examples(renderer, snapshot, config.events_path, examples, stats)
+        accepted, negatives = _events_examples(renderer, snapshot, config.events_path, examples, stats,
+                                               config.events_since)
         examples.extend(accepted)
     stats.negatives = len(negatives)
     stats.examples_by_kind = Counter(e.kind for e in examples)
@@ -219,11 +220,13 @@ def snapshot_examples(repo: Path, renderer: ExampleRenderer, commit: gitlog.Comm
 
 
 def _events_examples(renderer, snapshot, events_path: Path, examples: list[Example],
-                     stats: MineStats) -> tuple[list[Example], list[dict]]:
+                     stats: MineStats, since: float | None = None) -> tuple[list[Example], list[dict]]:
     """Accepted completions become `accepted` FIM examples (split by time against the commits);
-    rejected ones are kept as negatives, never trained on."""
+    rejected ones are kept as negatives, never trained on. `since`: only newer events (an
+    incremental run: older ones were learnt by the model it continues)."""
 
-    events = read_events(events_path)
+    events = [e for e in read_events(events_path)
+              if since is None or float(e.get("ts", 0) or 0) > since]
     valid_start = min((e.time for e in examples if e.split == "valid"), default=None)
     test_start = min((e.time for e in examples if e.split == "test"), default=None)
     accepted: list[Example] = []

@@ -22,7 +22,8 @@ from repolsp.server.workspace_data import data_dir_for
 from repolsp.trainer import gitlog
 from repolsp.trainer.data_parallel import process_state
 from repolsp.trainer.errors import TrainerError
-from repolsp.trainer.export import export_tuned_model
+from repolsp.trainer.export import export_tuned_model, update_manifest_extra
+from repolsp.trainer.incremental import head_commit, plan_incremental, root_base_name
 from repolsp.trainer.mine import (
     MineConfig,
     MineResult,
@@ -33,7 +34,7 @@ from repolsp.trainer.mine import (
 )
 from repolsp.trainer.progress_bar import stdout_bar
 from repolsp.trainer.prompts import ExampleRenderer, tuned_template_name
-from repolsp.trainer.report import before_after_report, evaluation_for_manifest, record_evaluation
+from repolsp.trainer.report import before_after_report, evaluation_for_manifest
 from repolsp.trainer.tokenizing import load_tokenizer
 from repolsp.trainer.train import train
 from repolsp.trainer.train_config import TrainConfig
@@ -87,7 +88,8 @@ def mine_with_progress(repo: Path, renderer, args: argparse.Namespace):
         events = data_dir_for(repo) / "events.jsonl"
     config = MineConfig(max_commits=args.max_commits, since=args.since,
                         test_fraction=args.test_fraction, events_path=events,
-                        snapshot_lines=args.snapshot_lines)
+                        snapshot_lines=args.snapshot_lines,
+                        events_since=getattr(args, "events_since", None))
     bar = _bar(args, "mining", unit="commit")
     last = [0]
 
@@ -159,6 +161,12 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         raise TrainerError("prefix-tuning adapters cannot be merged into a CTranslate2 model; "
                            "use --method lora, or --no-export to keep the adapter only")
     store, entry = resolve_base_model(args.model, required=not args.mine_only)
+    trained_at = head_commit(repo)  # before mining: the next --incremental starts after it
+    if getattr(args, "incremental", False):
+        planned = plan_incremental(args, store, repo, budget_s, say)
+        if planned is None:
+            return 0
+        entry, budget_s = planned
     tokenizer = None
     if entry is not None:
 
@@ -188,6 +196,9 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
                 handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in mined.negatives)
         say(f"wrote {count} examples to {args.out}")
         return 0
+    if getattr(args, "incremental", False) and not any(e.split == "train" for e in mined.examples):
+        say("nothing new to learn: the new commits gave no training examples")
+        return 0
     if not any(e.split == "train" for e in mined.examples):
         raise TrainerError("the history gave no training examples (all filtered out); "
                            "try a longer history (--since / --max-commits) or another repository")
@@ -209,21 +220,29 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
         return 0
 
 
-    name = args.name or unused_model_name(store, tuned_model_name(entry.name, repo))
+    name = args.name or unused_model_name(store, tuned_model_name(root_base_name(entry), repo))
     # Switch only after the evaluation says the tuned model is no worse, so a short or
     # unlucky run never makes the user's completions worse (`--force-switch` overrides).
     tuned = export_tuned_model(store, entry, result.adapter_dir, name, repo=repo, switch=False,
                                stats=result.stats_for_manifest(), say=say)
+    update_manifest_extra(tuned, {"trainedCommit": trained_at, "repo": str(repo),
+                                  "rootBase": root_base_name(entry),
+                                  "incremental": bool(getattr(args, "incremental", False))})
     report = None
     if not args.no_eval:
 
         report = before_after_report(entry, tuned, mined.examples, run_dir,
                                      max_examples=args.max_eval_examples, say=say,
                                      training=result, show_progress=not args.quiet)
-        record_evaluation(tuned, evaluation_for_manifest(report, entry.name))
+        update_manifest_extra(tuned, {"evaluation": evaluation_for_manifest(report, entry.name)})
         say(report.summary_line())
     if args.no_switch:
         say(f"exported {tuned.name}; serve it with `lsp-models use {tuned.name}`")
+    elif (report is not None and report.tuned.n == 0 and getattr(args, "incremental", False)
+          and not args.force_switch):
+        say(f"exported {tuned.name} but kept serving {entry.name}: the new commits gave no "
+            f"held-out examples to check it against (serve it anyway with "
+            f"`lsp-models use {tuned.name}`)")
     elif report is not None and not report.tuned_no_worse() and not args.force_switch:
         say(f"exported {tuned.name} but kept serving {store.default_name() or entry.name}: it did "
             f"worse than {entry.name} on the held-out commits (train longer with --budget, or "

@@ -4,7 +4,6 @@ printed and saved as markdown, JSON and a PNG chart beside the run's checkpoints
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,17 +65,6 @@ def evaluation_for_manifest(report: Report, base_name: str) -> dict:
             "editSimilarityBase": b.edit_similarity, "editSimilarityTuned": t.edit_similarity,
             "bySource": report.by_source, "report": str(report.markdown_path),
             "chart": str(report.chart_path)}
-
-
-def record_evaluation(entry, evaluation: dict) -> None:
-    """Write `evaluation` into the stored model's manifest (`extra["evaluation"]`), atomically:
-    a server reading it meanwhile sees the old manifest or the new one, never half."""
-    path = Path(entry.dir) / "manifest.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data.setdefault("extra", {})["evaluation"] = evaluation
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _fmt(value: float | None, pattern: str) -> str:
