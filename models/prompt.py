@@ -25,6 +25,10 @@ class PromptTemplate:
     # Order of the FIM parts: "psm" = prefix, suffix, middle (StarCoder style); "spm" = suffix,
     # then prefix, which the middle continues directly (no middle sentinel).
     order: str = "psm"
+    # Repository-level context as the model was pretrained on it (Qwen2.5-Coder): each snippet
+    # as a file after this separator and its path, then the current file's path, then the FIM
+    # parts. Empty: snippets are commented-out sections inside the prefix (StarCoder style).
+    file_sep: str = ""
 
 
 LEFT_TO_RIGHT = PromptTemplate(name="left-to-right")
@@ -39,7 +43,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
         ),
         PromptTemplate(
             "qwen2.5-coder", True, "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
-            stop=("<|endoftext|>", "<|file_sep|>", "<|fim_pad|>"),
+            stop=("<|endoftext|>", "<|file_sep|>", "<|fim_pad|>"), file_sep="<|file_sep|>",
         ),
         PromptTemplate(
             "deepseek-coder", True, "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>",
@@ -122,6 +126,8 @@ def render_snippet(snippet: Snippet, language: str) -> str:
 
 
 def _render(ctx: PromptContext, template: PromptTemplate, snippets: list[Snippet], prefix: str):
+    if template.file_sep:
+        return _render_files(ctx, template, snippets, prefix)
     mark = line_comment(ctx.language)
     head = "".join(render_snippet(s, ctx.language) for s in snippets)
     head += f"{mark} Path: {ctx.path}\n" if ctx.path else ""
@@ -139,6 +145,16 @@ def _render(ctx: PromptContext, template: PromptTemplate, snippets: list[Snippet
     # Stable while the user types on the current line: everything before it.
     line_start = prefix.rfind("\n") + 1
     return text, body_start + line_start
+
+
+def _render_files(ctx: PromptContext, template: PromptTemplate, snippets: list[Snippet], prefix: str):
+    sep = template.file_sep
+    head = "".join(f"{sep}{s.path}\n" + s.text.rstrip("\n") + "\n" for s in snippets)
+    head += f"{sep}{ctx.path}\n" if ctx.path else ""
+    start = head + template.fim_prefix
+    text = start + prefix + template.fim_suffix + ctx.suffix + template.fim_middle
+    # The suffix follows the prefix, so only the files and the path are stable while typing.
+    return text, len(start)
 
 
 def format_prompt(

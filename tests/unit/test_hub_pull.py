@@ -156,9 +156,13 @@ def test_served_by_the_real_server_with_the_family_fim_template(pulled, tmp_path
     assert status["template"] == family.template
     sent = [json.loads(line) for line in prompts.read_text(encoding="utf-8").splitlines()]
     assert sent, "the server sent no prompt to the engine"
-    prompt = sent[-1]
-    assert prompt.startswith(family.prefix) and prompt.endswith(family.middle)
-    before, after = prompt[len(family.prefix):-len(family.middle)].split(family.suffix)
+    head, fim = sent[-1].split(family.prefix)
+    if family.template == "qwen2.5-coder":  # other files, then this file's path, as Qwen's layout
+        assert head.startswith("<|file_sep|>") and head.endswith("<|file_sep|>demo_probe.py\n")
+    else:
+        assert head == ""
+    assert fim.endswith(family.middle)
+    before, after = fim[:-len(family.middle)].split(family.suffix)
     assert before.endswith("    total = a + b\n    return ")
     assert after.startswith("\n\n\ndef sub(a, b):\n    return a - b")
 

@@ -33,10 +33,31 @@ def test_psm_prompt_layout(name):
     template = TEMPLATES[name]
     assert template.order == "psm"
     prompt = format_prompt(CTX, template)
-    assert prompt.text.startswith(template.fim_prefix)
+    assert prompt.text.startswith(template.file_sep or template.fim_prefix)
     assert prompt.text.endswith(template.fim_middle)
     before_suffix, after = prompt.text.split(template.fim_suffix)
     assert before_suffix.endswith("    return ") and after.startswith("\n\nprint(f(1))")
+
+
+def test_qwen_prompt_puts_snippets_as_files_before_the_fim_parts():
+    """Qwen2.5-Coder's repository-level layout: each snippet a file after <|file_sep|> and its
+    path, then the current file's path, then prefix, suffix and middle."""
+    prompt = format_prompt(CTX, TEMPLATES["qwen2.5-coder"])
+    assert prompt.text == (
+        "<|file_sep|>pkg/a.py\ndef helper():\n    return 1\n"
+        "<|file_sep|>pkg/b.py\ndef other():\n    pass\n"
+        "<|file_sep|>pkg/mod.py\n<|fim_prefix|>import os\n\ndef f(x):\n    y = x + 1\n    return "
+        "<|fim_suffix|>\n\nprint(f(1))\n<|fim_middle|>")
+    assert prompt.text[: prompt.static_prefix_chars].endswith("<|file_sep|>pkg/mod.py\n<|fim_prefix|>")
+    capped = format_prompt(CTX, TEMPLATES["qwen2.5-coder"], _words, _words(prompt.text) - 1)
+    assert capped.dropped_snippets == 1 and "pkg/b.py" not in capped.text
+
+
+def test_codegemma_prompt():
+    prompt = format_prompt(CTX, template_for(template_name_for_family("codegemma")))
+    assert prompt.text.startswith("<|fim_prefix|># Path: pkg/a.py\n")
+    assert prompt.text.endswith("<|fim_suffix|>\n\nprint(f(1))\n<|fim_middle|>")
+    assert "<|file_separator|>" in prompt.template.stop
 
 
 @pytest.mark.parametrize("name", ["repolsp-smollm2", "repolsp-gemma3"], ids=str)
