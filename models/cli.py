@@ -17,7 +17,7 @@ from repolsp.models.store import ModelStore
 def _human(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1000:
-            return f"{size:.0f} {unit}"
+            return f"{size:.1f} {unit}" if unit == "GB" else f"{size:.0f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"
 
