@@ -94,3 +94,45 @@ def build_tiny_deepseek(folder: Path, seed: int = 0) -> Path:
                                    additional_special_tokens=DEEPSEEK_SPECIALS[2:])
     save_tiny_llama(folder, fast, seed, pad_token_id=fast.pad_token_id)
     return _tokenizer_class(folder, "LlamaTokenizerFast")
+
+
+CODEGEMMA_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<|fim_prefix|>",
+                      "<|fim_middle|>", "<|fim_suffix|>", "<|file_separator|>"]
+
+
+def build_tiny_codegemma(folder: Path, seed: int = 0) -> Path:
+    """A random-weight Gemma (multi-query attention, tied embeddings, as CodeGemma 2B) whose
+    tokenizer is built as transformers' GemmaTokenizer builds one (SentencePiece-style BPE with
+    byte fallback, the BOS added) and has CodeGemma's FIM tokens."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import GemmaConfig, GemmaForCausalLM, PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tokenizer.normalizer = normalizers.Replace(" ", "▁")
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    byte_tokens = [f"<0x{byte:02X}>" for byte in range(256)]
+    tokenizer.train_from_iterator(_corpus(), trainers.BpeTrainer(
+        vocab_size=700, special_tokens=CODEGEMMA_SPECIALS + byte_tokens))
+    bos = tokenizer.token_to_id("<bos>")
+    tokenizer.post_processor = processors.TemplateProcessing(single="<bos> $A",
+                                                             special_tokens=[("<bos>", bos)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<bos>", eos_token="<eos>",
+                                   unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                   additional_special_tokens=CODEGEMMA_SPECIALS[5:])
+    torch.manual_seed(seed)
+    config = GemmaConfig(
+        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
+        bos_token_id=bos, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
+    )
+    model = GemmaForCausalLM(config).to(torch.float32)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(8.0)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return _tokenizer_class(folder, "GemmaTokenizer")

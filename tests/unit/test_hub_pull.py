@@ -1,5 +1,6 @@
 """Code models from the hub, end to end against a loopback hub (tests/hub_server.py): a tiny
-Qwen2 with Qwen2.5-Coder's FIM tokens and a tiny Llama with DeepSeek-Coder's, pulled by name with
+Qwen2 with Qwen2.5-Coder's FIM tokens, a tiny Llama with DeepSeek-Coder's and a tiny Gemma with
+CodeGemma's, pulled by name with
 `lsp-models pull` through huggingface_hub, converted, compared with transformers, served with
 their family's FIM template, and LoRA-trained; an interrupted or damaged download changes nothing."""
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from repolsp.models.store import ModelStore
 
-from tests.hub_models import build_tiny_deepseek, build_tiny_qwen
+from tests.hub_models import build_tiny_codegemma, build_tiny_deepseek, build_tiny_qwen
 from tests.hub_server import LoopbackHub
 
 
@@ -37,6 +38,8 @@ FAMILIES = {
                    "qwen2.5-coder", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
     "deepseek": Family("deepseek-coder-1.3b", "tiny-org/tiny-deepseek-coder", build_tiny_deepseek,
                        "llama", "deepseek-coder", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+    "codegemma": Family("codegemma-2b", "tiny-org/tiny-codegemma", build_tiny_codegemma, "gemma",
+                        "codegemma", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
 }
 
 
