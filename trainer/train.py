@@ -30,7 +30,7 @@ from repolsp.trainer.adapters import (
 from repolsp.trainer.batches import (
     plan_training,
 )
-from repolsp.trainer.data_parallel import same_on_every_process
+from repolsp.trainer.data_parallel import mean_across_processes, same_on_every_process
 from repolsp.trainer.errors import TrainerError
 from repolsp.trainer.loop import TrainingLoop
 from repolsp.trainer.prompts import tuned_template_name
@@ -118,6 +118,8 @@ def train(entry, examples, run_dir: Path, config: TrainConfig, tokenizer=None,
     fingerprint = {"config": config.fingerprint(), "data": _data_fingerprint(plan.train_examples, entry.name)}
     if world > 1:
         fingerprint["processes"] = world  # a step's rows depend on it
+        if config.budget_s:  # each process's mining took its own time: one budget for all
+            config = replace(config, budget_s=mean_across_processes(config.budget_s, accelerator.device))
         if not same_on_every_process(fingerprint["data"]):
             raise TrainerError("the processes mined different examples (did the history change "
                                "while they started?); run again")

@@ -1,7 +1,9 @@
 """`lsp-train` as one process of a torchrun / accelerate launch run, watched by the distributed
 tests: each process records the examples of every micro-batch it trains on and every file it
 writes, in RECORD_DIR/rank-N.jsonl. STOP_AT_STEP=k makes every process stop at step k as Ctrl-C
-would (a checkpoint, exit status 1).
+would (a checkpoint, exit status 1). RANK1_LATE_S=s starts rank 1's training loop s seconds late;
+TRAIN_BUDGET_S=a,b gives rank 0 a training-time budget of a seconds, rank 1 b (as if their
+mining had taken different times).
 
     torchrun --nproc_per_node 2 distributed_worker.py REPO [lsp-train options]
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -50,6 +53,21 @@ def _watch() -> None:
         return real_adapter(model, tokenizer, adapter_dir, *rest)
 
     loop.get_lr, loop.share_of_step, loop.atomic_torch_save = get_lr, share_of_step, atomic_torch_save
+    budgets = os.environ.get("TRAIN_BUDGET_S")
+    if budgets:
+        from repolsp.trainer import pipeline
+
+        own = float(budgets.split(",")[int(os.environ.get("RANK", "0"))])
+        pipeline.training_budget_s = lambda *_args: own
+    late_s = float(os.environ.get("RANK1_LATE_S", "0"))
+    if late_s and int(os.environ.get("RANK", "0")) == 1:
+        real_loop = loop.TrainingLoop.loop
+
+        def late_loop(self, *args):
+            time.sleep(late_s)  # this process's clock starts later: its elapsed time reads less
+            return real_loop(self, *args)
+
+        loop.TrainingLoop.loop = late_loop
     train.save_adapter = save_adapter
 
 

@@ -187,3 +187,23 @@ def test_the_exported_model_is_the_kind_one_process_exports(runs):
     scores = [CT2Engine(e.ct2_dir, e.hf_dir, threads=1, compute_type="float32").score(prompt, [continuation])[0]
               for e in (one, two)]
     assert abs(scores[0] - scores[1]) < 1e-2, scores
+
+
+def test_a_time_budget_stops_both_processes_at_the_same_step(tmp_path, history_repo):
+    """Rank 1 starts its loop 1.5 s late, so its own clock reads less, and its mining left it
+    another budget: were each process to decide alone, one would stop first and the other wait on
+    it forever (the launch limit fails it)."""
+    home = tmp_path / "home"
+    register_tiny_model(home)
+    (tmp_path / "rec").mkdir()
+    env = {**os.environ, "REPOLSP_HOME": str(home), "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
+           "RECORD_DIR": str(tmp_path / "rec"), "RANK1_LATE_S": "1.5", "TRAIN_BUDGET_S": "3,5"}
+    done = _launch([str(BIN / "torchrun"), "--nproc_per_node", "2", "--standalone", str(WORKER),
+                    str(history_repo[0]), "--test-fraction", "0.2", "--epochs", "100", "--budget", "1h", "--eval-every", "100000",
+                    "--seq-len", "256", "--max-prompt-tokens", "160", "--threads", "1", "--device", "cpu",
+                    "--precision", "fp32", "-q", "--no-export", "--run-dir", str(tmp_path / "run")], env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "(budget)" in done.stdout, done.stdout
+    steps = {rank: [r["step"] for r in items if "step" in r]
+             for rank, items in _records(tmp_path / "rec").items()}
+    assert steps[0] == steps[1] and len(steps[0]) >= 2, steps
