@@ -32,6 +32,7 @@ from repolsp.server.prepare import (
     prepare_prompt,
     prompt_budget_tokens,
 )
+from repolsp.server.rerank import rerank_line
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,13 @@ class CompletionService:
         template_getter: Callable[[], tuple[PromptTemplate, int | None]],
         workspace_getter: Callable[[], object | None] = lambda: None,
         cache_size: int = 64,
+        history_getter: Callable[[], object | None] = lambda: None,
     ):
         self.config = config
         self._engine = engine_getter
         self._template = template_getter
         self._workspace = workspace_getter
+        self._history = history_getter  # a context.history.HistoryIndex, or None when off
         # One thread: CTranslate2 generation is serialized, and pygls's pool stays free.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="repolsp-engine")
         self.metrics = Metrics()
@@ -234,8 +237,9 @@ class CompletionService:
         budget_tokens = prompt_budget_tokens(self.config.context_budget_tokens, max_prompt_tokens)
         large = len(doc.text) > LARGE_FILE_BYTES
         workspace = self._workspace() if not large else None
+        history = self._history() if not large else None
         prepared = prepare_prompt(doc, offset, workspace, template, engine.count_tokens,
-                                  budget_tokens, self._stable)
+                                  budget_tokens, self._stable, history)
         if large and prepared[1] is not None and doc.uri not in self._warned_large:
             self._warned_large.add(doc.uri)
             log.warning("%s is over 5 MB: context limited to the cursor window", doc.uri)
@@ -266,6 +270,12 @@ class CompletionService:
             result.first_token_ms, result.finish_reason,
             "" if text.strip() else "; nothing kept after the stop rules",
         )
+        if self.config.rerank and decision.mode is CompletionMode.SINGLE_LINE and not cancel.is_set():
+            reranked = await loop.run_in_executor(self.executor, rerank_line, engine, prompt.text, doc,
+                                                  offset, ctx, text, self._workspace(), self._history())
+            if reranked.changed:
+                log.debug("re-ranked: a repository line scored above the model's (%s)", reranked.scores)
+            text = reranked.text
         if not text.strip():
             return None
         return Suggestion(f"c{next(_ids)}", text, offset, decision.mode)

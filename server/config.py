@@ -47,6 +47,13 @@ class Config:
     threads: int = 0  # 0 = CPU count (up to 8)
     request_timeout_ms: int = 10_000
     completion_items: str = "auto"  # one of COMPLETION_ITEMS
+    # Prompts also show lines from the git history and similar lines of the repository
+    # (server/context/history.py, line_retrieval.py); history_max_commits bounds what is read.
+    history: bool = True
+    history_max_commits: int = 400
+    # Single-line completions: repository lines that start with the typed head are scored by
+    # the model against its own line and the best is served (server/rerank.py).
+    rerank: bool = False
 
     def language_enabled(self, language_id: str) -> bool:
         return "*" in self.enabled_languages or language_id in self.enabled_languages
@@ -60,6 +67,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "context_budget_tokens": (64, 32768),
     "threads": (0, 256),
     "request_timeout_ms": (100, 600_000),
+    "history_max_commits": (1, 100_000),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": LOG_LEVELS, "engine": ENGINES, "completion_items": COMPLETION_ITEMS,

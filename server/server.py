@@ -28,6 +28,25 @@ log = logging.getLogger("repolsp")
 VERSION = "0.1.0"
 
 
+def read_history(server, root: Path, max_commits: int):
+    """The workspace's git history for prompts (`context.history`), with $/progress; an empty
+    index when there is no git or reading fails."""
+    from repolsp.server.context.history import HistoryIndex
+
+    work = progress.begin(server, "repolsp: reading git history", percentage=0)
+    history = HistoryIndex(max_commits=max_commits)
+
+    def report(done: int, total: int) -> None:
+        if done % 50 == 0:
+            work.report(f"{done} commits", min(99, int(100 * done / max(total, 1))))
+
+    try:
+        history.build(root, progress=report)
+    finally:
+        work.end()
+    return history
+
+
 def forbid_network() -> None:
     """Nothing the server does may reach the network: switch the hub libraries offline."""
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
@@ -62,6 +81,7 @@ class RepolspServer(LanguageServer):
         self.max_prompt_tokens: int | None = None
         self.workspace_root: Path | None = None
         self.workspace_index = None
+        self.history_index = None  # context.history.HistoryIndex, read after the workspace index
         self.events: EventLog | None = None
         self.shown: dict[str, dict] = {}  # suggestion id -> event, until accepted or replaced
         self.training = None  # the running `lsp-train` job, if any
@@ -74,6 +94,7 @@ class RepolspServer(LanguageServer):
             engine_getter=lambda: self.engine if self.engine_state == EngineState.READY else None,
             template_getter=lambda: (self.template, self.max_prompt_tokens),
             workspace_getter=lambda: self.workspace_index,
+            history_getter=lambda: self.history_index if self.config.history else None,
         )
 
     # --- transport -----------------------------------------------------------------------
@@ -255,6 +276,8 @@ class RepolspServer(LanguageServer):
                 log.warning("workspace indexing failed: %s", exc)
             finally:
                 work.end()
+            if self.config.history:
+                self.history_index = read_history(self, root, self.config.history_max_commits)
 
         threading.Thread(target=run, name="repolsp-index", daemon=True).start()
 

@@ -32,14 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from repolsp.models.prompt import render_snippet
 from repolsp.server.context.snippets import (
     imports_snippets,
     names_near_cursor,
     scope_snippet,
     workspace_snippets,
 )
-
-from repolsp.models.prompt import render_snippet
 
 from .document import Document
 from .line_retrieval import line_runs
@@ -296,7 +295,7 @@ def _line_candidates(doc: Document, offset: int, suffix_end: int, workspace, his
     Runs that repeat lines of the largest window the prefix could take are left out."""
     if history is None:
         return []
-    widest, widest_start, _ = _prefix_window(doc, offset, budget.max_prompt_tokens, count)
+    _, widest_start, _ = _prefix_window(doc, offset, budget.max_prompt_tokens, count)
     return line_runs(doc, offset, widest_start, suffix_end, workspace, history, limit=budget.max_line_runs * 2)
 
 

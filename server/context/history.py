@@ -52,7 +52,7 @@ class HistoryIndex:
         self._bm25 = Bm25()
         self._pieces: list[Piece | None] = []
         self._commits: deque[tuple[str, list[int], list[str]]] = deque()  # oldest first
-        self._by_text: dict[str, int] = {}  # piece text -> id of the newest piece with it
+        self._by_text: dict[tuple[str, str], int] = {}  # (side, text) -> id of the newest such piece
         self._pairs: Counter[tuple[str, str]] = Counter()
         self._lines: list[str] = []  # sorted stripped added lines (for lines_starting)
         self._line_counts: Counter[str] = Counter()
@@ -123,12 +123,12 @@ class HistoryIndex:
             for piece in commit.pieces:
                 if len(self._pieces) - self._bm25.dead >= self.max_pieces:
                     break
-                older = self._by_text.get(piece.text)
+                older = self._by_text.get((piece.side, piece.text))
                 if older is not None:
                     self._drop_piece(older)
                 piece_id = self._bm25.add(code_tokens(piece.text))
                 self._pieces.append(piece)
-                self._by_text[piece.text] = piece_id
+                self._by_text[(piece.side, piece.text)] = piece_id
                 ids.append(piece_id)
                 if piece.side == "added":
                     for i in piece.changed:
@@ -150,8 +150,8 @@ class HistoryIndex:
             return
         self._bm25.remove(piece_id)
         self._pieces[piece_id] = None
-        if self._by_text.get(piece.text) == piece_id:
-            del self._by_text[piece.text]
+        if self._by_text.get((piece.side, piece.text)) == piece_id:
+            del self._by_text[(piece.side, piece.text)]
         if piece.side == "added":
             for i in piece.changed:
                 line = piece.lines[i].strip()

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from .history import HistoryIndex
     from .index import WorkspaceIndex
 
-WINDOW_LINES = 6
+WINDOW_LINES = 4
 QUERY_LINES_BEFORE = 3
-MIN_SIMILARITY = 0.34  # share of the query's terms a run must hold to be shown
+MIN_SCORE = 0.5  # below this a run is more likely noise than the line being written
 MAX_DOC_LINES_SCANNED = 3000
+WORKSPACE_CHUNKS = 10
+HISTORY_WEIGHT = 0.85
 
 
 @dataclass
@@ -44,6 +46,17 @@ class LineRun:
         return Snippet(path=self.path, text="\n".join(self.lines), kind=kind, score=round(self.score, 4))
 
 
+@dataclass
+class Neighbourhood:
+    """Term sets of the lines around the cursor's line: the two non-blank lines before it and
+    the first non-blank line after it, plus all of them together."""
+
+    before: set[str]
+    before2: set[str]
+    after: set[str]
+    all_terms: set[str]
+
+
 def query_text(doc: Document, offset: int) -> str:
     """The neighbourhood the runs are matched against: a few lines before the cursor's line,
     the rest of that line and the line after it."""
@@ -54,94 +67,105 @@ def query_text(doc: Document, offset: int) -> str:
     return doc.text[start:end]
 
 
-def similarity(query_terms: set[str], text: str) -> float:
-    """Share of the query's distinct terms that ``text`` holds (0..1)."""
-    if not query_terms:
-        return 0.0
-    return len(query_terms & set(code_tokens(text))) / len(query_terms)
+def neighbourhood(doc: Document, offset: int) -> Neighbourhood:
+    lines = doc.lines
+    line_no = lines.line_of(offset)
+    above = [t for t in (set(code_tokens(lines.line_text(i))) for i in range(line_no - 1, max(-1, line_no - 8), -1)) if t]
+    below = [t for t in (set(code_tokens(lines.line_text(i)))
+                         for i in range(line_no + 1, min(lines.line_count, line_no + 6))) if t]
+    return Neighbourhood(above[0] if above else set(), above[1] if len(above) > 1 else set(),
+                         below[0] if below else set(), set(code_tokens(query_text(doc, offset))))
 
 
-def _best_window(lines: list[str], query_terms: set[str]) -> tuple[float, int]:
-    """(similarity, first line) of the WINDOW_LINES-line window of ``lines`` most like the query."""
-    best = (0.0, 0)
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def anchored_run(path: str, lines: list[str], near: Neighbourhood, source: str,
+                 boost: float = 1.0) -> LineRun | None:
+    """The best run of ``lines`` by analogy: a line like the one before the cursor (and the
+    one before that), followed one line later by a line like the one after the cursor; the
+    run shows that line, the one after it (the candidate for the cursor's line) and their
+    neighbours. None when nothing in ``lines`` resembles the neighbourhood."""
     terms = [set(code_tokens(line)) for line in lines]
-    for first in range(0, max(1, len(lines) - WINDOW_LINES + 1)):
-        held = set().union(*terms[first:first + WINDOW_LINES])
-        score = len(query_terms & held) / len(query_terms)
+    best = (0.0, -1)
+    for j in range(len(lines) - 1):
+        if not terms[j]:
+            continue
+        score = (_jaccard(near.before, terms[j])
+                 + 0.5 * (_jaccard(near.before2, terms[j - 1]) if j else 0.0)
+                 + 0.5 * (_jaccard(near.after, terms[j + 2]) if j + 2 < len(lines) else 0.0))
         if score > best[0]:
-            best = (score, first)
-    return best
+            best = (score, j)
+    score, j = best
+    if j < 0:
+        return None
+    # Whole-window overlap breaks ties between equally good anchors.
+    first = max(0, j - 1)
+    window = lines[first:first + WINDOW_LINES]
+    held = set().union(*terms[first:first + WINDOW_LINES])
+    overlap = len(near.all_terms & held) / len(near.all_terms) if near.all_terms else 0.0
+    return LineRun(path, tuple(window), (score + 0.5 * overlap) * boost, source)
 
 
-def _file_runs(doc: Document, window_start: int, window_end: int, query_terms: set[str]) -> list[LineRun]:
-    """Runs of the current file that lie outside the prompt's window (above or below it)."""
+def _file_texts(doc: Document, window_start: int, window_end: int) -> list[tuple[str, list[str], str, float]]:
+    """The current file's lines outside the prompt's window (above it, below it)."""
     lines = doc.lines
     first_in = lines.line_of(window_start)
     last_in = lines.line_of(max(window_start, window_end - 1))
-    runs: list[LineRun] = []
+    texts = []
     for lo, hi in ((max(0, first_in - MAX_DOC_LINES_SCANNED), first_in),
                    (last_in + 1, min(lines.line_count, last_in + 1 + MAX_DOC_LINES_SCANNED))):
-        if hi - lo < 2:
-            continue
-        texts = [lines.line_text(i) for i in range(lo, hi)]
-        for first in range(0, len(texts), WINDOW_LINES // 2):
-            window = texts[first:first + WINDOW_LINES]
-            score = similarity(query_terms, "\n".join(window))
-            if score >= MIN_SIMILARITY:
-                runs.append(LineRun(doc.path, tuple(window), score, "file"))
-    return runs
+        if hi - lo >= 2:
+            texts.append((doc.path, [lines.line_text(i) for i in range(lo, hi)], "file", 1.2))
+    return texts
 
 
-def _workspace_runs(workspace: WorkspaceIndex | None, query: str, doc: Document,
-                    query_terms: set[str], boosts: dict[str, float]) -> list[LineRun]:
+def _workspace_texts(workspace: WorkspaceIndex | None, query: str, doc: Document,
+                     boosts: dict[str, float]) -> list[tuple[str, list[str], str, float]]:
     if workspace is None:
         return []
-    runs = []
+    # The index's copy of this file counts too: it is the saved (or committed) version, which
+    # may still hold lines the editor's text has since lost.
     try:
-        found = workspace.retrieve(query, exclude_path=doc.path, limit=6, boosts=boosts)
+        found = workspace.retrieve(query, exclude_path=None, limit=WORKSPACE_CHUNKS, boosts=boosts)
     except TypeError:  # an index without co-change boosts (tests, other indexes)
-        found = workspace.retrieve(query, exclude_path=doc.path, limit=6)
-    for snippet in found:
-        chunk_lines = snippet.text.split("\n")
-        score, first = _best_window(chunk_lines, query_terms)
-        window = tuple(chunk_lines[first:first + WINDOW_LINES])
-        runs.append(LineRun(snippet.path, window, score * (1 + 0.2 * boosts.get(snippet.path, 0.0)),
-                            "workspace"))
-    return runs
+        found = workspace.retrieve(query, exclude_path=None, limit=WORKSPACE_CHUNKS)
+    return [(s.path, s.text.split("\n"), "workspace",
+             1.2 if s.path == doc.path else 1 + 0.2 * boosts.get(s.path, 0.0)) for s in found]
 
 
-def _history_runs(history: HistoryIndex | None, query: str, doc: Document, query_terms: set[str],
-                  boosts: dict[str, float]) -> list[LineRun]:
+def _history_texts(history: HistoryIndex | None, query: str, doc: Document,
+                   boosts: dict[str, float]) -> list[tuple[str, list[str], str, float]]:
     if history is None:
         return []
-    runs = []
-    for _, piece in history.retrieve(query, path=doc.path, limit=12, boosts=boosts):
-        score = similarity(query_terms, piece.text)
-        # An earlier version of this file, or a file that changes with it, is likelier to hold
-        # the line being written than an unrelated file with similar words.
-        score *= 1.2 if piece.path == doc.path else 1 + 0.2 * boosts.get(piece.path, 0.0)
-        runs.append(LineRun(piece.path, piece.lines, score, "history"))
-    return runs
+    # The working tree's lines come first (they are the code as it is now; measured on attrs,
+    # history pieces at par crowded them out); among pieces, earlier versions of this file and
+    # files that change with it rank up.
+    return [(p.path, list(p.lines), "history",
+             HISTORY_WEIGHT * (1.2 if p.path == doc.path else 1 + 0.2 * boosts.get(p.path, 0.0)))
+            for _, p in history.retrieve(query, path=doc.path, limit=12, boosts=boosts)]
 
 
 def line_runs(doc: Document, offset: int, window_start: int, window_end: int,
               workspace: WorkspaceIndex | None, history: HistoryIndex | None,
               limit: int = 6) -> list[LineRun]:
-    """The runs most similar to the cursor's neighbourhood, best first, none that only repeat
-    lines the window ``doc.text[window_start:window_end]`` already shows, no line shown twice."""
-    query = query_text(doc, offset)
-    query_terms = set(code_tokens(query))
-    if len(query_terms) < 2:
+    """The runs most like the cursor's neighbourhood, best first, none that only repeat lines
+    the window ``doc.text[window_start:window_end]`` already shows, no line shown twice."""
+    near = neighbourhood(doc, offset)
+    if len(near.all_terms) < 2:
         return []
+    query = query_text(doc, offset)
     boosts = history.co_change(doc.path) if history is not None else {}
-    candidates = (_history_runs(history, query, doc, query_terms, boosts)
-                  + _file_runs(doc, window_start, window_end, query_terms)
-                  + _workspace_runs(workspace, query, doc, query_terms, boosts))
+    texts = (_history_texts(history, query, doc, boosts) + _file_texts(doc, window_start, window_end)
+             + _workspace_texts(workspace, query, doc, boosts))
+    candidates = [run for path, lines, source, boost in texts
+                  if (run := anchored_run(path, lines, near, source, boost)) is not None]
     candidates.sort(key=lambda run: -run.score)
     shown = {line.strip() for line in doc.text[window_start:window_end].split("\n") if line.strip()}
     chosen: list[LineRun] = []
     for run in candidates:
-        if run.score < MIN_SIMILARITY:
+        if run.score < MIN_SCORE:
             break
         fresh = [line for line in run.lines if line.strip() and line.strip() not in shown]
         if not fresh:

@@ -384,24 +384,25 @@ class CT2Engine:
         return result
 
     def score(self, prompt: str, continuations: list[str], max_context_tokens: int = 256) -> list[float]:
-        """Mean log-probability per token of each continuation right after prompt (one
-        `score_batch` call); the prompt is cut to its last max_context_tokens tokens to bound the
-        cost (every continuation re-reads the context: no prompt cache in scoring)."""
+        """Mean log-probability per token of each continuation right after prompt (`score_batch`);
+        the prompt is cut to its last max_context_tokens tokens to bound the cost (every
+        continuation re-reads the context: scoring has no prompt cache)."""
         if not continuations:
             return []
         head = self.tokenizer.encode(prompt, add_special_tokens=True)
         bos = head.tokens[:1] if head.special_tokens_mask[:1] == [1] else []
-        batch, counts = [], []
+        pairs = []  # (context tokens, continuation tokens)
         for continuation in continuations:
             full = self.tokenizer.encode(prompt + continuation, add_special_tokens=True)
             common = 0  # tokens shared with the prompt alone: the tail may merge with the text
             while common < min(len(head.ids), len(full.ids)) and head.ids[common] == full.ids[common]:
                 common += 1
-            tail = list(full.tokens[common:])
-            context = list(full.tokens[len(bos):common])[-max_context_tokens:]
-            batch.append(bos + context + tail)
-            counts.append(len(tail))
-        results = self.generator.score_batch(batch, max_input_length=0)
+            pairs.append((list(full.tokens[len(bos):common]), list(full.tokens[common:])))
+        # One sequence at a time: CTranslate2 4.8.5 fails on a padded Gemma 3 batch ("Length
+        # mask has size ..."), and on a CPU a batch reads the same number of tokens anyway.
+        batch = [bos + c[-max_context_tokens:] + t for c, t in pairs]
+        results = self.generator.score_batch(batch, max_input_length=0, max_batch_size=1)
+        counts = [len(t) for _, t in pairs]
         scores = []
         for result, count in zip(results, counts):
             # log_probs[i] is the log-probability of token i + 1 given the tokens before it.

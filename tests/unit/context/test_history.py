@@ -5,11 +5,17 @@ from pathlib import Path
 
 import pytest
 from repolsp.models.prompt import template_for
-from repolsp.server.context.build import ContextBudget, approx_token_count, build_context, context_tokens
+from repolsp.server.context.build import (
+    ContextBudget,
+    approx_token_count,
+    build_context,
+    context_tokens,
+)
 from repolsp.server.context.document import Document
 from repolsp.server.context.history import HistoryIndex
 from repolsp.server.context.index import WorkspaceIndex
 from repolsp.server.prepare import StableContextCache, prepare_prompt
+
 from tests.trainer.trainer_fixtures import git, make_history
 
 OLD_LINE = "    return normalise_record(record, strict=settings.strict_mode)"
@@ -93,7 +99,7 @@ def test_files_that_change_together_rank_up(repo):
     assert 0 < weights["pkg/c.py"] < weights["pkg/b.py"]
     assert history.co_change("pkg/nowhere.py") == {}
     # Equally similar pieces: the one of a file that changes with the current one comes first.
-    ranked = history.retrieve("value", path="pkg/a.py", limit=4, boosts=weights)
+    ranked = history.retrieve("value", path="pkg/a.py", limit=20, boosts=weights)
     paths = [piece.path for _, piece in ranked]
     assert paths.index("pkg/b.py") < paths.index("pkg/c.py")
 
