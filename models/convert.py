@@ -188,7 +188,12 @@ def import_model(
             model_type = model_type_of(hf_dir)
         else:
             say(f"downloading {source} from the model hub")
-            model_type = _download_from_hub(source, hf_dir)
+            from repolsp.models import hub
+
+            done = hub.download(hub.adhoc_model(name, source), hub.downloads_dir(store.home, name))
+            hub.link_files(done, hf_dir)
+            manifest.source = f"hub:{source}@{done.commit}"
+            model_type = model_type_of(hf_dir)
         manifest.architecture = model_type
         # The name counts too: a folder imported as `qwen2.5-coder-0.5b` (what the offline
         # message of a hub pull suggests) gets that family's FIM template.
@@ -206,22 +211,11 @@ def import_model(
         quantization=quantization,
         sha256=sha256_file(path) if kind == "gguf" else "",
     )
-    return build_model(store, manifest, build, force=force)
+    if kind == "hub":
+        from repolsp.models import hub
 
-
-def _download_from_hub(model_id: str, hf_dir: Path) -> str:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    os.environ.pop("HF_HUB_OFFLINE", None)
-    os.environ.pop("TRANSFORMERS_OFFLINE", None)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_id)
-        model = AutoModelForCausalLM.from_pretrained(model_id)
-    except OSError as exc:
-        raise ModelError(
-            f"cannot download {model_id!r} from the model hub ({exc.__class__.__name__}); "
-            "on a machine without internet, import a local folder or .gguf file instead"
-        ) from exc
-    model.save_pretrained(hf_dir)
-    tokenizer.save_pretrained(hf_dir)
-    return model.config.model_type
+        hub.check_online(hub.adhoc_model(name, source))
+    entry = build_model(store, manifest, build, force=force)
+    if kind == "hub":
+        shutil.rmtree(hub.downloads_dir(store.home, name), ignore_errors=True)
+    return entry

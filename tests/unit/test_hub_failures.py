@@ -179,3 +179,20 @@ def test_choose_files(files, expected):
 def test_choose_files_refuses_a_repository_without_weights():
     with pytest.raises(UnsupportedModelError, match="no transformers model"):
         choose_files(["config.json", "model.gguf"])
+
+
+def test_import_of_a_hub_id_takes_the_same_checked_download(hub, registry, tmp_path):
+    home = tmp_path / "home"
+    proc = lsp_models(pull_env(hub, registry, home, tmp_path / "hf"), "import", QWEN.repo_id,
+                      "--name", "my-coder")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    entry = ModelStore(home).get("my-coder")
+    assert entry.manifest.source == f"hub:{QWEN.repo_id}@{hub.repos[QWEN.repo_id].commit}"
+    assert entry.manifest.fim_template == "qwen2.5-coder"  # the family from the repository's name
+    assert not (home / ".downloads" / "my-coder").exists()
+
+
+def test_import_of_a_hub_id_offline_is_one_line(capsys):
+    assert models_main(["import", "Qwen/Qwen2.5-Coder-7B", "--name", "big"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs the Hugging Face hub (Qwen/Qwen2.5-Coder-7B)" in err
