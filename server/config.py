@@ -51,6 +51,10 @@ class Config:
     # (server/context/history.py, line_retrieval.py); history_max_commits bounds what is read.
     history: bool = True
     history_max_commits: int = 400
+    # Opt-in: after idle_train_after_s without edits or completions, run `lsp-train
+    # --incremental` on the workspace (server/training.py IdleTrainer; $/progress, cancellable).
+    train_when_idle: bool = False
+    idle_train_after_s: int = 600
     # Single-line completions: repository lines that start with the typed head are scored by
     # the model against its own line and the best is served (server/rerank.py).
     rerank: bool = False
@@ -68,6 +72,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "threads": (0, 256),
     "request_timeout_ms": (100, 600_000),
     "history_max_commits": (1, 100_000),
+    "idle_train_after_s": (30, 86_400),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": LOG_LEVELS, "engine": ENGINES, "completion_items": COMPLETION_ITEMS,

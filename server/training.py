@@ -1,4 +1,5 @@
-"""`repolsp.train`: run `lsp-train` on the workspace in a subprocess, with $/progress."""
+"""`repolsp.train`: run `lsp-train` on the workspace in a subprocess, with $/progress; and the
+opt-in idle run of `lsp-train --incremental` (`IdleTrainer`, setting `trainWhenIdle`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lsprotocol import types
@@ -20,8 +23,10 @@ _PERCENT_RE = re.compile(r"(\d{1,3})%")
 class TrainingJob:
     """One training run; cancel() interrupts it (the trainer keeps its checkpoint)."""
 
-    def __init__(self, server, root: Path, extra_args: list[str] | None = None):
+    def __init__(self, server, root: Path, extra_args: list[str] | None = None,
+                 title: str = "repolsp: training on this repository"):
         self.server = server
+        self.title = title
         self.root = root
         self.extra_args = extra_args or []
         self.token = progress.new_token("train")
@@ -39,7 +44,7 @@ class TrainingJob:
         threading.Thread(target=self._run, name="repolsp-train", daemon=True).start()
 
     def _begin(self) -> None:
-        self.work = progress.begin(self.server, "repolsp: training on this repository", token=self.token,
+        self.work = progress.begin(self.server, self.title, token=self.token,
                                    on_cancel=self.cancel, message="starting", percentage=0)
 
     def _run(self) -> None:
@@ -92,3 +97,63 @@ class TrainingJob:
                 process.kill()
 
         threading.Thread(target=reap, name="repolsp-train-reap", daemon=True).start()
+
+
+INCREMENTAL_ARGS = ["--incremental", "-q"]
+
+
+class IdleTrainer:
+    """Runs `lsp-train --incremental` once the editor has been idle for `idle_train_after_s`
+    (no edits, no completion requests), when the user opted in (`trainWhenIdle`) and a model
+    `lsp-train` made is served. One try per idle spell: after it, the next try waits for new
+    activity. The run is an ordinary TrainingJob: $/progress, cancellable, held-out guard."""
+
+    def __init__(self, server, check_s: float = 15.0, clock: Callable[[], float] = time.monotonic):
+        self.server = server
+        self.check_s = check_s
+        self.clock = clock
+        self._last_key = None
+        self._since = clock()
+        self._tried_key = None
+        self._stop = threading.Event()
+
+    def activity_key(self) -> tuple:
+        """Changes whenever the user types (document versions) or asks for completions."""
+        documents = list(self.server.documents.values())
+        return (self.server.completions.metrics.requests, len(documents),
+                sum(doc.version or 0 for doc in documents))
+
+    def tick(self) -> bool:
+        """One check; True when it started a run."""
+        key = self.activity_key()
+        if key != self._last_key:
+            self._last_key, self._since = key, self.clock()
+        server, config = self.server, self.server.config
+        if (not config.train_when_idle or key == self._tried_key
+                or self.clock() - self._since < config.idle_train_after_s
+                or server.workspace_root is None or not server.initialized_received
+                or (server.training is not None and server.training.running)):
+            return False
+        from repolsp.server.model_info import served_model_facts
+
+        if not served_model_facts(server.model_name)["tuned"]:
+            return False  # nothing to continue: a full `lsp-train` comes first
+        self._tried_key = key
+        log.info("idle for %ds: starting lsp-train --incremental", config.idle_train_after_s)
+        server.training = TrainingJob(server, server.workspace_root, list(INCREMENTAL_ARGS),
+                                      title="repolsp: learning from new commits (idle)")
+        server.training.start()
+        return True
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="repolsp-idle-train", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.check_s):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the idle check must never take the server down
+                log.warning("idle training check failed", exc_info=True)

@@ -10,10 +10,14 @@ from repolsp.server.context.document import uri_to_path
 from repolsp.server.features.inline_completion import ACCEPT_COMMAND
 from repolsp.server.model_info import training_status
 from repolsp.server.server import RepolspServer
-from repolsp.server.training import TrainingJob
+from repolsp.server.training import IdleTrainer, TrainingJob
 
 
 def register(server: RepolspServer) -> None:
+    # `lsp-train --incremental` when idle; does nothing unless the user opts in (`trainWhenIdle`).
+    server.idle_trainer = IdleTrainer(server)
+    server.idle_trainer.start()
+
     @server.command("repolsp.status")
     def status(ls: RepolspServer, *args) -> dict:
         # The served model's measured gain and the newest training report (editors show it).
