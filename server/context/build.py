@@ -266,7 +266,7 @@ def build_context(
     line_room = total - suffix_tokens - prefix_tokens - snippet_tokens
     if not prefix_complete:
         line_room = min(line_room, line_cap)
-    lines_chosen, line_tokens = _fit_runs(runs, doc, prefix_start, suffix_end, line_room,
+    lines_chosen, line_tokens = _fit_runs(runs, doc, prefix_start, suffix_end, chosen, line_room,
                                           budget.max_line_runs, count)
     snippet_tokens += line_tokens
 
@@ -299,12 +299,13 @@ def _line_candidates(doc: Document, offset: int, suffix_end: int, workspace, his
     return line_runs(doc, offset, widest_start, suffix_end, workspace, history, limit=budget.max_line_runs * 2)
 
 
-def _fit_runs(runs: list, doc: Document, prefix_start: int, suffix_end: int, room: int,
-              limit: int, count: TokenCounter) -> tuple[list[Snippet], int]:
+def _fit_runs(runs: list, doc: Document, prefix_start: int, suffix_end: int, others: list[Snippet],
+              room: int, limit: int, count: TokenCounter) -> tuple[list[Snippet], int]:
     """(snippets, tokens) of the best runs that fit ``room`` tokens (counted as rendered:
     comment marks and path line), at most ``limit``, skipping runs whose lines the chosen
-    window shows."""
+    window or the ``others`` snippets already show."""
     shown = {line.strip() for line in doc.text[prefix_start:suffix_end].split("\n") if line.strip()}
+    shown.update(line.strip() for s in others for line in s.text.split("\n") if line.strip())
     chosen: list[Snippet] = []
     used = 0
     for run in runs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -32,6 +33,8 @@ class FakeEngine:
         self.model_name = model_name
         self.calls = 0
         self.prompts: list[str] = []
+        # End-to-end tests read the prompts a server subprocess built from this file.
+        self.prompt_log = os.environ.get("REPOLSP_FAKE_PROMPT_LOG") or None
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
@@ -47,6 +50,9 @@ class FakeEngine:
         with self._lock:
             self.calls += 1
             self.prompts.append(request.prompt)
+            if self.prompt_log:
+                with open(self.prompt_log, "a", encoding="utf-8") as handle:
+                    handle.write(request.prompt + "\n\0\n")
         for piece in self._pieces(request):
             if cancel is not None and cancel.is_set():
                 return
