@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from repolsp.server.config import ENGINES, LOG_LEVELS, Config
+from repolsp.server.config import ENGINES, FIM_TEMPLATES, LOG_LEVELS, Config
 
 
 def setup_logging(level: str, log_file: str) -> None:
@@ -59,9 +59,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar="PID", help="exit when this process (the editor) is gone")
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default: loopback only)")
     parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
-    parser.add_argument("--model", default="", help="model name (default: `lsp-models use`)")
+    parser.add_argument("--model", default="",
+                        help="model name (default: `lsp-models use`); with --engine openai, the name "
+                             "the endpoint serves")
     parser.add_argument("--engine", choices=ENGINES, default="ct2",
-                        help="ct2 = CTranslate2 (real); fake = deterministic test engine")
+                        help="ct2 = CTranslate2 (real); openai = an OpenAI-compatible server at "
+                             "--endpoint; fake = deterministic test engine")
+    parser.add_argument("--endpoint", default="", metavar="URL",
+                        help="with --engine openai: the server's base URL, http://HOST:PORT/v1")
+    parser.add_argument("--api-key-env", default="", metavar="VAR",
+                        help="with --engine openai: the environment variable holding the API key")
+    parser.add_argument("--fim-template", default="", choices=FIM_TEMPLATES, metavar="FAMILY",
+                        help="with --engine openai: the remote model's prompt template "
+                             f"({', '.join(t for t in FIM_TEMPLATES if t)}; default: from --model)")
+    parser.add_argument("--fallback-to-local", action="store_true",
+                        help="with --engine openai: the local model answers while the endpoint fails")
     parser.add_argument("--log-file", default=os.environ.get("REPOLSP_LOG_FILE", ""))
     parser.add_argument("--log-level", choices=LOG_LEVELS,
                         default=os.environ.get("REPOLSP_LOG_LEVEL", "info").lower())
@@ -78,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(args.demo or None, model=args.model, engine=args.engine)
     setup_logging(args.log_level, args.log_file)
-    config = Config(model=args.model, engine=args.engine, log_level=args.log_level,
-                    log_file=args.log_file, threads=args.threads)
+    remote = args.engine == "openai"
+    config = Config(model="" if remote else args.model, engine=args.engine, log_level=args.log_level,
+                    log_file=args.log_file, threads=args.threads, endpoint=args.endpoint,
+                    remote_model=args.model if remote else "", fim_template=args.fim_template,
+                    api_key_env=args.api_key_env, fallback_to_local=args.fallback_to_local)
     from repolsp.server.app import create_server
 
     server = create_server(config)

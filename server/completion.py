@@ -50,6 +50,7 @@ def generation_request(config: Config, decision: CompletionDecision, prompt: Pro
         stop=prompt.template.stop,
         should_stop=stop_rule(decision.mode, decision.block_indent),
         static_prefix_chars=prompt.static_prefix_chars,
+        template=prompt.template.name,
     )
 
 

@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
+from repolsp.models.prompt import TEMPLATES
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
-ENGINES = ("ct2", "fake")
+ENGINES = ("ct2", "fake", "openai")  # openai: a team's OpenAI-compatible server (engine/openai.py)
 # Whether textDocument/completion also offers the model's suggestion; "auto": only to clients
 # that cannot show it as inline (ghost) text, so no client shows it twice.
 COMPLETION_ITEMS = ("auto", "always", "never")
@@ -58,6 +60,13 @@ class Config:
     # Single-line completions: repository lines that start with the typed head are scored by
     # the model against its own line and the best is served (server/rerank.py).
     rerank: bool = False
+    # engine "openai": the server at `endpoint` completes prompts rendered with `fim_template`
+    # ("" = the template the remote model's name implies); the only address the server contacts.
+    endpoint: str = ""  # http://HOST:PORT/v1
+    remote_model: str = ""  # the name the endpoint serves the model under
+    fim_template: str = ""  # one of FIM_TEMPLATES
+    api_key_env: str = ""  # environment variable holding the API key (never the key itself)
+    fallback_to_local: bool = False  # the local model answers while the endpoint fails
 
     def language_enabled(self, language_id: str) -> bool:
         return "*" in self.enabled_languages or language_id in self.enabled_languages
@@ -74,8 +83,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "history_max_commits": (1, 100_000),
     "idle_train_after_s": (30, 86_400),
 }
+FIM_TEMPLATES = ("", *TEMPLATES)
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": LOG_LEVELS, "engine": ENGINES, "completion_items": COMPLETION_ITEMS,
+    "fim_template": FIM_TEMPLATES,
 }
 
 
@@ -116,7 +127,9 @@ def _coerce(path: str, hint: Any, value: Any) -> Any:
     if path in _CHOICES:
         value = value.lower()
         if value not in _CHOICES[path]:
-            raise ValueError(f"must be one of {', '.join(_CHOICES[path])}, got {value!r}")
+            raise ValueError(f"must be one of {', '.join(c or repr(c) for c in _CHOICES[path])}, got {value!r}")
+    if path == "endpoint" and value and not re.fullmatch(r"https?://[^\s/]+\S*", value):
+        raise ValueError(f"expected http://HOST:PORT/v1, got {value!r}")
     return value
 
 

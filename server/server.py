@@ -54,6 +54,14 @@ def forbid_network() -> None:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 
+def _engine_settings(config: Config) -> tuple:
+    """The settings that choose the engine: a change loads it again."""
+    if config.engine != "openai":
+        return config.model, config.engine
+    return (config.model, config.engine, config.endpoint, config.remote_model, config.fim_template,
+            config.api_key_env, config.fallback_to_local, config.request_timeout_ms)
+
+
 class EngineState(enum.StrEnum):
     """Where the model stands; the values are what repolsp.status sends as "state"."""
 
@@ -92,7 +100,7 @@ class RepolspServer(LanguageServer):
         self.completions = CompletionService(
             self.config,
             engine_getter=lambda: self.engine if self.engine_state == EngineState.READY else None,
-            template_getter=lambda: (self.template, self.max_prompt_tokens),
+            template_getter=self._serving_template,
             workspace_getter=lambda: self.workspace_index,
             history_getter=lambda: self.history_index if self.config.history else None,
         )
@@ -146,7 +154,7 @@ class RepolspServer(LanguageServer):
     def apply_settings(self, data, source: str) -> None:
         """Apply wire settings over the CLI config; report bad fields, keep defaults."""
         config, problems = parse_config(data, self.cli_config)
-        model_changed = (config.model, config.engine) != (self.config.model, self.config.engine)
+        model_changed = _engine_settings(config) != _engine_settings(self.config)
         log_changed = (config.log_file, config.log_level) != (self.config.log_file, self.config.log_level)
         for field_name in config.__dataclass_fields__:
             setattr(self.config, field_name, getattr(config, field_name))
@@ -312,7 +320,8 @@ class RepolspServer(LanguageServer):
 
             store = ModelStore()
             while not self._stop_watching.wait(self.STORE_POLL_S):
-                if self.config.engine == "fake" or self.config.model or self.engine_state == EngineState.LOADING:
+                if self.config.engine in ("fake", "openai") or self.config.model \
+                        or self.engine_state == EngineState.LOADING:
                     continue
                 try:
                     name = store.default_name()
@@ -342,23 +351,11 @@ class RepolspServer(LanguageServer):
                     completion = os.environ.get("REPOLSP_FAKE_COMPLETION", "return 42\n")
                     delay_s = float(os.environ.get("REPOLSP_FAKE_DELAY_S", "0"))
                     engine, name, template, cap = FakeEngine(completion, delay_s), "fake", LEFT_TO_RIGHT, None
+                elif self.config.engine == "openai":
+                    engine, work = self._remote_engine()
+                    name, template, cap = engine.model_name, engine.template, None
                 else:
-                    from repolsp.models.pull import DEFAULT_MODEL
-                    from repolsp.models.store import ModelStore
-                    from repolsp.server.engine.ct2 import CT2Engine
-
-                    store = ModelStore()
-                    name = self.config.model or store.default_name() or DEFAULT_MODEL
-                    work = progress.begin(self, f"repolsp: loading {name}", percentage=0)
-                    entry = store.get(name)
-                    # Built on the engine thread itself: a CTranslate2 generator created on a
-                    # thread that then exits runs several times slower (measured: 0.9 s -> 7 s).
-                    engine = self.completions.executor.submit(
-                        CT2Engine, entry.ct2_dir, entry.hf_dir, model_name=name,
-                        threads=self.config.threads,
-                    ).result()
-                    template = template_for(entry.manifest.fim_template)
-                    cap = entry.manifest.max_prompt_tokens
+                    engine, name, template, cap, work = self._local_engine()
                 old = self.engine
                 self.engine, self.model_name = engine, name
                 self.template, self.max_prompt_tokens = template, cap
@@ -372,12 +369,50 @@ class RepolspServer(LanguageServer):
             except (ModelError, Exception) as exc:  # noqa: BLE001 - any load failure is reported
                 self.engine, self.engine_state = None, EngineState.ERROR
                 self.engine_error = str(exc)
-                hint = "" if "lsp-models" in str(exc) else (
+                hint = "" if "lsp-models" in str(exc) or self.config.engine == "openai" else (
                     "; run `lsp-models pull` (or `lsp-models remove NAME` then pull) to fix it"
                 )
                 self.show(f"cannot load the model: {exc}{hint}", types.MessageType.Error)
             finally:
                 work.end(str(self.engine_state))
+
+    def _local_engine(self):
+        """The store's model in CTranslate2: (engine, name, template, prompt cap, progress)."""
+        from repolsp.models.pull import DEFAULT_MODEL
+        from repolsp.models.store import ModelStore
+        from repolsp.server.engine.ct2 import CT2Engine
+
+        store = ModelStore()
+        name = self.config.model or store.default_name() or DEFAULT_MODEL
+        work = progress.begin(self, f"repolsp: loading {name}", percentage=0)
+        entry = store.get(name)
+        # Built on the engine thread itself: a CTranslate2 generator created on a
+        # thread that then exits runs several times slower (measured: 0.9 s -> 7 s).
+        engine = self.completions.executor.submit(
+            CT2Engine, entry.ct2_dir, entry.hf_dir, model_name=name,
+            threads=self.config.threads,
+        ).result()
+        return engine, name, template_for(entry.manifest.fim_template), entry.manifest.max_prompt_tokens, work
+
+    def _remote_engine(self):
+        """The `openai` engine, with the local model behind it when `fallbackToLocal` is set."""
+        from repolsp.server.engine.openai import engine_from_config
+
+        fallback, fallback_template, work = None, (LEFT_TO_RIGHT, None), progress.WorkDone(self, None)
+        if self.config.fallback_to_local:
+            try:
+                fallback, _, template, cap, work = self._local_engine()
+                fallback_template = (template, cap)
+            except Exception as exc:  # noqa: BLE001 - the remote model serves without it
+                self.show(f"no local fallback: cannot load the local model: {exc}", types.MessageType.Warning)
+        engine = engine_from_config(self.config, fallback, fallback_template,
+                                    on_problem=lambda message: self.show(message, types.MessageType.Warning))
+        return engine, work
+
+    def _serving_template(self) -> tuple[PromptTemplate, int | None]:
+        """Template and prompt cap for the next prompt (an engine may switch to its fallback)."""
+        serving = getattr(self.engine, "serving_template", None)
+        return serving() if serving is not None else (self.template, self.max_prompt_tokens)
 
     # --- workspace -----------------------------------------------------------------------
     def set_workspace(self, root: Path | None) -> None:

@@ -22,6 +22,9 @@ class GenerationRequest:
     static_prefix_chars: int = 0
     heal: bool = True  # token healing at the prompt's end
     max_prompt_tokens: int | None = None  # drop tokens from the left beyond this
+    # Name of the template the prompt was rendered with: an engine that serves two models (the
+    # remote one and its local fallback) sends each prompt to the model it was rendered for.
+    template: str = ""
 
 
 @dataclass
@@ -31,7 +34,7 @@ class GenerationResult:
     text: str
     prompt_tokens: int = 0
     new_tokens: int = 0
-    finish_reason: str = "length"  # "stop" | "eos" | "length" | "cancelled"
+    finish_reason: str = "length"  # "stop" | "eos" | "length" | "cancelled" | "error"
     first_token_ms: float = 0.0
     total_ms: float = 0.0
     healed: str = ""  # the prompt text re-produced by token healing (not part of `text`)

@@ -6,7 +6,12 @@
 /** The server's configuration, exactly as it goes on the wire. Absent keys mean "server default". */
 export interface ServerSettings {
   model?: string;
-  engine?: 'ct2' | 'fake';
+  engine?: 'ct2' | 'fake' | 'openai';
+  endpoint?: string;
+  remoteModel?: string;
+  fimTemplate?: string;
+  apiKeyEnv?: string;
+  fallbackToLocal?: boolean;
   maxNewTokens?: { singleLine?: number; multiLine?: number };
   temperature?: number;
   debounceMs?: number;
@@ -40,7 +45,9 @@ export const SUPPORTED_LANGUAGES: readonly string[] = [
   'cpp',
 ];
 
-const ENGINES = ['ct2', 'fake'] as const;
+const ENGINES = ['ct2', 'fake', 'openai'] as const;
+/** The `openai` engine's string settings: sent when set, the server checks them. */
+const REMOTE_STRINGS = ['endpoint', 'remoteModel', 'fimTemplate', 'apiKeyEnv'] as const;
 const LOG_LEVELS = ['debug', 'info', 'warning', 'error'];
 /** Whether the completion list also carries the model's suggestion (VS Code shows it as ghost text). */
 const COMPLETION_ITEMS = ['auto', 'always', 'never'] as const;
@@ -95,6 +102,16 @@ export function toServerSettings(get: SettingGetter, home = ''): MappedSettings 
   } else if (engine !== undefined && engine !== null && engine !== '') {
     bad('engine', `expected one of ${ENGINES.join(', ')}, got ${JSON.stringify(engine)}`);
   }
+
+  for (const key of REMOTE_STRINGS) {
+    const value = get(key);
+    if (typeof value === 'string') {
+      if (value.trim()) settings[key] = value.trim();
+    } else if (value !== undefined && value !== null) bad(key, `expected a string, got ${JSON.stringify(value)}`);
+  }
+  const fallback = get('fallbackToLocal');
+  if (typeof fallback === 'boolean') settings.fallbackToLocal = fallback;
+  else if (fallback !== undefined && fallback !== null) bad('fallbackToLocal', 'expected true or false');
 
   const completionItems = get('completionItems');
   if (typeof completionItems === 'string' && (COMPLETION_ITEMS as readonly string[]).includes(completionItems)) {

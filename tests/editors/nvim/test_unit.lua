@@ -27,6 +27,13 @@ local mapping_cases = {
   { 'bad values are dropped and named', { debounce_ms = 'fast', temperature = 9, engine = 'gpt', max_new_tokens = { single_line = 1.5 } },
     {}, { 'debounce_ms', 'engine', 'max_new_tokens.single_line', 'temperature' } },
   { 'unknown keys are named', { modle = 'x' }, {}, { 'settings.modle: unknown' } },
+  { 'a team server (engine openai)',
+    { engine = 'openai', endpoint = ' http://gpu-box:8000/v1 ', remoteModel = 'Qwen/Qwen2.5-Coder-7B',
+      fim_template = 'qwen2.5-coder', api_key_env = 'TEAM_KEY', fallback_to_local = true },
+    { engine = 'openai', endpoint = 'http://gpu-box:8000/v1', remoteModel = 'Qwen/Qwen2.5-Coder-7B',
+      fimTemplate = 'qwen2.5-coder', apiKeyEnv = 'TEAM_KEY', fallbackToLocal = true },
+    {} },
+  { 'fallback_to_local must be a boolean', { fallback_to_local = 'yes' }, {}, { 'fallback_to_local: expected true or false' } },
   { 'tilde in log path expands', { log_file = '~/r.log' }, { logFile = vim.fs.normalize('~/r.log') }, {} },
 }
 for _, c in ipairs(mapping_cases) do

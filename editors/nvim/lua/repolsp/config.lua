@@ -38,7 +38,13 @@ M.defaults = {
 --- setting name (either spelling) -> { wire path, kind, bounds or choices }
 local SPECS = {
   model = { path = { 'model' }, kind = 'string' },
-  engine = { path = { 'engine' }, kind = 'choice', choices = { 'ct2', 'fake' } },
+  engine = { path = { 'engine' }, kind = 'choice', choices = { 'ct2', 'fake', 'openai' } },
+  -- engine 'openai': a team's OpenAI-compatible server (the server checks the values).
+  endpoint = { path = { 'endpoint' }, kind = 'string' },
+  remote_model = { path = { 'remoteModel' }, kind = 'string' },
+  fim_template = { path = { 'fimTemplate' }, kind = 'string' },
+  api_key_env = { path = { 'apiKeyEnv' }, kind = 'string' },
+  fallback_to_local = { path = { 'fallbackToLocal' }, kind = 'boolean' },
   temperature = { path = { 'temperature' }, kind = 'number', min = 0, max = 2 },
   debounce_ms = { path = { 'debounceMs' }, kind = 'integer', min = 0, max = 10000 },
   context_budget_tokens = { path = { 'contextBudgetTokens' }, kind = 'integer', min = 64, max = 131072 },
@@ -58,6 +64,10 @@ local CAMEL = {
   maxNewTokens = 'max_new_tokens',
   singleLine = 'single_line',
   multiLine = 'multi_line',
+  remoteModel = 'remote_model',
+  fimTemplate = 'fim_template',
+  apiKeyEnv = 'api_key_env',
+  fallbackToLocal = 'fallback_to_local',
 }
 
 --- Flattens { max_new_tokens = { single_line = 1 } } to { ['max_new_tokens.single_line'] = 1 }.
@@ -80,6 +90,9 @@ local function check(spec, value)
     value = vim.trim(value)
     if value == '' then return vim.NIL end -- empty: server default
     return kind == 'path' and vim.fs.normalize(value) or value
+  elseif kind == 'boolean' then
+    if type(value) ~= 'boolean' then return nil, ('expected true or false, got %s'):format(vim.inspect(value)) end
+    return value
   elseif kind == 'choice' then
     local v = type(value) == 'string' and value:lower() or nil
     if not v or not vim.tbl_contains(spec.choices, v) then

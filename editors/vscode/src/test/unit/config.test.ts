@@ -40,6 +40,23 @@ describe('toServerSettings', () => {
     },
     { id: 'empty strings mean default', values: { model: '', logFile: '  ', engine: '' }, settings: {} },
     {
+      id: 'a team server',
+      values: {
+        engine: 'openai', endpoint: ' http://gpu-box:8000/v1 ', remoteModel: 'Qwen/Qwen2.5-Coder-7B',
+        fimTemplate: '', apiKeyEnv: 'TEAM_KEY', fallbackToLocal: true,
+      },
+      settings: {
+        engine: 'openai', endpoint: 'http://gpu-box:8000/v1', remoteModel: 'Qwen/Qwen2.5-Coder-7B',
+        apiKeyEnv: 'TEAM_KEY', fallbackToLocal: true,
+      },
+    },
+    {
+      id: 'bad team-server settings are named',
+      values: { endpoint: 8000, fallbackToLocal: 'yes' },
+      settings: {},
+      problems: [/repolsp\.endpoint: expected a string/, /repolsp\.fallbackToLocal: expected true or false/],
+    },
+    {
       id: 'bad types are dropped and named',
       values: { debounceMs: 'fast', 'maxNewTokens.singleLine': 1.5, engine: 'gpt', temperature: -1, completionItems: 'twice' },
       settings: {},
