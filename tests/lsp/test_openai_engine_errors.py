@@ -14,7 +14,9 @@ from repolsp.server.engine.base import GenerationRequest
 from repolsp.server.engine.fake import FakeEngine
 from repolsp.server.engine.openai import OpenAIEngine, engine_from_config, remote_template
 
+from tests.lsp.clients import server_env
 from tests.lsp.openai_servers import (
+    LspSession,
     StubServer,
     endless_reply,
     free_port,
@@ -187,3 +189,68 @@ def test_template_of_the_remote_model(fim_template, model, expected):
 def test_missing_settings_are_named(settings, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         engine_from_config(Config(engine="openai", **settings))
+
+
+# --- through lsp-serve over stdio --------------------------------------------------------------
+UTIL = "def parse_price(text):\n    \"\"\"'3.50 EUR' -> 3.5\"\"\"\n    return float(text.split()[0])\n"
+MAIN = "from util import parse_price\n\n\ndef total(lines):\n    return sum(parse_price(line) for line in lines)\n"
+
+
+def _wait_indexed(lsp: LspSession, timeout_s: float = 30) -> None:
+    """Until the workspace index's $/progress has ended (retrieval then has the other files)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        notes = [n["params"] for n in lsp.client.notifications if n.get("method") == "$/progress"]
+        tokens = {p["token"] for p in notes if "indexing" in str(p["value"].get("title", ""))}
+        if any(p["token"] in tokens and p["value"]["kind"] == "end" for p in notes):
+            return
+        time.sleep(0.1)
+    raise TimeoutError("the workspace index did not finish")
+
+
+def test_the_server_sends_its_prompt_in_the_remote_family_template_and_shows_failures(stub, tmp_path):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "util.py").write_text(UTIL)
+    (workspace / "main.py").write_text(MAIN)
+    stub.reply = stream_reply(["parse_price", "(line)"])
+    lsp = LspSession(["--engine", "openai", "--endpoint", stub.endpoint, "--model", "Qwen/Qwen2.5-Coder-7B"],
+                     workspace, server_env())
+    try:
+        status = lsp.ready()
+        assert (status["engine"], status["template"], status["model"]) == \
+            ("openai", "qwen2.5-coder", "Qwen/Qwen2.5-Coder-7B")
+        _wait_indexed(lsp)
+        uri = (workspace / "main.py").as_uri()
+        text = MAIN.replace("parse_price(line) for", "for") + "\n\nprint(total(['1 EUR']))\n"
+        lsp.open(uri, text)
+        answer = lsp.wait(lsp.inline(uri, 4, len("    return sum(")))
+        assert [i["insertText"] for i in answer["result"]["items"]] == ["parse_price(line)"]
+        prompt = stub.requests[-1]["body"]["prompt"]
+        # Qwen2.5-Coder's repository layout: other files, this file's path, prefix, suffix, middle.
+        assert prompt.startswith("<|file_sep|>util.py\n") and "def parse_price(text):" in prompt
+        _head, _, rest = prompt.partition("<|file_sep|>main.py\n<|fim_prefix|>")
+        prefix, _, suffix = rest.partition("<|fim_suffix|>")
+        assert prefix.endswith("def total(lines):\n    return sum(")
+        assert suffix.startswith("for line in lines)\n") and suffix.endswith("<|fim_middle|>")
+        # The server fails: nothing is offered, the user is told once, the server keeps serving.
+        stub.reply = status_reply(500, b'{"error": {"message": "CUDA out of memory"}}')
+        for line in (1, 3):
+            assert lsp.wait(lsp.inline(uri, line, 0))["result"]["items"] == []
+        failures = [m for m in lsp.messages() if "inference server" in m]
+        assert failures == [(f"repolsp: the inference server {stub.endpoint} answered HTTP 500: "
+                            "CUDA out of memory; no completions until it answers")]
+        assert lsp.status()["engineStats"]["remoteErrors"] >= 1
+    finally:
+        lsp.close()
+
+
+def test_openai_without_an_endpoint_is_one_message(tmp_path):
+    lsp = LspSession(["--engine", "openai", "--model", "m"], tmp_path, server_env())
+    try:
+        status = lsp.ready()
+        assert status["state"] == "error" and "--endpoint http://HOST:PORT/v1" in status["error"]
+        [message] = [m for m in lsp.messages() if "openai engine" in m]
+        assert "needs the server's address" in message and "lsp-models pull" not in message
+    finally:
+        lsp.close()
