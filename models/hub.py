@@ -252,7 +252,12 @@ def downloads_dir(home: Path, name: str) -> Path:
 
 def build_from_hub(model: HubModel, store, force: bool = False):
     """Download, verify and convert `model` and register it (the caller holds the store lock)."""
-    from repolsp.models.convert import build_model, check_disk_space, convert_hf_to_ct2, model_type_of
+    from repolsp.models.convert import (
+        build_model,
+        check_disk_space,
+        convert_hf_to_ct2,
+        model_type_of,
+    )
     from repolsp.models.prompt import template_name_for_family
     from repolsp.models.store import Manifest
     from tqdm import tqdm

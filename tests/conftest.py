@@ -109,8 +109,15 @@ def save_tiny_llama(folder: Path, fast, seed: int = 0, tie_word_embeddings: bool
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
         tie_word_embeddings=tie_word_embeddings, **ids,
     )
-    model = LlamaForCausalLM(config).to(torch.float32)
-    # Larger weights than the default init give peaked, prompt-dependent greedy choices.
+    return save_scaled(LlamaForCausalLM(config), fast, folder)
+
+
+def save_scaled(model, fast, folder: Path) -> Path:
+    """Save a random-weight model in float32, its weights x8, with tokenizer `fast` as an HF
+    folder: larger weights than the default init give peaked, prompt-dependent greedy choices."""
+    import torch
+
+    model = model.to(torch.float32)
     with torch.no_grad():
         for param in model.parameters():
             param.mul_(8.0)

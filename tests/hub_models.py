@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import REPO, WORDS, save_tiny_llama
+from tests.conftest import REPO, WORDS, save_scaled, save_tiny_llama
 
 QWEN_SPECIALS = ["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
                  "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"]
@@ -18,8 +18,8 @@ DEEPSEEK_SPECIALS = [DEEPSEEK_BOS, DEEPSEEK_EOS, "<｜fim▁hole｜>", "<｜fim�
 def _corpus() -> list[str]:
     return [" ".join(WORDS)] * 3 + [
         (REPO / "server" / "demo_data" / "inventory.py").read_text(),
-        "def add(a, b):\n    return a + b\n\nclass Point:\n    def __init__(self, x, y):\n"
-        "        self.x = x\n        self.y = y\n",
+        ("def add(a, b):\n    return a + b\n\nclass Point:\n    def __init__(self, x, y):\n"
+         "        self.x = x\n        self.y = y\n"),
     ]
 
 
@@ -59,16 +59,10 @@ def build_tiny_qwen(folder: Path, seed: int = 0, intermediate_size: int = 128) -
     config = Qwen2Config(
         vocab_size=len(fast), hidden_size=64, intermediate_size=intermediate_size,
         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=512, tie_word_embeddings=True, eos_token_id=fast.eos_token_id, bos_token_id=None,
-        pad_token_id=fast.pad_token_id,
+        max_position_embeddings=512, tie_word_embeddings=True, eos_token_id=fast.eos_token_id,
+        bos_token_id=None, pad_token_id=fast.pad_token_id,
     )
-    model = Qwen2ForCausalLM(config).to(torch.float32)
-    with torch.no_grad():  # peaked, prompt-dependent greedy choices (as save_tiny_llama)
-        for param in model.parameters():
-            param.mul_(8.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    fast.save_pretrained(folder)
+    save_scaled(Qwen2ForCausalLM(config), fast, folder)
     return _tokenizer_class(folder, "Qwen2Tokenizer")
 
 
@@ -105,7 +99,15 @@ def build_tiny_codegemma(folder: Path, seed: int = 0) -> Path:
     tokenizer is built as transformers' GemmaTokenizer builds one (SentencePiece-style BPE with
     byte fallback, the BOS added) and has CodeGemma's FIM tokens."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import GemmaConfig, GemmaForCausalLM, PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
@@ -128,11 +130,5 @@ def build_tiny_codegemma(folder: Path, seed: int = 0) -> Path:
         num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
         bos_token_id=bos, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
     )
-    model = GemmaForCausalLM(config).to(torch.float32)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.mul_(8.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    fast.save_pretrained(folder)
+    save_scaled(GemmaForCausalLM(config), fast, folder)
     return _tokenizer_class(folder, "GemmaTokenizer")

@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import unquote, urlsplit
 
 _INFO = re.compile(r"^/api/models/([^/]+/[^/]+)/revision/([^/]+)$")
@@ -86,7 +87,7 @@ class LoopbackHub:
         self.repos[repo_id] = Repo.of(folder)
         return self.repos[repo_id]
 
-    def __enter__(self) -> LoopbackHub:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
