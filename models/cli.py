@@ -111,6 +111,8 @@ def cmd_list(store: ModelStore, args) -> int:
     missing = [k for k in KNOWN_MODELS if not store.exists(k)]
     if missing and not args.quiet:
         print("available to pull: " + ", ".join(f"{k} ({KNOWN_MODELS[k].description})" for k in missing))
+    if not args.quiet:
+        print("code models from the Hugging Face hub: `lsp-models pull --list`")
     return 0
 
 

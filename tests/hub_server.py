@@ -9,7 +9,8 @@ Routes (as huggingface_hub 2.x calls them):
 
 Faults for the tests: `cut_after[file] = n` sends the full Content-Length but never a byte past
 offset n, then closes the connection (a download cut off, however often it is retried);
-`cut_once` does it to the first GET only (a network drop that a retry gets over); `corrupt` serves files with one byte
+`cut_once` does it to the first GET only (a network drop that a retry gets over); `gated`
+repositories answer 403 GatedRepo; `corrupt` serves files with one byte
 flipped at the right size (a damaged download).
 """
 
@@ -74,6 +75,7 @@ class LoopbackHub:
         self.repos: dict[str, Repo] = {}
         self.cut_after: dict[str, int] = {}
         self.cut_once: dict[str, int] = {}  # as cut_after, for the first GET only
+        self.gated: set[str] = set()  # repositories whose licence this client has not accepted
         self.corrupt: set[str] = set()
         self.requests: list[tuple[str, str, str]] = []  # (method, path, Range header)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -135,6 +137,8 @@ class LoopbackHub:
                             return self._not_found("RepoNotFound")
                         if match.group(2) not in ("main", repo.commit):
                             return self._not_found("RevisionNotFound")
+                        if match.group(1) in hub.gated:
+                            return self._json({"error": "gated"}, 403, {"X-Error-Code": "GatedRepo"})
                         return route(repo, match, head)
                 self._not_found("EntryNotFound")
 

@@ -99,6 +99,14 @@ def test_damaged_download_is_refused_by_its_checksum(hub, registry, tmp_path):
     assert not (home / ".downloads" / QWEN.name).exists()  # not resumed from next time
 
 
+def test_gated_repository_says_how_to_get_access(hub, registry, tmp_path):
+    hub.gated.add(QWEN.repo_id)
+    proc = lsp_models(pull_env(hub, registry, tmp_path / "home", tmp_path / "hf"), "pull", QWEN.name)
+    assert proc.returncode == 1
+    assert "is gated: accept its licence on the model page and set HF_TOKEN" in error_line(proc.stderr)
+    assert_store_empty(tmp_path / "home")
+
+
 def test_unreachable_hub_is_one_line_naming_the_local_import(registry, tmp_path):
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
