@@ -3,10 +3,9 @@
 Any server with `/v1/completions` (vLLM, llama.cpp's `llama-server`, llama-cpp-python, TGI)
 gets the prompt the server built, rendered with the FIM template of the remote model's family,
 and streams the completion back (server-sent events). The only host this engine talks to is the
-configured endpoint. Plain `http.client` (stdlib) rather than an HTTP library: the server needs
-one POST and a line reader, and the socket itself, so that `$/cancelRequest`, a stop rule or the
-timeout can close a stream that is blocked in a read from another thread (`shutdown`), which
-neither requests nor urllib3 expose as API.
+configured endpoint. The stdlib's `http.client`, no HTTP library: one POST and a line reader, and
+the connection's own socket, which a watcher thread shuts down to end a read blocked in the
+engine thread at once ($/cancelRequest, a newer keystroke, the timeout).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ WATCH_S = 0.02  # how often a stream checks for cancellation and its deadline
 _NAME_TEMPLATES = (
     ("qwen2.5-coder", "qwen2.5-coder"), ("qwen2-coder", "qwen2.5-coder"),
     ("deepseek-coder", "deepseek-coder"), ("starcoder", "starcoder"), ("codellama", "codellama"),
+    ("codegemma", "codegemma"),
 )
 
 

@@ -173,9 +173,10 @@ def test_fallback_with_the_same_template_answers_the_failed_request_itself():
     ("", "Qwen/Qwen2.5-Coder-7B", "qwen2.5-coder"),
     ("", "deepseek-ai/deepseek-coder-6.7b-base", "deepseek-coder"),
     ("", "bigcode/starcoder2-15b", "starcoder"),
+    ("", "google/codegemma-7b", "codegemma"),
     ("", "gemma3-270m", "left-to-right"),
     ("codellama", "my-finetune", "codellama"),
-], ids=["qwen", "deepseek", "starcoder", "unknown", "named"])
+], ids=["qwen", "deepseek", "starcoder", "codegemma", "unknown", "named"])
 def test_template_of_the_remote_model(fim_template, model, expected):
     assert remote_template(fim_template, model).name == expected
 
