@@ -51,9 +51,9 @@ class Neighbourhood:
     """Term sets of the lines around the cursor's line: the two non-blank lines before it and
     the first non-blank line after it, plus all of them together."""
 
-    before: set[str]
-    before2: set[str]
-    after: set[str]
+    before: frozenset[str]
+    before2: frozenset[str]
+    after: frozenset[str]
     all_terms: set[str]
 
 
@@ -70,11 +70,26 @@ def query_text(doc: Document, offset: int) -> str:
 def neighbourhood(doc: Document, offset: int) -> Neighbourhood:
     lines = doc.lines
     line_no = lines.line_of(offset)
-    above = [t for t in (set(code_tokens(lines.line_text(i))) for i in range(line_no - 1, max(-1, line_no - 8), -1)) if t]
-    below = [t for t in (set(code_tokens(lines.line_text(i)))
+    above = [t for t in (line_terms(lines.line_text(i)) for i in range(line_no - 1, max(-1, line_no - 8), -1)) if t]
+    below = [t for t in (line_terms(lines.line_text(i))
                          for i in range(line_no + 1, min(lines.line_count, line_no + 6))) if t]
-    return Neighbourhood(above[0] if above else set(), above[1] if len(above) > 1 else set(),
-                         below[0] if below else set(), set(code_tokens(query_text(doc, offset))))
+    empty = frozenset()
+    return Neighbourhood(above[0] if above else empty, above[1] if len(above) > 1 else empty,
+                         below[0] if below else empty, set(code_tokens(query_text(doc, offset))))
+
+
+_LINE_TERMS: dict[str, frozenset[str]] = {}
+
+
+def line_terms(line: str) -> frozenset[str]:
+    """code_tokens of one line as a set, memoised: the same file's lines are scored again at
+    every new line the user starts."""
+    found = _LINE_TERMS.get(line)
+    if found is None:
+        if len(_LINE_TERMS) > 200_000:
+            _LINE_TERMS.clear()  # a crude bound; refilling costs one pass over a file
+        found = _LINE_TERMS[line] = frozenset(code_tokens(line))
+    return found
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
@@ -87,11 +102,14 @@ def anchored_run(path: str, lines: list[str], near: Neighbourhood, source: str,
     one before that), followed one line later by a line like the one after the cursor; the
     run shows that line, the one after it (the candidate for the cursor's line) and their
     neighbours. None when nothing in ``lines`` resembles the neighbourhood."""
-    terms = [set(code_tokens(line)) for line in lines]
+    terms = [line_terms(line) for line in lines]
     best = (0.0, -1)
-    for j in range(len(lines) - 1):
-        if not terms[j]:
-            continue
+    last = len(lines) - 1
+    for j in range(last):
+        if not terms[j] or (near.before.isdisjoint(terms[j])
+                            and (j == 0 or near.before2.isdisjoint(terms[j - 1]))
+                            and (j + 2 > last or near.after.isdisjoint(terms[j + 2]))):
+            continue  # no part of the analogy holds (most lines: cheap set checks in C)
         score = (_jaccard(near.before, terms[j])
                  + 0.5 * (_jaccard(near.before2, terms[j - 1]) if j else 0.0)
                  + 0.5 * (_jaccard(near.after, terms[j + 2]) if j + 2 < len(lines) else 0.0))
@@ -114,10 +132,11 @@ def _file_texts(doc: Document, window_start: int, window_end: int) -> list[tuple
     first_in = lines.line_of(window_start)
     last_in = lines.line_of(max(window_start, window_end - 1))
     texts = []
+    all_lines = doc.text.split("\n")
     for lo, hi in ((max(0, first_in - MAX_DOC_LINES_SCANNED), first_in),
-                   (last_in + 1, min(lines.line_count, last_in + 1 + MAX_DOC_LINES_SCANNED))):
+                   (last_in + 1, min(len(all_lines), last_in + 1 + MAX_DOC_LINES_SCANNED))):
         if hi - lo >= 2:
-            texts.append((doc.path, [lines.line_text(i) for i in range(lo, hi)], "file", 1.2))
+            texts.append((doc.path, [line.rstrip("\r") for line in all_lines[lo:hi]], "file", 1.2))
     return texts
 
 
