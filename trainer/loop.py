@@ -28,6 +28,7 @@ from repolsp.trainer.data_parallel import (
     sum_across_processes,
 )
 from repolsp.trainer.errors import TrainingInterrupted
+from repolsp.trainer.interrupt import DeferredStop
 from repolsp.trainer.loss import completion_loss
 from repolsp.trainer.progress_bar import stdout_bar
 from repolsp.trainer.tokenizing import IGNORE
@@ -59,6 +60,7 @@ class TrainingLoop:
         # with the same dropout masks an uninterrupted run would have drawn.
         self.rng_at_step_start = torch.get_rng_state()
         self.bar = None
+        self.stop = DeferredStop()
 
     def autocast(self):
         import torch
@@ -120,9 +122,14 @@ class TrainingLoop:
                                        plan.context_vocab) / len(micro)
             self.accelerator.backward(loss)
             step_loss += float(loss.detach())
+        stop = float(self.stop.requested)
         if self.world > 1:
-            step_loss, step_tokens = sum_across_processes(self.params, [step_loss, step_tokens])
+            step_loss, step_tokens, stop = sum_across_processes(self.params,
+                                                                [step_loss, step_tokens, stop])
             step_tokens = int(step_tokens)
+        if stop:
+            # Ctrl-C or SIGTERM on any process: all leave here, before the update (see interrupt).
+            raise KeyboardInterrupt
         if config.clip_norm:
             self.accelerator.clip_grad_norm_(self.params, config.clip_norm)
         self.optimizer.step()
@@ -177,6 +184,7 @@ class TrainingLoop:
         elapsed_before = state["elapsed_s"]
         stopped = "done"
         self.model.train()
+        self.stop.__enter__()  # left in `finally`
         try:
             while state["step"] < state["schedule_steps"]:
                 step = state["step"]
@@ -237,6 +245,7 @@ class TrainingLoop:
                 f"{self.run_dir}; run `lsp-train --resume` with the same options to continue"
             ) from None
         finally:
+            self.stop.__exit__()
             metrics.close()
             if self.bar is not None:
                 self.bar.close()

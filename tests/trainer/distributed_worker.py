@@ -1,7 +1,8 @@
 """`lsp-train` as one process of a torchrun / accelerate launch run, watched by the distributed
 tests: each process records the examples of every micro-batch it trains on and every file it
-writes, in RECORD_DIR/rank-N.jsonl. STOP_AT_STEP=k makes every process stop at step k as Ctrl-C
-would (a checkpoint, exit status 1). RANK1_LATE_S=s starts rank 1's training loop s seconds late;
+writes, in RECORD_DIR/rank-N.jsonl. CTRL_C_AT_STEP=k: when rank 0 reaches step k it sends the
+launcher SIGINT, as Ctrl-C in a terminal does (the launcher turns it into SIGTERM to each
+process), and waits 2 s so the signal lands inside that step. RANK1_LATE_S=s starts rank 1's training loop s seconds late;
 TRAIN_BUDGET_S=a,b gives rank 0 a training-time budget of a seconds, rank 1 b (as if their
 mining had taken different times).
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,12 +31,13 @@ def _watch() -> None:
 
     real_share, real_save, real_adapter = loop.share_of_step, loop.atomic_torch_save, train.save_adapter
     real_get_lr = loop.get_lr
-    stop_at = int(os.environ.get("STOP_AT_STEP", "-1"))
+    ctrl_c_at = int(os.environ.get("CTRL_C_AT_STEP", "-1"))
     current = {"step": None}
 
     def get_lr(step, *rest):
-        if step == stop_at:
-            raise KeyboardInterrupt
+        if step == ctrl_c_at and os.environ.get("RANK") == "0":
+            os.kill(os.getppid(), signal.SIGINT)
+            time.sleep(2)
         current["step"] = step
         return real_get_lr(step, *rest)
 

@@ -12,6 +12,7 @@ processes' weights were 0.078 off (99.9th percentile 0.064), so the bounds below
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,20 +46,20 @@ def _accelerate_launch(port: int) -> list[str]:
 
 
 def _launch(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
-    """Run a launcher in its own process group; kill the whole group if it outlives the limit."""
+    """Run a launcher; past the limit, kill it and its processes (torchrun starts each in a
+    session of its own, so the launcher's process group does not hold them)."""
+    import psutil
+
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         out, err = proc.communicate(timeout=LAUNCH_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        for process in [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
         out, err = proc.communicate()
         pytest.fail(f"{' '.join(cmd[:3])} did not end in {LAUNCH_TIMEOUT_S}s:\n{err[-4000:]}")
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # any process the launcher left behind
-        except ProcessLookupError:
-            pass
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
@@ -73,8 +74,8 @@ def _records(folder: Path) -> dict[int, list[dict]]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, history_repo):
-    """One process, two under torchrun (both exported), and two under accelerate launch stopped
-    at step 3 then resumed with the real `lsp-train` script."""
+    """One process, two under torchrun (both exported), and two under accelerate launch given
+    Ctrl-C in step 4 (index 3), then resumed with the real `lsp-train` script."""
     root = tmp_path_factory.mktemp("distributed")
     home = root / "home"
     register_tiny_model(home)
@@ -99,7 +100,7 @@ def runs(tmp_path_factory, history_repo):
     out["stop"] = _launch(
         [*_accelerate_launch(_free_port()), str(WORKER), *common, "--batch-size", "2", "-q",
          "--run-dir", str(root / "run-resume"), "--no-export"],
-        {**env, "RECORD_DIR": str(root / "rec-stop"), "STOP_AT_STEP": "3"})
+        {**env, "RECORD_DIR": str(root / "rec-stop"), "CTRL_C_AT_STEP": "3"})
     assert (root / "run-resume" / "checkpoint.pt").is_file(), out["stop"].stderr[-4000:]
     out["stopped_at"] = torch.load(root / "run-resume" / "checkpoint.pt", weights_only=False)["state"]["step"]
     out["resume"] = _launch(
