@@ -5,9 +5,10 @@ same global batch.
 Same global batch: a step takes batch_size x grad_accum x processes rows, cut into one-example
 micro-batches on CPU, so two processes at --batch-size 2 run the micro-batches one process runs
 at --batch-size 2 --grad-accum 2, shared out between them. The weights then differ only by the
-order of float additions: measured here max 2.1e-4 on one element that Adam amplifies (its
-gradient near zero), 99.9% of them within 7.4e-7; with the gradient sum switched off the two
-processes' weights were 0.078 off (99.9th percentile 0.064), so the bounds below do catch that.
+order of float additions: measured max 1.5e-5 to 2.1e-4 over runs, on the odd element whose
+gradient is near zero (Adam divides by it), 99.9% of them within 7.4e-7; with the gradient sum
+switched off the two processes' weights were 0.078 off (99.9th percentile 0.064), so the bounds
+below do catch that.
 """
 
 from __future__ import annotations
