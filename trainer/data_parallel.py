@@ -15,6 +15,8 @@ go through its wrapper (the loss's head-on-labelled-positions path could not be 
 
 from __future__ import annotations
 
+from repolsp.trainer.train_config import pick_device
+
 BUCKET_ELEMENTS = 1 << 24  # 64 MB of float32 per all-reduce: fewer calls, bounded extra memory
 
 
@@ -88,7 +90,5 @@ def process_state(device_option: str):
     """accelerate's view of this process (its rank, the process count), made as `train` makes its
     Accelerator (on CPU, several processes are gloo's only when asked for with cpu=True)."""
     from accelerate import PartialState
-
-    from repolsp.trainer.train_config import pick_device
 
     return PartialState(cpu=pick_device(device_option) == "cpu")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Self
 
 
 class DeferredStop:
@@ -29,7 +30,7 @@ class DeferredStop:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __enter__(self) -> DeferredStop:
+    def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._note) for s in self.SIGNALS}
         return self
