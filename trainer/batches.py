@@ -43,7 +43,10 @@ def priority_order(examples) -> list[int]:
     snapshot = [i for i in ranked if examples[i].kind == "snapshot"]
     merged = [i for pair in zip(history, snapshot) for i in pair]
     shared = min(len(history), len(snapshot))
-    return merged + history[shared:] + snapshot[shared:]
+    order = merged + history[shared:] + snapshot[shared:]
+    # Holes the prompt answers but the base model misses go first (trainer/mine_priority.py).
+    first = [i for i in order if getattr(examples[i], "first", False)]
+    return first + [i for i in order if not getattr(examples[i], "first", False)] if first else order
 
 
 def epoch_order(priority: list[int], epoch: int, seed: int, window: int) -> list[int]:

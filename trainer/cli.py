@@ -39,6 +39,13 @@ def parse_duration_s(text: str) -> float:
     return hours * 3600 + minutes * 60 + seconds
 
 
+def copy_first_s(text: str | None, budget_s: float | None) -> float:
+    """Seconds for `--copy-first`: as given, else 2 minutes capped at 7% of the budget."""
+    if text is not None:
+        return 0.0 if text.strip() in ("0", "off") else parse_duration_s(text)
+    return min(120.0, 0.07 * budget_s) if budget_s else 120.0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lsp-train",
@@ -67,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="single-line holes cut from the code at the last training commit, in the "
                         "files the history touched most (default 1500, 200 with --incremental; "
                         "0: history only)")
+    p.add_argument("--no-history", action="store_true",
+                   help="build training prompts without the git history's lines (the server shows "
+                        "them with its `history` setting on, the default)")
+    p.add_argument("--copy-first", default=None,
+                   help="time for the base model to find the training holes whose answer the "
+                        "prompt shows but which it misses; those train first (default 2m, at most "
+                        "7%% of --budget; 0 turns it off)")
     p.add_argument("--test-fraction", type=float, default=0.1,
                    help="newest fraction of commits held out as test (default 0.1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -149,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         args.snapshot_lines = INCREMENTAL_SNAPSHOT_LINES if args.incremental else 1500
     try:
         budget_s = parse_duration_s(args.budget) if args.budget else None
+        args.copy_first_s = copy_first_s(args.copy_first, budget_s)
     except ValueError as exc:
         return _fail(str(exc))
     try:

@@ -6,6 +6,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+
+def _server_history_commits() -> int:
+    from repolsp.server.config import Config
+
+    return Config().history_max_commits
+
 KINDS = ("fim", "docstring", "test", "instruction", "accepted", "snapshot")
 
 
@@ -27,6 +33,11 @@ class MineConfig:
     events_path: Path | None = None  # the server's completion events (accepted/rejected)
     events_since: float | None = None  # only events newer than this (epoch s; --incremental)
     snapshot_lines: int = 1500  # `snapshot` holes in the code at the last training commit (0: none)
+    # Prompts carry what the server's history retrieval would show at that commit (the history
+    # strictly before it), as serving does with `history` on; bounded like the server's index.
+    history: bool = True
+    history_max_commits: int = field(default_factory=lambda: _server_history_commits())
+    copy_first_s: float = 0.0  # time for the base model to find the copyable holes it misses
 
 
 @dataclass
@@ -43,6 +54,7 @@ class Example:
     split: str = "train"
     mode: str = "multi-line"  # single-line | multi-line (fim/accepted), or the instruction task
     context: dict | None = None  # the PromptContext, so other templates can re-render it
+    first: bool = False  # trained first: the answer is in the prompt and the base model misses it
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -84,6 +84,8 @@ def mine_repository(
         snapshot = Snapshot(blobs)
         if commits and commits[0].parent:
             snapshot.load_tree(gitlog.tree_files(repo, commits[0].parent))
+        if commits and config.history:
+            snapshot.history = history_before(repo, commits[0].sha, config.history_max_commits)
         for index, commit in enumerate(commits):
             changes = gitlog.changed_files(repo, commit)
             new_texts: dict[str, str] = {}
@@ -117,6 +119,8 @@ def mine_repository(
                 found = mine_file(renderer, snapshot, commit, change, text, new_texts, config)
                 candidates.extend(_Candidate(index, ex) for ex in found)
             snapshot.apply(changes, new_texts)
+            if snapshot.history is not None:
+                snapshot.history.advance(repo, commit.sha)  # the next commit's prompts see it
             if progress:
                 progress(index + 1, len(commits))
     if not commits:
@@ -147,6 +151,14 @@ def mine_repository(
     stats.examples_by_split = Counter(e.split for e in examples)
     stats.elapsed_s = time.monotonic() - started
     return MineResult(examples, negatives, stats)
+
+
+def history_before(repo: Path, sha: str, max_commits: int):
+    """The server's history index as it would be at commit `sha`: the commits strictly before
+    it (no future code), the newest `max_commits` of them."""
+    from repolsp.server.context.history import HistoryIndex
+
+    return HistoryIndex.from_git(repo, until=sha, max_commits=max_commits)
 
 
 def _keep(ex: Example, seen: set[str], stats: MineStats) -> bool:
@@ -189,6 +201,9 @@ def snapshot_examples(repo: Path, renderer: ExampleRenderer, commit: gitlog.Comm
     with gitlog.BlobReader(repo) as blobs:
         snapshot = Snapshot(blobs)
         snapshot.load_tree(gitlog.tree_files(repo, commit.sha))
+        if config.history:
+            snapshot.history = history_before(repo, commit.sha, config.history_max_commits)
+            snapshot.history.advance(repo, commit.sha)  # the code as it was after `commit`
         paths = sorted((p for p in snapshot.files if touches.get(p)), key=lambda p: (-touches[p], p))
         total = sum(touches[p] for p in paths)
         for path in paths:

@@ -32,6 +32,7 @@ from repolsp.trainer.mine import (
     read_jsonl,
     write_jsonl,
 )
+from repolsp.trainer.mine_priority import mark_copy_first
 from repolsp.trainer.progress_bar import stdout_bar
 from repolsp.trainer.prompts import ExampleRenderer, tuned_template_name
 from repolsp.trainer.report import before_after_report, evaluation_for_manifest
@@ -89,7 +90,8 @@ def mine_with_progress(repo: Path, renderer, args: argparse.Namespace):
     config = MineConfig(max_commits=args.max_commits, since=args.since,
                         test_fraction=args.test_fraction, events_path=events,
                         snapshot_lines=args.snapshot_lines,
-                        events_since=getattr(args, "events_since", None))
+                        events_since=getattr(args, "events_since", None),
+                        history=not getattr(args, "no_history", False))
     bar = _bar(args, "mining", unit="commit")
     last = [0]
 
@@ -204,6 +206,10 @@ def run(args: argparse.Namespace, budget_s: float | None) -> int:
                            "try a longer history (--since / --max-commits) or another repository")
 
 
+    if (not args.resume and getattr(args, "copy_first_s", 0) > 0
+            and process_state(args.device).num_processes == 1):
+        # One process only: the marks order the data, and every process must plan the same steps.
+        say(mark_copy_first(mined.examples, entry, args.copy_first_s))
     if not args.resume and main_process:
         write_jsonl(mined.examples, saved_examples)
     train_budget = training_budget_s(budget_s, time.monotonic() - started, not args.no_export)

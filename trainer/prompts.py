@@ -62,10 +62,10 @@ class ExampleRenderer:
     def __post_init__(self) -> None:
         self._stable = StableContextCache()  # as the server keeps one while the user types
 
-    def server_prompt(self, doc, offset: int, workspace=None):
+    def server_prompt(self, doc, offset: int, workspace=None, history=None):
         """(decision, Prompt | None, PromptContext) exactly as the server builds them."""
         return prepare_prompt(doc, offset, workspace, self.template, self.count_tokens,
-                              self.max_prompt_tokens, self._stable)
+                              self.max_prompt_tokens, self._stable, history)
 
     def fim_example(self, text: str, start: int, end: int, path: str, mode: str, snapshot,
                     extra_snippets: Sequence[Snippet] = ()) -> tuple[str, dict] | None:
@@ -79,7 +79,9 @@ class ExampleRenderer:
         holed = text[:start] + text[end:]
         doc = Document("file:///" + path.lstrip("/"), holed, path=path)
         workspace = snapshot.index if (self.use_workspace and snapshot is not None) else None
-        _decision, prompt, ctx = self.server_prompt(doc, start, workspace)
+        # The history as of the example's commit (strictly before it): what serving shows then.
+        history = getattr(snapshot, "history", None) if self.use_workspace else None
+        _decision, prompt, ctx = self.server_prompt(doc, start, workspace, history)
         if prompt is None or ctx is None:
             return None
         # The example's own mode (single line vs block) decides the evaluation's stop rules.

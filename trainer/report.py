@@ -10,6 +10,7 @@ from pathlib import Path
 
 from repolsp.models.prompt import template_for
 from repolsp.trainer.chart import ChartData, draw_chart
+from repolsp.trainer.mine_priority import answer_in_prompt, code_lines
 from repolsp.trainer.eval.metrics import bootstrap_mean_ci, paired_bootstrap_ci
 from repolsp.trainer.evaluate import (
     EvalScores,
@@ -98,10 +99,6 @@ SOURCE_LABELS = {
 }
 
 
-def _code_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def answer_sources(examples, train_examples) -> list[str]:
     """Where each held-out hole's answer already was, which says what kind of learning a hit
     took: "prompt" when every non-blank line of the expected completion is a line of the
@@ -109,16 +106,12 @@ def answer_sources(examples, train_examples) -> list[str]:
     the training examples (recall), else "new" (neither: the model had to write it)."""
     seen: set[str] = set()
     for e in train_examples:
-        seen.update(_code_lines(e.prompt))
-        seen.update(_code_lines(e.completion))
+        seen.update(code_lines(e.prompt))
+        seen.update(code_lines(e.completion))
     sources = []
     for e in examples:
-        wanted = _code_lines(e.completion)
-        context = e.context or {}
-        shown = set(_code_lines(context.get("prefix", "")) + _code_lines(context.get("suffix", "")))
-        for snippet in context.get("snippets", []):
-            shown.update(_code_lines(snippet.get("text", "")))
-        if wanted and all(line in shown for line in wanted):
+        wanted = code_lines(e.completion)
+        if answer_in_prompt(e):
             sources.append("prompt")
         elif wanted and all(line in seen for line in wanted):
             sources.append("history")

@@ -32,6 +32,9 @@ class Snapshot:
         self.files: dict[str, str] = {}
         self._index = None
         self._index_failed = not use_index
+        # The git history as of this point of the walk (`server.context.history.HistoryIndex`),
+        # or None: prompts then carry no history lines, as with the server's `history` off.
+        self.history = None
 
     # -- reading ----------------------------------------------------------------------------------
     def text(self, path: str) -> str | None:
