@@ -60,7 +60,7 @@ def build_tiny_qwen(folder: Path, seed: int = 0, intermediate_size: int = 128) -
         vocab_size=len(fast), hidden_size=64, intermediate_size=intermediate_size,
         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=512, tie_word_embeddings=True, eos_token_id=fast.eos_token_id,
-        bos_token_id=None, pad_token_id=fast.pad_token_id,
+        bos_token_id=None, pad_token_id=fast.pad_token_id, rope_theta=1_000_000.0,  # as Qwen2.5's
     )
     save_scaled(Qwen2ForCausalLM(config), fast, folder)
     return _tokenizer_class(folder, "Qwen2Tokenizer")
@@ -75,8 +75,8 @@ def _tokenizer_class(folder: Path, name: str) -> Path:
 
 
 def build_tiny_deepseek(folder: Path, seed: int = 0) -> Path:
-    """A random-weight Llama whose tokenizer has DeepSeek-Coder's BOS/EOS and FIM tokens and
-    adds the BOS, as DeepSeek-Coder's."""
+    """A random-weight Llama with DeepSeek-Coder's RoPE scaling, whose tokenizer has its BOS/EOS
+    and FIM tokens and adds the BOS, as DeepSeek-Coder's."""
     from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
@@ -86,7 +86,9 @@ def build_tiny_deepseek(folder: Path, seed: int = 0) -> Path:
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=DEEPSEEK_BOS,
                                    eos_token=DEEPSEEK_EOS, pad_token=DEEPSEEK_EOS,
                                    additional_special_tokens=DEEPSEEK_SPECIALS[2:])
-    save_tiny_llama(folder, fast, seed, pad_token_id=fast.pad_token_id)
+    # DeepSeek-Coder 1.3B stretches RoPE linearly (factor 4, theta 100000) to 16k positions.
+    save_tiny_llama(folder, fast, seed, pad_token_id=fast.pad_token_id,
+                    rope_scaling={"type": "linear", "factor": 4.0}, rope_theta=100_000.0)
     return _tokenizer_class(folder, "LlamaTokenizerFast")
 
 
