@@ -98,8 +98,14 @@ _FOLDER_FILES = frozenset({
     "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
     "special_tokens_map.json", "added_tokens.json", "tokenizer.model", "vocab.json", "merges.txt",
 })
-_SAFETENSORS = re.compile(r"^model(-\d+-of-\d+)?\.safetensors$|^model\.safetensors\.index\.json$")
-_TORCH_BIN = re.compile(r"^pytorch_model(-\d+-of-\d+)?\.bin$|^pytorch_model\.bin\.index\.json$")
+# One set of weights: the shards with their index, or the single file (repositories that hold
+# both would otherwise be downloaded twice).
+_WEIGHT_SETS = (
+    ("model.safetensors.index.json", re.compile(r"^model-\d+-of-\d+\.safetensors$")),
+    ("model.safetensors", None),
+    ("pytorch_model.bin.index.json", re.compile(r"^pytorch_model-\d+-of-\d+\.bin$")),
+    ("pytorch_model.bin", None),
+)
 
 
 def hub_models() -> dict[str, HubModel]:
@@ -123,7 +129,8 @@ def choose_files(repo_files: list[str]) -> list[str]:
     """The files of a repository to download: folder files and one set of weights
     (safetensors when published, else PyTorch .bin); sorted."""
     top = [f for f in repo_files if "/" not in f]
-    weights = [f for f in top if _SAFETENSORS.match(f)] or [f for f in top if _TORCH_BIN.match(f)]
+    weights = next(([first, *(f for f in top if shards and shards.match(f))]
+                    for first, shards in _WEIGHT_SETS if first in top), [])
     if "config.json" not in top or not weights:
         raise UnsupportedModelError(
             "the repository has no transformers model (config.json and safetensors or "

@@ -177,8 +177,11 @@ def test_list_shows_every_name_with_source_licence_fim_and_published_figures(cap
           "model.safetensors.index.json", "merges.txt", "vocab.json", "model.gguf"],
          ["config.json", "merges.txt", "model-00001-of-00002.safetensors",
           "model-00002-of-00002.safetensors", "model.safetensors.index.json", "vocab.json"]),
+        (["config.json", "model.safetensors", "model-00001-of-00001.safetensors",
+          "model.safetensors.index.json"],
+         ["config.json", "model-00001-of-00001.safetensors", "model.safetensors.index.json"]),
     ],
-    ids=["safetensors-preferred", "torch-bin-fallback", "sharded"],
+    ids=["safetensors-preferred", "torch-bin-fallback", "sharded", "shards-over-single"],
 )
 def test_choose_files(files, expected):
     assert choose_files(files) == expected
