@@ -85,7 +85,10 @@ def runs(tmp_path_factory, history_repo):
            "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     common = [str(repo), "--test-fraction", "0.2", "--max-steps", str(STEPS), "--epochs", "3",
               "--seq-len", "256", "--max-prompt-tokens", "160", "--threads", "1", "--lr", "1e-2",
-              "--precision", "fp32", "--device", "cpu", "--checkpoint-every", "2"]
+              "--precision", "fp32", "--device", "cpu", "--checkpoint-every", "2",
+              # One process would otherwise let the base model reorder the data first (copy-first,
+              # time-bound, so not the same twice); several never do.
+              "--copy-first", "0"]
     exported = ["--no-switch", "--no-eval"]
     out = {"root": root, "home": home}
     for name in ("one", "two", "stop"):
@@ -203,7 +206,8 @@ def test_a_time_budget_stops_both_processes_at_the_same_step(tmp_path, history_r
     done = _launch([str(BIN / "torchrun"), "--nproc_per_node", "2", "--standalone", str(WORKER),
                     str(history_repo[0]), "--test-fraction", "0.2", "--epochs", "100", "--budget", "1h", "--eval-every", "100000",
                     "--seq-len", "256", "--max-prompt-tokens", "160", "--threads", "1", "--device", "cpu",
-                    "--precision", "fp32", "-q", "--no-export", "--run-dir", str(tmp_path / "run")], env)
+                    "--precision", "fp32", "-q", "--no-export", "--copy-first", "0",
+                    "--run-dir", str(tmp_path / "run")], env)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "(budget)" in done.stdout, done.stdout
     steps = {rank: [r["step"] for r in items if "step" in r]
