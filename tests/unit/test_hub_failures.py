@@ -69,6 +69,10 @@ def test_dropped_connection_is_resumed_from_where_it_stopped(hub, registry, tmp_
     kept = (size - 1000) // DOWNLOAD_CHUNK_SIZE * DOWNLOAD_CHUNK_SIZE
     assert kept > 0 and fetched == ["", f"bytes={kept}-"]
     assert ModelStore(home).get(QWEN.name).manifest.fim_template == QWEN.template
+    # Installed, it needs no hub any more: pulling it offline is the usual no-op.
+    offline = {**pull_env(hub, registry, home, tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    again = lsp_models(offline, "pull", QWEN.name)
+    assert again.returncode == 0 and f"already installed: {QWEN.name}" in again.stdout
 
 
 def test_cut_off_download_leaves_the_store_unchanged_and_keeps_finished_files(hub, registry, tmp_path):
