@@ -211,3 +211,18 @@ def test_import_of_a_hub_id_offline_is_one_line(capsys):
     assert models_main(["import", "Qwen/Qwen2.5-Coder-7B", "--name", "big"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "needs the Hugging Face hub (Qwen/Qwen2.5-Coder-7B)" in err
+
+
+def test_registry_file_adds_names_and_a_bad_one_is_one_line(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "hub.json"
+    path.write_text(json.dumps({"my-coder": {
+        "repo_id": "org/model", "family": "qwen2.5-coder", "architecture": "qwen2",
+        "license": "MIT", "size_bytes": 1, "params": "1B", "fim": True}}))
+    monkeypatch.setenv("REPOLSP_HUB_REGISTRY", str(path))
+    assert hub_models()["my-coder"].repo_id == "org/model"
+    assert hub_models()["qwen2.5-coder-0.5b"].repo_id == "Qwen/Qwen2.5-Coder-0.5B"
+    assert models_main(["pull", "--list"]) == 0 and "hub org/model" in capsys.readouterr().out
+    path.write_text(json.dumps({"my-coder": {"repo": "typo"}}))
+    assert models_main(["pull", "my-coder"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot read the hub registry" in err
