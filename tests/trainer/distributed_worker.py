@@ -11,6 +11,7 @@ mining had taken different times).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -24,6 +25,13 @@ def _record(item: dict) -> None:
     path = Path(os.environ["RECORD_DIR"]) / f"rank-{rank}.jsonl"
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps({"rank": rank, **item}) + "\n")
+
+
+def _digest(params) -> str:
+    digest = hashlib.sha256()
+    for param in params:
+        digest.update(param.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _watch() -> None:
@@ -62,15 +70,16 @@ def _watch() -> None:
 
         own = float(budgets.split(",")[int(os.environ.get("RANK", "0"))])
         pipeline.training_budget_s = lambda *_args: own
-    late_s = float(os.environ.get("RANK1_LATE_S", "0"))
-    if late_s and int(os.environ.get("RANK", "0")) == 1:
-        real_loop = loop.TrainingLoop.loop
+    late_s = float(os.environ.get("RANK1_LATE_S", "0")) if os.environ.get("RANK") == "1" else 0.0
+    real_loop = loop.TrainingLoop.loop
 
-        def late_loop(self, *args):
-            time.sleep(late_s)  # this process's clock starts later: its elapsed time reads less
-            return real_loop(self, *args)
+    def watched_loop(self, *args):
+        time.sleep(late_s)  # this process's clock starts later: its elapsed time reads less
+        stopped = real_loop(self, *args)
+        _record({"weights": _digest(self.params)})  # each process's copy of what trained
+        return stopped
 
-        loop.TrainingLoop.loop = late_loop
+    loop.TrainingLoop.loop = watched_loop
     train.save_adapter = save_adapter
 
 

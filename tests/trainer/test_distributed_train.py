@@ -137,6 +137,12 @@ def test_each_process_trains_on_its_own_share_and_together_on_the_whole_step(run
     assert len(set().union(*whole.values())) > 4  # the steps moved through the data
 
 
+def test_both_processes_end_with_the_same_weights(runs):
+    digests = {rank: [r["weights"] for r in items if "weights" in r]
+               for rank, items in _records(runs["root"] / "rec-two").items()}
+    assert len(digests[0]) == 1 and digests[0] == digests[1]
+
+
 def test_two_processes_end_with_the_weights_of_one(runs):
     one, two = _adapter(runs["root"] / "run-one"), _adapter(runs["root"] / "run-two")
     assert one.keys() == two.keys()
