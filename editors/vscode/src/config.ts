@@ -20,6 +20,8 @@ export interface ServerSettings {
   logLevel?: string;
   logFile?: string;
   completionItems?: 'auto' | 'always' | 'never';
+  trainWhenIdle?: boolean;
+  idleTrainAfterS?: number;
 }
 
 /** Reads one setting below `repolsp.` (e.g. "maxNewTokens.singleLine"); undefined when unset. */
@@ -58,6 +60,7 @@ const INTEGER_SETTINGS: ReadonlyArray<{ key: string; min: number; max: number }>
   { key: 'maxNewTokens.multiLine', min: 1, max: 2048 },
   { key: 'debounceMs', min: 0, max: 5000 },
   { key: 'contextBudgetTokens', min: 64, max: 32_768 },
+  { key: 'idleTrainAfterS', min: 30, max: 86_400 },
 ];
 
 /** Sets `target[a][b]` for the dotted key `a.b`, creating objects on the way. */
@@ -109,9 +112,11 @@ export function toServerSettings(get: SettingGetter, home = ''): MappedSettings 
       if (value.trim()) settings[key] = value.trim();
     } else if (value !== undefined && value !== null) bad(key, `expected a string, got ${JSON.stringify(value)}`);
   }
-  const fallback = get('fallbackToLocal');
-  if (typeof fallback === 'boolean') settings.fallbackToLocal = fallback;
-  else if (fallback !== undefined && fallback !== null) bad('fallbackToLocal', 'expected true or false');
+  for (const key of ['fallbackToLocal', 'trainWhenIdle']) {
+    const value = get(key);
+    if (typeof value === 'boolean') settings[key] = value;
+    else if (value !== undefined && value !== null) bad(key, 'expected true or false');
+  }
 
   const completionItems = get('completionItems');
   if (typeof completionItems === 'string' && (COMPLETION_ITEMS as readonly string[]).includes(completionItems)) {

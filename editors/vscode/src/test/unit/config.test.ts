@@ -68,6 +68,17 @@ describe('toServerSettings', () => {
       settings: { contextBudgetTokens: 100 },
       problems: [/multiLine: 0 is outside/, /singleLine: 513 is outside/, /debounceMs: 20000 is outside/],
     },
+    {
+      id: 'learning when idle',
+      values: { trainWhenIdle: true, idleTrainAfterS: 900 },
+      settings: { trainWhenIdle: true, idleTrainAfterS: 900 },
+    },
+    {
+      id: 'bad idle-learning settings are named',
+      values: { trainWhenIdle: 'on', idleTrainAfterS: 5 },
+      settings: {},
+      problems: [/repolsp\.trainWhenIdle: expected true or false/, /repolsp\.idleTrainAfterS: 5 is outside 30\.\.86400/],
+    },
     { id: 'empty language list disables all', values: { enabledLanguages: [] }, settings: { enabledLanguages: [] } },
     {
       id: 'tilde in the log path',
