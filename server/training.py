@@ -24,9 +24,12 @@ class TrainingJob:
     """One training run; cancel() interrupts it (the trainer keeps its checkpoint)."""
 
     def __init__(self, server, root: Path, extra_args: list[str] | None = None,
-                 title: str = "repolsp: training on this repository"):
+                 title: str = "repolsp: training on this repository", reload_after: bool = True):
         self.server = server
         self.title = title
+        # The idle run leaves reloading to the store watcher: it reloads only when the run
+        # switched the served model (most idle runs find nothing new or keep the old one).
+        self.reload_after = reload_after
         self.root = root
         self.extra_args = extra_args or []
         self.token = progress.new_token("train")
@@ -77,7 +80,8 @@ class TrainingJob:
         elif code == 0:
             self.work.end("done")
             self.server.show(f"training finished: {self.last_line}")
-            self.server.start_loading()
+            if self.reload_after:
+                self.server.start_loading()
         else:
             self.work.end("failed")
             self.server.show(f"training failed: {self.last_line}", types.MessageType.Error)
@@ -141,7 +145,8 @@ class IdleTrainer:
         self._tried_key = key
         log.info("idle for %ds: starting lsp-train --incremental", config.idle_train_after_s)
         server.training = TrainingJob(server, server.workspace_root, list(INCREMENTAL_ARGS),
-                                      title="repolsp: learning from new commits (idle)")
+                                      title="repolsp: learning from new commits (idle)",
+                                      reload_after=False)
         server.training.start()
         return True
 

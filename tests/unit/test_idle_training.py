@@ -22,8 +22,9 @@ def setup(monkeypatch, tmp_path):
     started = []
 
     class FakeJob:
-        def __init__(self, server, root, extra_args, title=""):
+        def __init__(self, server, root, extra_args, title="", reload_after=True):
             self.args, self.title, self.running = extra_args, title, False
+            self.reload_after = reload_after
 
         def start(self):
             self.running = True
@@ -48,6 +49,7 @@ def test_runs_once_per_idle_spell_after_the_idle_time(setup):
     clock.now = 601
     assert idle.tick() and started[0].args == ["--incremental", "-q"]
     assert "idle" in started[0].title and server.training is started[0]
+    assert started[0].reload_after is False  # the store watcher reloads if the run switched
     started[0].running = False
     clock.now = 5000
     assert not idle.tick(), "one try per idle spell"
