@@ -304,20 +304,39 @@ class CT2Engine:
             # prompt a 416-token request peaks 86 MB above idle instead of 145 (bench/RESULTS.md).
             static, dynamic = [], tokens
 
-        healed = ""
+        result = GenerationResult(text="", prompt_tokens=len(tokens))
         # Decoding starts from a context token so that decoders which strip a leading space
         # from the first token (SentencePiece) still give the exact text.
-        head = [tokens[-1]]
-        if request.heal and len(dynamic) >= 2 and not special[-1]:
-            heal_text = request.prompt[offsets[-1][0]:]
-            if heal_text:
-                try:
-                    chosen = self._heal(static, dynamic[:-1], heal_text, cache_static)
-                    dynamic = dynamic[:-1] + chosen
-                    head = ([tokens[-2]] if len(tokens) >= 2 else []) + chosen
-                    healed = heal_text
-                except LookupError:
-                    pass
+        heal_text = request.prompt[offsets[-1][0]:] if request.heal else ""
+        if heal_text and len(dynamic) >= 2 and not special[-1]:
+            context = [tokens[-2]]
+            if request.temperature <= 0:
+                # Greedy: when the model's own first tokens re-produce heal_text they are what
+                # healing would choose, so one call does both (the separate healing step cost
+                # ~110 ms a request on the bench session); otherwise heal as below.
+                state = self._decode(request, static, dynamic[:-1], cache_static, context,
+                                     heal_text, cancel, on_piece, start, result, pending=True)
+                if state is not None:
+                    return self._finish(request, result, state, start)
+            try:
+                chosen = self._heal(static, dynamic[:-1], heal_text, cache_static)
+                state = self._decode(request, static, dynamic[:-1] + chosen, cache_static,
+                                     context + chosen, heal_text, cancel, on_piece, start, result)
+                return self._finish(request, result, state, start)
+            except LookupError:
+                pass
+        state = self._decode(request, static, dynamic, cache_static, [tokens[-1]], "", cancel,
+                             on_piece, start, result)
+        return self._finish(request, result, state, start)
+
+    def _piece_text(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id], skip_special_tokens=True)
+
+    def _decode(self, request, static, dynamic, cache_static, head, healed, cancel, on_piece,
+                start, result, pending: bool = False) -> dict | None:
+        """Generate after `dynamic`; the text starts after head's context token and `healed`.
+        With `pending`, the first tokens must re-produce `healed` (at most 3 of them); None when
+        they do not."""
         head_ids = [self.tokenizer.token_to_id(t) for t in head]
         head_ids = [i for i in head_ids if i is not None]
         # The head decodes to: context token + healed text (+ what the chosen tokens add).
@@ -325,21 +344,33 @@ class CT2Engine:
         skip = context_len + len(healed) if healed else len(
             self.tokenizer.decode(head_ids, skip_special_tokens=False)
         )
-        result = GenerationResult(text="", prompt_tokens=len(tokens), healed=healed)
-
         sampling = (
             {"sampling_topk": 1}
             if request.temperature <= 0
             else {"sampling_topk": 40, "sampling_temperature": request.temperature}
         )
         text = self.tokenizer.decode(head_ids, skip_special_tokens=False)[skip:]
-        state = {"finish": "length", "text": text, "emitted": 0}
+        state = {"finish": "length", "text": text, "emitted": 0, "ids": [],
+                 "remaining": healed if pending else "", "heal_tokens": 0, "failed": False}
+        ids = state["ids"]
 
         def emit(new_text: str) -> None:
             piece = new_text[state["emitted"]:]
             state["emitted"] = len(new_text)
             if piece and on_piece is not None:
                 on_piece(piece)
+
+        def heal_step(token_id: int) -> bool:
+            """Whether the token keeps re-producing the healed text (True: go on)."""
+            remaining, piece = state["remaining"], self._piece_text(token_id)
+            state["heal_tokens"] += 1
+            if piece.startswith(remaining):
+                state["remaining"] = ""
+            elif piece and remaining.startswith(piece) and state["heal_tokens"] < 3:
+                state["remaining"] = remaining[len(piece):]
+            else:
+                state["failed"] = True
+            return not state["failed"]
 
         def on_step(step) -> bool:
             # Called by CTranslate2 after each decoded token; True stops decoding. (Breaking
@@ -349,10 +380,16 @@ class CT2Engine:
             if cancel is not None and cancel.is_set():
                 state["finish"] = "cancelled"
                 return True
+            if state["remaining"] and (step.token in self.end_tokens
+                                       or not heal_step(step.token_id)):
+                state["failed"] = True
+                return True
             if step.token in self.end_tokens:
                 state["finish"] = "eos"
                 return True
             ids.append(step.token_id)
+            if state["remaining"]:
+                return False
             decoded = self.tokenizer.decode(head_ids + ids, skip_special_tokens=False)
             if decoded.endswith("\ufffd"):
                 return False  # an incomplete UTF-8 sequence: wait for the next byte token
@@ -368,24 +405,32 @@ class CT2Engine:
                 emit(text)
                 return True
             emit(text)
-            return False
+            return len(ids) - state["heal_tokens"] >= request.max_new_tokens
 
-        ids: list[int] = []
         self.generator.generate_batch(
             [dynamic],
             static_prompt=static or None,
             cache_static_prompt=cache_static,
-            max_length=request.max_new_tokens,
+            max_length=request.max_new_tokens + (3 if pending else 0),
             end_token=self.end_tokens or None,
             include_prompt_in_result=False,
             callback=on_step,
             **sampling,
         )
+        if state["finish"] != "cancelled" and (state["failed"] or state["remaining"]):
+            result.first_token_ms = 0.0  # the tokens shown come from the next call
+            return None
+        state["new_tokens"] = len(ids) - state["heal_tokens"]
+        result.healed = healed
+        return state
+
+    @staticmethod
+    def _finish(request, result: GenerationResult, state: dict, start: float) -> GenerationResult:
         finish = state["finish"]
-        if finish == "length" and len(ids) < request.max_new_tokens:
+        if finish == "length" and state["new_tokens"] < request.max_new_tokens:
             finish = "eos"
         result.text = state["text"]
-        result.new_tokens = len(ids)
+        result.new_tokens = state["new_tokens"]
         result.finish_reason = finish
         result.total_ms = (time.perf_counter() - start) * 1000
         return result

@@ -44,3 +44,51 @@ def test_a_prefix_beyond_the_byte_budget_runs_uncached_until_the_idle_reload(tin
     engine.trim_cache()
     assert engine.reloads == 1  # nothing waited for room: no reload
     engine.close()
+
+
+@pytest.mark.parametrize("prompt", ["def add(a, b):\n    retu", "x = 1\nfor it"], ids=["word", "keyword"])
+def test_greedy_healing_in_one_call_equals_the_separate_healing_step(tiny_entry, monkeypatch, prompt):
+    engine = CT2Engine(tiny_entry.ct2_dir, tiny_entry.hf_dir, threads=1, compute_type="float32")
+    calls = []
+
+    class Counting:  # the generator, counting generate_batch calls by their max_length
+        def __init__(self, generator):
+            self._generator = generator
+
+        def __getattr__(self, name):
+            return getattr(self._generator, name)
+
+        def generate_batch(self, *args, **kwargs):
+            calls.append(kwargs.get("max_length"))
+            return self._generator.generate_batch(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "generator", Counting(engine.generator))
+    request = GenerationRequest(prompt, max_new_tokens=6, heal=True)
+    one_call = engine.generate(request)
+    used = list(calls)
+    # Make the model's own first token never re-produce the removed text: healing takes its step.
+    monkeypatch.setattr(engine, "_piece_text", lambda token_id: "\0")
+    calls.clear()
+    two_steps = engine.generate(request)
+    assert one_call.healed and prompt.endswith(one_call.healed)
+    assert (one_call.text, one_call.healed, one_call.new_tokens, one_call.finish_reason) == (
+        two_steps.text, two_steps.healed, two_steps.new_tokens, two_steps.finish_reason)
+    assert used[0] == 6 + 3 and one_call.new_tokens <= 6
+    # The failed try, then the healing step(s) of one token, then the generation itself.
+    assert calls[0] == 6 + 3 and calls[1:-1] and set(calls[1:-1]) == {1} and calls[-1] == 6
+    engine.close()
+
+
+def test_the_idle_reload_starts_a_new_generator_without_the_cached_prompts(tiny_entry):
+    engine = CT2Engine(tiny_entry.ct2_dir, tiny_entry.hf_dir, threads=1, compute_type="float32",
+                       max_cached_prefixes=0)
+    body = "x = 1\n" * 6 + "def f(a, b):\n"
+    first = engine.generate(GenerationRequest(body + "    return a", max_new_tokens=4, heal=False,
+                                              static_prefix_chars=len(body)))
+    old = engine.generator
+    engine.trim_cache()  # the prefix found no room: reload
+    assert engine.reloads == 1 and engine.generator is not old
+    again = engine.generate(GenerationRequest(body + "    return a", max_new_tokens=4, heal=False,
+                                              static_prefix_chars=len(body)))
+    assert again.text == first.text
+    engine.close()
