@@ -167,7 +167,7 @@ class OpenAIEngine:
             if self.fallback is not None and same_template and not result.text:
                 yield from self._local(request, cancel, result)
             else:
-                result.finish_reason = "error"
+                result.text, result.finish_reason = "", "error"  # a cut answer is not offered
             return
         self._recovered()
 
@@ -214,6 +214,8 @@ class OpenAIEngine:
                     reason = finish
                     break
         except OSError as exc:
+            if isinstance(exc, TimeoutError) and not watch.why:
+                watch.why = "timeout"
             if not watch.why:
                 raise RemoteError("broken", f"{self._where()} broke off the stream ({_reason(exc)})") from exc
         finally:
