@@ -158,6 +158,7 @@ def pull(name: str | None, store: ModelStore, force: bool = False) -> tuple[Mode
     with store.lock():
         if known is not None and known.trim_of:
             _move_untrimmed(store, known)
+            force = force or _stale_trim(store, known)
         if store.exists(name) and not force:
             entry = store.get(name)
             if store.default_name() is None:
@@ -167,6 +168,26 @@ def pull(name: str | None, store: ModelStore, force: bool = False) -> tuple[Mode
     if store.default_name() is None:
         store.use(name)
     return entry, True
+
+
+def _stale_trim(store: ModelStore, known: KnownModel) -> bool:
+    """Whether the installed `known` was trimmed with another N or ranking than this version
+    ships, so the pull re-trims it from its installed base (kept, as are the user's other
+    models). Without the base it stays as it is, and the user is told how to update it."""
+    from repolsp.models.trim import shipped_ranking_sources
+
+    if not store.exists(known.name):
+        return False
+    record = store.get(known.name).manifest.extra.get("trim")
+    if not record or (record.get("keep") == known.keep
+                      and record.get("ranking") in shipped_ranking_sources()):
+        return False
+    if not store.exists(known.trim_of):
+        print(f"{known.name} was trimmed to another vocabulary than this version ships; to "
+              f"update it: `lsp-models pull {known.trim_of}`, then `lsp-models pull "
+              f"{known.name}`", file=sys.stderr)
+        return False
+    return True
 
 
 def _move_untrimmed(store: ModelStore, known: KnownModel) -> None:

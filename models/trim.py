@@ -49,6 +49,19 @@ def shipped_ranking(tokenizer) -> Ranking | None:
     return None
 
 
+def shipped_ranking_sources() -> set[str]:
+    """The `source` of each ranking this version ships (what a trim's manifest record names)."""
+    import gzip
+
+    sources = set()
+    for name in SHIPPED_RANKINGS:
+        with resources.as_file(resources.files("repolsp.models") / "data" / name) as path:
+            if path.is_file():
+                with gzip.open(path, "rt", encoding="utf-8") as handle:
+                    sources.add(json.load(handle)["source"])
+    return sources
+
+
 def ranking_for(tokenizer, corpus: Iterable[Path] = (), progress: Progress | None = None) -> Ranking:
     """The shipped ranking, with the corpus's counts added when given (each weighted half)."""
     say = progress or (lambda _msg: None)

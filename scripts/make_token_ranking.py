@@ -12,6 +12,14 @@ of each held out to measure coverage; files taken in a fixed shuffled order):
   into --java-dir.
 - C: `/usr/include/**/*.h` outside `c++/`; C++: `/usr/include/c++/` (headers without an
   extension) and PyTorch's C++ headers in site-packages.
+- Prose, the English of docstrings, comments and messages: (1) `comments`, the comments,
+  docstrings and string literals taken out of the files above (the training part of each
+  language, 2 MB each), and (2) `docs`, the packages' own documentation (`*.md`, `*.rst`,
+  `*.txt`, `METADATA`) in site-packages and node_modules. Each weighs PROSE_WEIGHT languages:
+  ranked on code alone, a 32k trim dropped the English words of HumanEval's docstrings
+  (`planet`, `carrots`, `palindrome`) in 112 of 200 prompts, and those prompts came out
+  tokenized differently from the full model's (bench/RESULTS.md). Files under a path that
+  names HumanEval are never read, so the evaluation's text is not in the ranking.
 
 Usage: python scripts/make_token_ranking.py --tokenizer HF_DIR --debian-dir D --java-dir J
 """
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +39,24 @@ OUT = REPO / "models" / "data" / "gemma3-code-ranking.json.gz"
 READ_BYTES = 16_000_000
 HELD_OUT_BYTES = 1_000_000
 SAVED_TOKENS = 65_536  # the ranking file holds this many; `--keep` above it keeps them all
+PROSE_BYTES = 2_000_000  # of comments and strings per language
+PROSE_WEIGHT = 2.0  # each prose source counts as this many languages
+# Comments, docstrings and string literals: Python's `#` and quotes, the C family's `//`, `/* */`
+# and quotes (backquotes for JS/TS/Go). A regex, not a parser: the ranking needs their words,
+# not exact boundaries.
+_PY_PROSE = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|#[^\n]*|"(?:\\.|[^"\\\n])*"'
+                       r"|'(?:\\.|[^'\\\n])*'")
+_C_PROSE = re.compile(r'//[^\n]*|/\*[\s\S]*?\*/|"(?:\\.|[^"\\\n])*"|`[^`]*`')
+
+
+def prose(path: Path, text: str) -> str:
+    """The comments, docstrings and string literals of a code file, one per line."""
+    pattern = _PY_PROSE if path.suffix == ".py" else _C_PROSE
+    return "\n".join(pattern.findall(text))
+
+
+def _no_humaneval(files: list[Path]) -> list[Path]:
+    return [f for f in files if "humaneval" not in str(f).lower().replace("_", "").replace("-", "")]
 
 
 def _files(root: Path, suffixes: tuple[str, ...], exclude: str = "", any_name: bool = False):
@@ -45,7 +72,7 @@ def sources(debian_dir: Path, java_dir: Path) -> dict[str, list[Path]]:
     site = next((REPO / ".venv" / "lib").glob("python3.*/site-packages"))
     vscode = REPO / "editors" / "vscode"
     js_roots = [vscode / "node_modules", vscode / "e2e" / "node_modules", Path("/usr/lib/node_modules")]
-    return {
+    return {name: _no_humaneval(files) for name, files in {
         "python": _files(site, (".py",)),
         "javascript": [f for r in js_roots for f in _files(r, (".js", ".mjs", ".cjs"))],
         "typescript": [f for r in js_roots for f in _files(r, (".ts", ".tsx"))
@@ -56,7 +83,16 @@ def sources(debian_dir: Path, java_dir: Path) -> dict[str, list[Path]]:
         "c": _files(Path("/usr/include"), (".h",), exclude="c++"),
         "cpp": _files(Path("/usr/include/c++"), (".h", ".tcc"), any_name=True)
         + _files(site / "torch" / "include", (".h", ".hpp")),
-    }
+    }.items()}
+
+
+def doc_files() -> list[Path]:
+    """The packages' own documentation: READMEs, reST, text and wheel METADATA."""
+    site = next((REPO / ".venv" / "lib").glob("python3.*/site-packages"))
+    roots = [site, REPO / "editors" / "vscode" / "node_modules", Path("/usr/lib/node_modules")]
+    found = [f for root in roots for f in _files(root, (".md", ".rst", ".txt"))]
+    found += [f for f in _files(site, ("",), any_name=True) if f.name == "METADATA"]
+    return _no_humaneval(sorted(found, key=lambda p: hashlib.sha256(str(p).encode()).hexdigest()))
 
 
 def _split(files: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -71,6 +107,7 @@ def _split(files: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def main(argv=None) -> int:
+    import numpy as np
     from tokenizers import Tokenizer
     from tqdm import tqdm
 
@@ -80,9 +117,14 @@ def main(argv=None) -> int:
     parser.add_argument("--java-dir", type=Path, required=True)
     parser.add_argument("--keep", type=int, default=32_768, help="N for the coverage report")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--prose-weight", type=float, default=PROSE_WEIGHT,
+                        help="languages each prose source counts as")
+    parser.add_argument("--save-counts", type=Path, help="also write the raw counts (.npz)")
     args = parser.parse_args(argv)
     tokenizer = Tokenizer.from_file(str(args.tokenizer / "tokenizer.json"))
     counts, held_out, described = {}, {}, []
+    comments = np.zeros(tokenizer.get_vocab_size(with_added_tokens=True), dtype=np.int64)
+    comment_bytes = 0
     for language, files in sources(args.debian_dir, args.java_dir).items():
         if not files:
             print(f"no {language} files found; skipped", file=sys.stderr)
@@ -90,10 +132,21 @@ def main(argv=None) -> int:
         held, train = _split(files)
         with tqdm(total=READ_BYTES, unit="B", unit_scale=True, desc=language, file=sys.stderr) as bar:
             counts[language], read = count_tokens(tokenizer, train, READ_BYTES, progress=bar.update)
+        found, read_prose = count_tokens(tokenizer, train, PROSE_BYTES, extract=prose)
+        comments += found
+        comment_bytes += read_prose
         held_out[language] = held
         described.append(f"{language} {read / 1e6:.1f} MB")
+    counts["comments"] = comments
+    described.append(f"their comments and strings {comment_bytes / 1e6:.1f} MB")
+    with tqdm(total=READ_BYTES, unit="B", unit_scale=True, desc="docs", file=sys.stderr) as bar:
+        counts["docs"], read = count_tokens(tokenizer, doc_files(), READ_BYTES, progress=bar.update)
+    described.append(f"package docs {read / 1e6:.1f} MB (prose x{args.prose_weight:g} each)")
     source = "code on the build machine (scripts/make_token_ranking.py): " + ", ".join(described)
-    ranking = rank(tokenizer, counts, source)
+    if args.save_counts:
+        np.savez_compressed(args.save_counts, **counts)
+    ranking = rank(tokenizer, counts, source,
+                   {"comments": args.prose_weight, "docs": args.prose_weight})
     ranking.tokens, ranking.scores = ranking.tokens[:SAVED_TOKENS], ranking.scores[:SAVED_TOKENS]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     ranking.save(args.out)

@@ -233,3 +233,31 @@ def test_top_of_the_ranking_is_the_most_frequent_token(tiny_hf_model):
     assert ranking.tokens[0] == tokenizer.id_to_token(int(counts.argmax()))
     trimmed, old_ids = trim_tokenizer(tokenizer, ranking, 10)
     assert int(counts.argmax()) in old_ids and trimmed.get_vocab_size() == len(old_ids)
+
+
+def test_a_source_weighted_higher_ranks_its_tokens_first(tiny_hf_model):
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tiny_hf_model / "tokenizer.json"))
+    size = tokenizer.get_vocab_size(with_added_tokens=True)
+    code, prose = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+    code[[5, 6]], prose[7] = [10, 9], 8  # per source: token 5 60%, 6 40%... and 7 100%
+    equal = rank(tokenizer, {"code": code, "prose": prose}, "test")
+    assert equal.tokens[0] == tokenizer.id_to_token(7)  # 0.5 > 0.5 * 10 / 19
+    weighted = rank(tokenizer, {"code": code, "prose": prose}, "test", {"code": 3.0})
+    assert weighted.tokens[:2] == [tokenizer.id_to_token(5), tokenizer.id_to_token(6)]
+    assert abs(sum(weighted.scores) - 1.0) < 1e-9
+
+
+def test_count_tokens_counts_only_what_extract_keeps(tiny_hf_model, tmp_path):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tiny_hf_model / "tokenizer.json"))
+    source = tmp_path / "a.py"
+    source.write_text("x = 1  # a comment\n", encoding="utf-8")
+    whole, read_whole = count_tokens(tokenizer, [source])
+    comment, read_comment = count_tokens(tokenizer, [source],
+                                         extract=lambda path, text: text.split("#", 1)[1])
+    assert read_comment == len(" a comment\n") < read_whole
+    assert 0 < comment.sum() < whole.sum()

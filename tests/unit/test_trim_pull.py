@@ -31,7 +31,30 @@ def known_tiny(monkeypatch, tiny_hf_model):
     counts, _ = count_tokens(tokenizer, [REPO / "server" / "demo_data" / "inventory.py"])
     ranking = rank(tokenizer, {"python": counts}, "inventory.py")
     monkeypatch.setattr(trim_mod, "shipped_ranking", lambda tok: ranking)
+    monkeypatch.setattr(trim_mod, "shipped_ranking_sources", lambda: {"inventory.py"})
     return tiny_hf_model
+
+
+def test_pull_re_trims_a_default_trimmed_with_another_keep_and_keeps_the_base(
+        tmp_path, known_tiny, monkeypatch, capsys):
+    store = ModelStore(tmp_path)
+    import_model(str(known_tiny), store, name="tiny-full")
+    monkeypatch.setattr(pull_mod, "download_wheels", lambda *a, **k: pytest.fail("downloaded"))
+    entry, built = pull_mod.pull("tiny", store)
+    assert built and entry.manifest.extra["trim"]["keep"] == 100
+    # A newer version ships another N: the pull re-trims from the installed base.
+    monkeypatch.setitem(pull_mod.KNOWN_MODELS, "tiny",
+                        replace(pull_mod.KNOWN_MODELS["tiny"], keep=150))
+    entry, built = pull_mod.pull("tiny", store)
+    assert built and entry.manifest.extra["trim"]["keep"] == 150
+    assert sorted(e.name for e in store.list()) == ["tiny", "tiny-full"]
+    assert not pull_mod.pull("tiny", store)[1]  # now current: nothing to do
+    # Another ranking, and the base is gone: the model stays as it is, and the user is told how.
+    monkeypatch.setattr(trim_mod, "shipped_ranking_sources", lambda: {"another ranking"})
+    store.remove("tiny-full")
+    again, built = pull_mod.pull("tiny", store)
+    assert not built and again.manifest.extra["trim"]["keep"] == 150
+    assert "lsp-models pull tiny-full" in capsys.readouterr().err
 
 
 
