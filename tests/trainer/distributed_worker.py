@@ -1,9 +1,11 @@
 """`lsp-train` as one process of a torchrun / accelerate launch run, watched by the distributed
-tests: each process records the examples of every micro-batch it trains on and every file it
-writes, in RECORD_DIR/rank-N.jsonl. CTRL_C_AT_STEP=k: when rank 0 reaches step k it sends the
-launcher SIGINT, as Ctrl-C in a terminal does (the launcher turns it into SIGTERM to each
-process), and waits 2 s so the signal lands inside that step. RANK1_LATE_S=s starts rank 1's training loop s seconds late;
-TRAIN_BUDGET_S=a,b gives rank 0 a training-time budget of a seconds, rank 1 b (as if their
+tests: each process records the examples of every micro-batch it trains on, every file it
+writes and a digest of its trained weights, in RECORD_DIR/rank-N.jsonl.
+
+CTRL_C_AT_STEP=k: at step k rank 0 sends the launcher SIGINT, as Ctrl-C in a terminal does (the
+launcher turns it into SIGTERM to each process), and waits until its own SIGTERM has arrived,
+so the stop lands in that step. RANK1_LATE_S=s starts rank 1's training loop s seconds late.
+TRAIN_BUDGET_S=a,b gives rank 0 a training-time budget of a seconds and rank 1 b (as if their
 mining had taken different times).
 
     torchrun --nproc_per_node 2 distributed_worker.py REPO [lsp-train options]
@@ -34,6 +36,14 @@ def _digest(params) -> str:
     return digest.hexdigest()
 
 
+def _wait_for_sigterm(limit_s: float = 30.0) -> None:
+    """Until the launcher's SIGTERM has reached the training loop's handler (a DeferredStop)."""
+    stop = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    deadline = time.monotonic() + limit_s
+    while not getattr(stop, "requested", False) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _watch() -> None:
     from repolsp.trainer import loop, train
 
@@ -45,7 +55,7 @@ def _watch() -> None:
     def get_lr(step, *rest):
         if step == ctrl_c_at and os.environ.get("RANK") == "0":
             os.kill(os.getppid(), signal.SIGINT)
-            time.sleep(2)
+            _wait_for_sigterm()
         current["step"] = step
         return real_get_lr(step, *rest)
 
