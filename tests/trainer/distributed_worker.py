@@ -74,10 +74,17 @@ def _watch() -> None:
         return real_adapter(model, tokenizer, adapter_dir, *rest)
 
     loop.get_lr, loop.share_of_step, loop.atomic_torch_save = get_lr, share_of_step, atomic_torch_save
+    from repolsp.trainer import pipeline
+
+    real_jsonl = pipeline.write_jsonl
+
+    def write_jsonl(examples, path):
+        _record({"wrote": Path(path).name})
+        return real_jsonl(examples, path)
+
+    pipeline.write_jsonl = write_jsonl
     budgets = os.environ.get("TRAIN_BUDGET_S")
     if budgets:
-        from repolsp.trainer import pipeline
-
         own = float(budgets.split(",")[int(os.environ.get("RANK", "0"))])
         pipeline.training_budget_s = lambda *_args: own
     late_s = float(os.environ.get("RANK1_LATE_S", "0")) if os.environ.get("RANK") == "1" else 0.0

@@ -161,7 +161,7 @@ def test_only_rank_zero_writes_and_talks(runs):
     written = {rank: [r["wrote"] for r in items if "wrote" in r]
                for rank, items in _records(runs["root"] / "rec-two").items()}
     assert written[1] == []
-    assert {"checkpoint.pt", "adapter"} <= set(written[0])
+    assert {"examples.jsonl", "checkpoint.pt", "best.pt", "adapter"} <= set(written[0])
     stdout = runs["two"].stdout
     assert stdout.count("mined 10 commits") == 1 and stdout.count("mining: 100%") == 1, stdout
     assert stdout.count(f"trained {STEPS}/{STEPS} steps") == 1, stdout
