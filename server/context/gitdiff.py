@@ -28,6 +28,7 @@ _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 MAX_LINE_CHARS = 300  # longer lines are data, not code worth retrieving
 MAX_RUN_LINES = 40  # a longer added run is generated or moved code: only its head is kept
 PIECE_LINES = 6  # a retrieved piece shows at most this many lines
+MAX_COMMIT_BYTES = 4_000_000  # past the byte limit, the commit being read may run this far over
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,15 @@ def read_commits(root: Path, start: str, max_commits: int, max_bytes: int = 32_0
                     yield done
                     if on_commit is not None:
                         on_commit(count)
-                if read > max_bytes or time.monotonic() - started > max_s or (
+                if count and (read > max_bytes or time.monotonic() - started > max_s) or (
                         cancel is not None and cancel.is_set()):
                     log.info("history read stopped after %d commits (%d bytes)", count, read)
                     return
                 parts = line.split()
                 parser.begin(parts[1], int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0)
+            elif read > max_bytes + MAX_COMMIT_BYTES:
+                log.info("history read stopped inside a commit over %d bytes", read)
+                return  # one huge commit (vendored code, data): dropped, not parsed
             else:
                 parser.feed(line)
         done = parser.finish()

@@ -176,3 +176,10 @@ def test_a_merge_brings_its_branch_lines(tmp_path):
     git(root, "merge", "-q", "--no-ff", "-m", "merge side", "side")
     history = HistoryIndex.from_git(root)
     assert history.lines_starting("def side_branch") == ["def side_branch_feature():"]
+
+
+def test_reading_stops_at_the_byte_limit(repo):
+    root, shas = repo
+    history = HistoryIndex()
+    history.build(root, max_bytes=1)  # stops after the first (newest) commit's diff
+    assert history.shas == {shas[-1]} and history.built
