@@ -116,3 +116,20 @@ def test_ct2_score_is_the_mean_log_probability_of_the_continuation(tiny_engine):
         logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
         expected = np.mean([logp[i - 1, full.ids[i]] for i in range(common, len(full.ids))])
         assert score == pytest.approx(float(expected), abs=1e-3)
+
+
+@pytest.mark.parametrize("rerank", [True, False], ids=["rerank-on", "rerank-off"])
+async def test_the_service_serves_the_reranked_line_only_when_switched_on(rerank):
+    from repolsp.models.prompt import LEFT_TO_RIGHT
+    from repolsp.server.completion import CompletionService
+    from repolsp.server.config import Config
+
+    engine = FakeEngine("al_value(x)\n")
+    service = CompletionService(Config(rerank=rerank, debounce_ms=0), lambda: engine,
+                                lambda: (LEFT_TO_RIGHT, None))
+    try:
+        doc, offset = _doc()
+        suggestion = await service.complete(doc, offset, debounce=False)
+    finally:
+        service.shutdown()
+    assert suggestion.text == ("alise_record(record, strict=True)" if rerank else "al_value(x)")
