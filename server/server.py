@@ -14,12 +14,13 @@ from lsprotocol import types
 from pygls.io_ import StdinAsyncReader, StdoutWriter
 from pygls.lsp.server import LanguageServer
 from repolsp.models.errors import ModelError
-from repolsp.models.prompt import LEFT_TO_RIGHT, PromptTemplate, template_for
+from repolsp.models.prompt import LEFT_TO_RIGHT, PromptTemplate
 from repolsp.server import progress
 from repolsp.server.completion import CompletionService
 from repolsp.server.config import Config, config_to_wire, parse_config
 from repolsp.server.context.document import Document, uri_to_path
 from repolsp.server.engine.base import Engine
+from repolsp.server.engine.select import engine_settings, load_engine
 from repolsp.server.protocol import RepolspProtocol, read_messages
 from repolsp.server.workspace_data import EventLog, data_dir_for
 
@@ -52,14 +53,6 @@ def forbid_network() -> None:
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ[name] = "1"
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-
-
-def _engine_settings(config: Config) -> tuple:
-    """The settings that choose the engine: a change loads it again."""
-    if config.engine != "openai":
-        return config.model, config.engine
-    return (config.model, config.engine, config.endpoint, config.remote_model, config.fim_template,
-            config.api_key_env, config.fallback_to_local, config.request_timeout_ms)
 
 
 class EngineState(enum.StrEnum):
@@ -154,7 +147,7 @@ class RepolspServer(LanguageServer):
     def apply_settings(self, data, source: str) -> None:
         """Apply wire settings over the CLI config; report bad fields, keep defaults."""
         config, problems = parse_config(data, self.cli_config)
-        model_changed = _engine_settings(config) != _engine_settings(self.config)
+        model_changed = engine_settings(config) != engine_settings(self.config)
         log_changed = (config.log_file, config.log_level) != (self.config.log_file, self.config.log_level)
         for field_name in config.__dataclass_fields__:
             setattr(self.config, field_name, getattr(config, field_name))
@@ -345,17 +338,7 @@ class RepolspServer(LanguageServer):
         with self._load_lock:
             work = progress.WorkDone(self, None)
             try:
-                if self.config.engine == "fake":
-                    from repolsp.server.engine.fake import FakeEngine
-
-                    completion = os.environ.get("REPOLSP_FAKE_COMPLETION", "return 42\n")
-                    delay_s = float(os.environ.get("REPOLSP_FAKE_DELAY_S", "0"))
-                    engine, name, template, cap = FakeEngine(completion, delay_s), "fake", LEFT_TO_RIGHT, None
-                elif self.config.engine == "openai":
-                    engine, work = self._remote_engine()
-                    name, template, cap = engine.model_name, engine.template, None
-                else:
-                    engine, name, template, cap, work = self._local_engine()
+                engine, name, template, cap, work = load_engine(self)
                 old = self.engine
                 self.engine, self.model_name = engine, name
                 self.template, self.max_prompt_tokens = template, cap
@@ -375,39 +358,6 @@ class RepolspServer(LanguageServer):
                 self.show(f"cannot load the model: {exc}{hint}", types.MessageType.Error)
             finally:
                 work.end(str(self.engine_state))
-
-    def _local_engine(self):
-        """The store's model in CTranslate2: (engine, name, template, prompt cap, progress)."""
-        from repolsp.models.pull import DEFAULT_MODEL
-        from repolsp.models.store import ModelStore
-        from repolsp.server.engine.ct2 import CT2Engine
-
-        store = ModelStore()
-        name = self.config.model or store.default_name() or DEFAULT_MODEL
-        work = progress.begin(self, f"repolsp: loading {name}", percentage=0)
-        entry = store.get(name)
-        # Built on the engine thread itself: a CTranslate2 generator created on a
-        # thread that then exits runs several times slower (measured: 0.9 s -> 7 s).
-        engine = self.completions.executor.submit(
-            CT2Engine, entry.ct2_dir, entry.hf_dir, model_name=name,
-            threads=self.config.threads,
-        ).result()
-        return engine, name, template_for(entry.manifest.fim_template), entry.manifest.max_prompt_tokens, work
-
-    def _remote_engine(self):
-        """The `openai` engine, with the local model behind it when `fallbackToLocal` is set."""
-        from repolsp.server.engine.openai import engine_from_config
-
-        fallback, fallback_template, work = None, (LEFT_TO_RIGHT, None), progress.WorkDone(self, None)
-        if self.config.fallback_to_local:
-            try:
-                fallback, _, template, cap, work = self._local_engine()
-                fallback_template = (template, cap)
-            except Exception as exc:  # noqa: BLE001 - the remote model serves without it
-                self.show(f"no local fallback: cannot load the local model: {exc}", types.MessageType.Warning)
-        engine = engine_from_config(self.config, fallback, fallback_template,
-                                    on_problem=lambda message: self.show(message, types.MessageType.Warning))
-        return engine, work
 
     def _serving_template(self) -> tuple[PromptTemplate, int | None]:
         """Template and prompt cap for the next prompt (an engine may switch to its fallback)."""
