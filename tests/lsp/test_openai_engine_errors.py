@@ -255,3 +255,26 @@ def test_openai_without_an_endpoint_is_one_message(tmp_path):
         assert "needs the server's address" in message and "lsp-models pull" not in message
     finally:
         lsp.close()
+
+
+def test_settings_switch_a_running_server_to_the_team_server_and_back(stub, tmp_path):
+    stub.reply = stream_reply(["from_the_team_server"])
+    lsp = LspSession(["--engine", "fake"], tmp_path, server_env(REPOLSP_FAKE_COMPLETION="local\n"))
+    try:
+        assert lsp.ready()["engine"] == "fake"
+        lsp.client.notify("workspace/didChangeConfiguration", {"settings": {"repolsp": {
+            "engine": "openai", "endpoint": stub.endpoint, "remoteModel": "team-model"}}})
+        deadline = time.monotonic() + 30
+        while (status := lsp.status())["engine"] != "openai" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (status["engine"], status["model"], status["state"]) == ("openai", "team-model", "ready")
+        uri = (tmp_path / "a.py").as_uri()
+        lsp.open(uri, "value = ")
+        answer = lsp.wait(lsp.inline(uri, 0, 8))
+        assert [i["insertText"] for i in answer["result"]["items"]] == ["from_the_team_server"]
+        lsp.client.notify("workspace/didChangeConfiguration", {"settings": {"repolsp": {"engine": "fake"}}})
+        while lsp.status()["engine"] != "fake" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lsp.status()["engine"] == "fake" and len(stub.requests) == 1
+    finally:
+        lsp.close()
