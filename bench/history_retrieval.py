@@ -189,9 +189,7 @@ def coverage(items, workspace, history, known) -> dict:
     from repolsp.server.context.build import approx_token_count
 
     template = template_for(None)
-    wanted = {"off", *args.configs.split(",")}
-    configs = {label: hist for label, hist in
-               {"off": None, "lines": HistoryIndex.empty(), "on": history}.items() if label in wanted}
+    configs = {"off": None, "lines": HistoryIndex.empty(), "on": history}
     counts: dict = {}
     for item in items:
         doc = Document(Path("/eval", item.path).as_uri(), item.text, None, path=item.path)
