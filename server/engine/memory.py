@@ -1,10 +1,11 @@
 """What the CTranslate2 engine does about memory: the allocator's threshold, the KV cache's size.
 
-Measured on Gemma 3 270M trimmed (bench/RESULTS.md): the server's peak is the model (142 MB
-resident), the tokenizer (37 MB; 288 MB untrimmed), the Python side (imports, index), each
-cached static prompt (68 MB at 480 tokens) and a prefill's transient buffers (~90 MB at 500
-tokens; CTranslate2 computes logits for every prompt position, so this scales with the
-vocabulary: 500 MB untrimmed).
+Measured on Gemma 3 270M trimmed (bench/RESULTS.md): the server's peak is the model (~150 MB
+resident), the tokenizer (37 MB; 288 MB untrimmed), the Python side (imports, index), the rotary
+tables CTranslate2 builds on the first request (75 MB: one per layer, 2,048 positions), each
+cached static prompt (61-68 MB at 480 tokens) and a request's transient buffers (~100 MB at 500
+tokens, the same for the full vocabulary: float32 keys and values of all 4 heads, 147 KB a
+token, and activations).
 """
 
 from __future__ import annotations
