@@ -37,7 +37,7 @@ def _install_tuned_model() -> None:
     path = store.models_dir / "tiny-smollm2-repo-tuned" / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["base_model"] = "tiny-smollm2"
-    manifest["extra"] = {"evaluation": {**EVALUATION, "report": str(report),
+    manifest["extra"] = {"training": {"steps": 4}, "evaluation": {**EVALUATION, "report": str(report),
                                         "chart": str(report.with_suffix(".png"))}}
     path.write_text(json.dumps(manifest))
 
