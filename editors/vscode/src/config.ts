@@ -22,6 +22,9 @@ export interface ServerSettings {
   completionItems?: 'auto' | 'always' | 'never';
   trainWhenIdle?: boolean;
   idleTrainAfterS?: number;
+  history?: boolean;
+  historyMaxCommits?: number;
+  rerank?: boolean;
 }
 
 /** Reads one setting below `repolsp.` (e.g. "maxNewTokens.singleLine"); undefined when unset. */
@@ -61,6 +64,7 @@ const INTEGER_SETTINGS: ReadonlyArray<{ key: string; min: number; max: number }>
   { key: 'debounceMs', min: 0, max: 5000 },
   { key: 'contextBudgetTokens', min: 64, max: 32_768 },
   { key: 'idleTrainAfterS', min: 30, max: 86_400 },
+  { key: 'historyMaxCommits', min: 1, max: 100_000 },
 ];
 
 /** Sets `target[a][b]` for the dotted key `a.b`, creating objects on the way. */
@@ -112,7 +116,7 @@ export function toServerSettings(get: SettingGetter, home = ''): MappedSettings 
       if (value.trim()) settings[key] = value.trim();
     } else if (value !== undefined && value !== null) bad(key, `expected a string, got ${JSON.stringify(value)}`);
   }
-  for (const key of ['fallbackToLocal', 'trainWhenIdle']) {
+  for (const key of ['fallbackToLocal', 'trainWhenIdle', 'history', 'rerank']) {
     const value = get(key);
     if (typeof value === 'boolean') settings[key] = value;
     else if (value !== undefined && value !== null) bad(key, 'expected true or false');

@@ -45,6 +45,13 @@ local SPECS = {
   fim_template = { path = { 'fimTemplate' }, kind = 'string' },
   api_key_env = { path = { 'apiKeyEnv' }, kind = 'string' },
   fallback_to_local = { path = { 'fallbackToLocal' }, kind = 'boolean' },
+  -- Prompts show lines from the git history; re-ranking of repository lines (off by default).
+  history = { path = { 'history' }, kind = 'boolean' },
+  history_max_commits = { path = { 'historyMaxCommits' }, kind = 'integer', min = 1, max = 100000 },
+  rerank = { path = { 'rerank' }, kind = 'boolean' },
+  -- Opt-in: lsp-train --incremental after this many idle seconds.
+  train_when_idle = { path = { 'trainWhenIdle' }, kind = 'boolean' },
+  idle_train_after_s = { path = { 'idleTrainAfterS' }, kind = 'integer', min = 30, max = 86400 },
   temperature = { path = { 'temperature' }, kind = 'number', min = 0, max = 2 },
   debounce_ms = { path = { 'debounceMs' }, kind = 'integer', min = 0, max = 10000 },
   context_budget_tokens = { path = { 'contextBudgetTokens' }, kind = 'integer', min = 64, max = 131072 },
@@ -68,6 +75,9 @@ local CAMEL = {
   fimTemplate = 'fim_template',
   apiKeyEnv = 'api_key_env',
   fallbackToLocal = 'fallback_to_local',
+  historyMaxCommits = 'history_max_commits',
+  trainWhenIdle = 'train_when_idle',
+  idleTrainAfterS = 'idle_train_after_s',
 }
 
 --- Flattens { max_new_tokens = { single_line = 1 } } to { ['max_new_tokens.single_line'] = 1 }.

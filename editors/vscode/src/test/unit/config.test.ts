@@ -69,6 +69,17 @@ describe('toServerSettings', () => {
       problems: [/multiLine: 0 is outside/, /singleLine: 513 is outside/, /debounceMs: 20000 is outside/],
     },
     {
+      id: 'history and re-ranking',
+      values: { history: false, historyMaxCommits: 50, rerank: true },
+      settings: { history: false, historyMaxCommits: 50, rerank: true },
+    },
+    {
+      id: 'bad history settings are named',
+      values: { history: 'yes', historyMaxCommits: 0 },
+      settings: {},
+      problems: [/repolsp\.history: expected true or false/, /repolsp\.historyMaxCommits: 0 is outside 1\.\.100000/],
+    },
+    {
       id: 'learning when idle',
       values: { trainWhenIdle: true, idleTrainAfterS: 900 },
       settings: { trainWhenIdle: true, idleTrainAfterS: 900 },
