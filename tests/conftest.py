@@ -62,7 +62,7 @@ def real_store() -> Path:
     proc = subprocess.run(
         [sys.executable, "-m", "repolsp.models.cli", "pull"],
         env={**os.environ, "REPOLSP_HOME": str(REAL_STORE)},
-        capture_output=True, text=True, timeout=1800,
+        check=False, capture_output=True, text=True, timeout=1800,
     )
     assert proc.returncode == 0, f"pulling the default model failed:\n{proc.stderr[-3000:]}"
     return REAL_STORE
@@ -78,8 +78,8 @@ def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
 
     corpus = [" ".join(WORDS)] * 3 + [
         (REPO / "server" / "demo_data" / "inventory.py").read_text(),
-        "def add(a, b):\n    return a + b\n\nclass Point:\n    def __init__(self, x, y):\n"
-        "        self.x = x\n        self.y = y\n",
+        ("def add(a, b):\n    return a + b\n\nclass Point:\n    def __init__(self, x, y):\n"
+         "        self.x = x\n        self.y = y\n"),
     ]
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -93,6 +93,19 @@ def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
         tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
     return save_tiny_llama(folder, fast, seed)
+
+
+def gemma_style_bpe():
+    """An untrained tokenizer laid out as Gemma's (and transformers' GemmaTokenizer): BPE with
+    byte fallback, spaces as `▁` pieces split after each, decoded back through the byte tokens."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tokenizer.normalizer = normalizers.Replace(" ", "▁")
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    return tokenizer
 
 
 def save_tiny_llama(folder: Path, fast, seed: int = 0, tie_word_embeddings: bool = False,

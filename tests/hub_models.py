@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import REPO, WORDS, save_scaled, save_tiny_llama
+from tests.conftest import REPO, WORDS, gemma_style_bpe, save_scaled, save_tiny_llama
 
 QWEN_SPECIALS = ["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
                  "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"]
@@ -101,22 +101,10 @@ def build_tiny_codegemma(folder: Path, seed: int = 0) -> Path:
     tokenizer is built as transformers' GemmaTokenizer builds one (SentencePiece-style BPE with
     byte fallback, the BOS added) and has CodeGemma's FIM tokens."""
     import torch
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    from tokenizers import processors, trainers
     from transformers import GemmaConfig, GemmaForCausalLM, PreTrainedTokenizerFast
 
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
-    tokenizer.normalizer = normalizers.Replace(" ", "▁")
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
-    tokenizer.decoder = decoders.Sequence(
-        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tokenizer = gemma_style_bpe()
     byte_tokens = [f"<0x{byte:02X}>" for byte in range(256)]
     tokenizer.train_from_iterator(_corpus(), trainers.BpeTrainer(
         vocab_size=700, special_tokens=CODEGEMMA_SPECIALS + byte_tokens))

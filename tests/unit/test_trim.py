@@ -13,7 +13,7 @@ from repolsp.models.errors import ModelError
 from repolsp.models.store import ModelStore
 from repolsp.models.vocab import count_tokens, rank, trim_tokenizer
 
-from tests.conftest import REPO, WORDS, build_tiny_llama, save_tiny_llama
+from tests.conftest import REPO, WORDS, build_tiny_llama, gemma_style_bpe, save_tiny_llama
 
 KEEP = 120
 CODE = [
@@ -28,24 +28,12 @@ PLACEHOLDERS = [f"<unused{i}>" for i in range(8)]
 def build_byte_fallback_llama(folder: Path) -> Path:
     """A tiny tied-embedding Llama with a Gemma-style tokenizer: SentencePiece-BPE, byte fallback,
     `<unusedN>` placeholders, a non-special added token and `<bos>` added by the post-processor."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    from tokenizers import Tokenizer, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     # Placeholders before <bos> make the trim renumber it.
     specials = ["<pad>", "<eos>", *PLACEHOLDERS, "<bos>", "<unk>"]
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
-    tokenizer.normalizer = normalizers.Replace(" ", "▁")
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
-    tokenizer.decoder = decoders.Sequence(
-        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tokenizer = gemma_style_bpe()
     trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=specials)
     tokenizer.train_from_iterator(CODE * 3, trainer)
     data = json.loads(tokenizer.to_str())
