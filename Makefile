@@ -9,14 +9,18 @@ STAMP := $(VENV)/.installed-stamp
 venv: $(STAMP)
 
 # llama-cpp-python (the dev extra: the openai engine's test server) compiles llama.cpp: on x86-64
-# for any AVX2 CPU, and without AMX (a VM that reports AMX it does not enable crashes a native build).
-LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+# for any AVX2 CPU, and without AMX (a VM that reports AMX it does not enable crashes a native build);
+# no multimodal library. pip's wheel cache is keyed by version, not by CMAKE_ARGS, so a wheel built
+# elsewhere for another CPU would be reused: this one step bypasses the cache.
+LLAMA_PIN := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -c "import llama_cpp" 2>/dev/null || echo "installing; the first time compiles llama.cpp for llama-cpp-python (minutes on 2 cores)"
-	CMAKE_ARGS="$${CMAKE_ARGS:-$(LLAMA_CMAKE_ARGS)}" $(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@$(PY) -c "import llama_cpp" 2>/dev/null || { echo "compiling llama.cpp for $(LLAMA_PIN) (minutes on 2 cores)"; \
+	  CMAKE_ARGS="$${CMAKE_ARGS:-$(LLAMA_CMAKE_ARGS)}" $(PY) -m pip install --quiet --disable-pip-version-check --no-cache-dir "$(LLAMA_PIN)"; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $(STAMP)
 
 ## make demo: install, pull the default model, show the server answering a real file

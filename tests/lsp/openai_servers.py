@@ -77,10 +77,27 @@ class LlamaServer:
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/models", timeout=2) as answer:
                     if answer.status == 200:
-                        return
+                        break
             except OSError:
                 time.sleep(0.2)
-        raise TimeoutError(f"llama_cpp.server not ready in {timeout_s} s: {self.log()[-2000:]}")
+        else:
+            raise TimeoutError(f"llama_cpp.server not ready in {timeout_s} s: {self.log()[-2000:]}")
+        self._check_it_decodes()
+
+    def _check_it_decodes(self) -> None:
+        """`/models` answers without touching the model: one real decode shows the build runs on
+        this CPU (a llama.cpp compiled for another one dies of SIGILL on its first matrix product)."""
+        try:
+            self.complete("def add(a, b):", 1)
+        except OSError as exc:
+            time.sleep(0.5)
+            code = self.proc.poll()
+            if code is not None and code < 0:
+                raise RuntimeError(
+                    f"llama_cpp.server died of signal {-code} on its first decode: its llama.cpp was "
+                    "built for another CPU (rebuild: rm -rf .venv && make venv)") from exc
+            raise RuntimeError(f"llama_cpp.server failed its first decode ({exc}): "
+                               f"{self.log()[-2000:]}") from exc
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
