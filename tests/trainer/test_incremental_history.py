@@ -68,6 +68,20 @@ def test_training_prompts_show_the_history_as_of_their_commit(loader_repo):
             assert "load_zz_future" not in example.prompt
 
 
+def test_one_streamed_read_gives_the_prompts_of_a_read_per_commit(loader_repo, monkeypatch):
+    """The walk's diffs come from one `git log -p`; reading each commit on its own (the fallback
+    past that read's limits) gives the same prompts."""
+    import repolsp.trainer.mine as mine
+
+    repo, _ = loader_repo
+    config = MineConfig(test_fraction=0.2, snapshot_lines=0)
+    streamed = mine_repository(repo, make_renderer(None, 512), config).examples
+    monkeypatch.setattr(mine, "commit_diffs", lambda *args: {})
+    per_commit = mine_repository(repo, make_renderer(None, 512), config).examples
+    assert [e.to_json() for e in streamed] == [e.to_json() for e in per_commit]
+    assert any(_history_snippets(e) for e in streamed)
+
+
 def test_no_history_switches_the_history_lines_off(loader_repo):
     repo, _ = loader_repo
     examples = mine_repository(repo, make_renderer(None, 512),
