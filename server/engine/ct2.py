@@ -1,4 +1,4 @@
-"""The real engine: a CTranslate2 generator with token healing and prompt-prefix caching.
+"""The real engine: a CTranslate2 generator with token healing (`healing`) and prompt-prefix caching.
 
 Only `tokenizers` and `ctranslate2` are imported here (no torch, no transformers), which keeps
 the server's start fast and its memory small.
@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from repolsp.server.engine.base import GenerationRequest, GenerationResult, find_stop
+from repolsp.server.engine.healing import TokenTexts, heal
 from repolsp.server.engine.memory import kv_bytes_per_token, release_free_memory
+from repolsp.server.engine.scoring import mean_log_probs
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ class CT2Engine:
         self.prefix_cache_hits = 0
         self.prefix_cache_misses = 0
         self.reloads = 0
-        self._pieces: tuple[list[str], list[int]] | None = None
+        self._texts: TokenTexts | None = None
         self._load()
 
     # --- loading -------------------------------------------------------------------------
@@ -88,13 +90,18 @@ class CT2Engine:
                          if len(t.content) > 2 and t.content[0] == "<" and t.content[-1] == ">"}
         self.end_tokens = self._end_tokens()
         self._cached_prefixes.clear()
-        self._pieces = None
+        self._texts = None
         # CTranslate2 leaves a thread behind after callback-driven generation that aborts the
         # process at exit ("terminate called without an active exception") unless the
         # generator is released before the interpreter shuts down.
         atexit.register(_release, weakref.ref(self))
-        self._vocab_pieces()  # now, while loading, not on the first keystroke
+        self._token_texts()  # now, while loading, not on the first keystroke
         release_free_memory()  # the loader's buffers
+
+    def _token_texts(self) -> TokenTexts:
+        if self._texts is None:
+            self._texts = TokenTexts(self.tokenizer)
+        return self._texts
 
     def _new_generator(self):
         import ctranslate2
@@ -220,65 +227,9 @@ class CT2Engine:
     ) -> GenerationResult:
         return self._generate(request, cancel, None)
 
-    def _vocab_pieces(self):
-        """Text of every token, sorted, for prefix lookups (built once, about 0.7 s for 262k)."""
-        if self._pieces is None:
-            size = self.tokenizer.get_vocab_size()
-            texts = self.tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=True)
-            pairs = sorted((text, i) for i, text in enumerate(texts) if text and "\ufffd" not in text)
-            self._pieces = ([p[0] for p in pairs], [p[1] for p in pairs])
-        return self._pieces
-
-    def _consistent_ids(self, remaining: str) -> tuple[list[int], dict[int, str]]:
-        """Token ids whose text starts with `remaining`, or is a non-empty prefix of it."""
-        import bisect
-
-        texts, ids = self._vocab_pieces()
-        found: list[int] = []
-        partial: dict[int, str] = {}
-        lo = bisect.bisect_left(texts, remaining)
-        hi = bisect.bisect_left(texts, remaining + "\U0010ffff", lo)
-        found.extend(ids[lo:hi])
-        for size in range(1, len(remaining)):
-            head = remaining[:size]
-            at = bisect.bisect_left(texts, head)
-            while at < len(texts) and texts[at] == head:
-                partial[ids[at]] = head
-                at += 1
-        return found + list(partial), partial
-
     def _heal(self, static, dynamic, heal_text, cache_static: bool) -> list[str]:
-        """First tokens that re-produce heal_text (the prompt's removed last token).
-
-        Token healing: the most likely next token among those consistent with heal_text, from
-        the model's full next-token distribution (one decoding step). Rarely a token covers only
-        part of heal_text; then another step continues with the rest.
-        """
-        import numpy as np
-
-        chosen: list[str] = []
-        remaining = heal_text
-        for _ in range(3):
-            candidates, partial = self._consistent_ids(remaining)
-            if not candidates:
-                break
-            results = self.generator.generate_batch(
-                [dynamic + chosen],
-                static_prompt=static or None,
-                cache_static_prompt=cache_static,
-                max_length=1,
-                return_logits_vocab=True,
-                include_prompt_in_result=False,
-                sampling_topk=1,
-            )
-            logits = np.asarray(results[0].logits[0], dtype=np.float32).reshape(-1)
-            index = np.asarray(candidates)
-            best = int(index[int(np.argmax(logits[index]))])
-            chosen.append(self.tokenizer.id_to_token(best))
-            if best not in partial:
-                return chosen
-            remaining = remaining[len(partial[best]):]
-        raise LookupError("no healing token")
+        return heal(self.generator, self.tokenizer, self._token_texts(), static, dynamic, heal_text,
+                    cache_static)
 
     def _generate(self, request: GenerationRequest, cancel, on_piece) -> GenerationResult:
         start = time.perf_counter()
@@ -436,31 +387,8 @@ class CT2Engine:
         return result
 
     def score(self, prompt: str, continuations: list[str], max_context_tokens: int = 256) -> list[float]:
-        """Mean log-probability per token of each continuation right after prompt (`score_batch`);
-        the prompt is cut to its last max_context_tokens tokens to bound the cost (every
-        continuation re-reads the context: scoring has no prompt cache)."""
-        if not continuations:
-            return []
-        head = self.tokenizer.encode(prompt, add_special_tokens=True)
-        bos = head.tokens[:1] if head.special_tokens_mask[:1] == [1] else []
-        pairs = []  # (context tokens, continuation tokens)
-        for continuation in continuations:
-            full = self.tokenizer.encode(prompt + continuation, add_special_tokens=True)
-            common = 0  # tokens shared with the prompt alone: the tail may merge with the text
-            while common < min(len(head.ids), len(full.ids)) and head.ids[common] == full.ids[common]:
-                common += 1
-            pairs.append((list(full.tokens[len(bos):common]), list(full.tokens[common:])))
-        # One sequence at a time: CTranslate2 4.8.5 fails on a padded Gemma 3 batch ("Length
-        # mask has size ..."), and on a CPU a batch reads the same number of tokens anyway.
-        batch = [bos + c[-max_context_tokens:] + t for c, t in pairs]
-        results = self.generator.score_batch(batch, max_input_length=0, max_batch_size=1)
-        counts = [len(t) for _, t in pairs]
-        scores = []
-        for result, count in zip(results, counts):
-            # log_probs[i] is the log-probability of token i + 1 given the tokens before it.
-            values = list(result.log_probs)[-count:] if count else []
-            scores.append(sum(values) / len(values) if values else float("-inf"))
-        return scores
+        """Mean log-probability per token of each continuation right after prompt."""
+        return mean_log_probs(self.generator, self.tokenizer, prompt, continuations, max_context_tokens)
 
     def stats(self) -> dict:
         return {
