@@ -9,7 +9,12 @@ import pathlib
 import re
 import subprocess
 
-from repolsp.server.context.skip_rules import generated_header, generated_name, skipped_dir
+from repolsp.server.context.skip_rules import (
+    generated_header,
+    generated_name,
+    in_skipped_dir,
+    skipped_dir,
+)
 
 from .languages import source_extensions
 
@@ -205,3 +210,28 @@ def ignored_file(root: pathlib.Path, absolute: pathlib.Path, is_git: bool) -> bo
         except (OSError, subprocess.SubprocessError):
             return False
     return ignored_by_gitignores(root, absolute.relative_to(root).as_posix())
+
+
+def source_files(roots: list[pathlib.Path], max_files: int) -> tuple[list[tuple[str, pathlib.Path]], dict]:
+    """(display path, absolute path) of the source files under `roots` before content checks
+    (not ignored, not in vendored or build folders, code extensions; the `max_files` shallowest),
+    and for each root whether it is a git work tree."""
+    found: list[tuple[str, pathlib.Path]] = []
+    git_roots: dict[pathlib.Path, bool] = {}
+    for root in roots:
+        git_roots[root] = is_git_worktree(root)
+        names = git_files(root) if git_roots[root] else None
+        if names is None:
+            names = walk_with_gitignore(root)
+        for rel in names:
+            if in_skipped_dir(rel):
+                continue
+            key = rel if len(roots) == 1 else f"{root.name}/{rel}"
+            found.append((key, root / rel))
+    code = [(k, a) for k, a in found if a.suffix.lower() in source_extensions()
+            or a.suffix.lower() in OTHER_CODE_EXTENSIONS]
+    if len(code) > max_files:
+        log.warning("workspace has %d source files; indexing the %d shallowest", len(code), max_files)
+        code.sort(key=lambda item: (item[0].count("/"), item[0]))
+        code = code[:max_files]
+    return code, git_roots
