@@ -15,15 +15,14 @@ import json
 import logging
 import math
 import os
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 from repolsp.models.prompt import LEFT_TO_RIGHT, TEMPLATES, PromptTemplate, template_for
 from repolsp.server.engine.base import Engine, GenerationRequest, GenerationResult, find_stop
+from repolsp.server.engine.http_stream import StreamWatch, completions_url, error_text, reason_of
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,6 @@ CHARS_PER_TOKEN = 3.0  # no tokenizer of the remote model here; code runs 3.5 ch
 MAX_REMOTE_STOPS = 4  # OpenAI's limit; the rest are applied here
 CONNECT_TIMEOUT_S = 3.0  # a host that drops packets must not hold the engine thread long
 RETRY_AFTER_S = 30.0  # how long the local fallback serves before the endpoint is tried again
-WATCH_S = 0.02  # how often a stream checks for cancellation and its deadline
 
 # Model-name fragments -> the FIM template of that family (a remote model named like its hub id).
 _NAME_TEMPLATES = (
@@ -67,31 +65,6 @@ def remote_template(fim_template: str, model: str) -> PromptTemplate:
         if fragment in lowered.replace("_", "-"):
             return template_for(name)
     return LEFT_TO_RIGHT
-
-
-def completions_url(endpoint: str) -> tuple[str, str, int, str]:
-    """(scheme, host, port, path of /completions) from `http://HOST:PORT/v1`."""
-    parts = urlsplit(endpoint.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"endpoint must look like http://HOST:PORT/v1, got {endpoint!r}")
-    path = parts.path.rstrip("/")
-    path = path.removesuffix("/completions")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, parts.hostname, port, f"{path}/completions"
-
-
-def _error_text(status: int, body: bytes) -> str:
-    """One line from an error answer: the server's own message when it sends one."""
-    message = body.decode("utf-8", "replace")
-    try:
-        data = json.loads(message)
-        error = data.get("error", data) if isinstance(data, dict) else data
-        # OpenAI and vLLM: {"error": {"message"}}; FastAPI (llama-cpp-python): {"detail"}.
-        message = str(error.get("message") or error.get("detail") or error) if isinstance(error, dict) else str(error)
-    except ValueError:
-        pass
-    message = " ".join(message.split())[:200]
-    return f"HTTP {status}" + (f": {message}" if message else "")
 
 
 class OpenAIEngine:
@@ -217,7 +190,7 @@ class OpenAIEngine:
             if isinstance(exc, TimeoutError) and not watch.why:
                 watch.why = "timeout"
             if not watch.why:
-                raise RemoteError("broken", f"{self._where()} broke off the stream ({_reason(exc)})") from exc
+                raise RemoteError("broken", f"{self._where()} broke off the stream ({reason_of(exc)})") from exc
         finally:
             watch.finish()
             conn.close()
@@ -255,13 +228,13 @@ class OpenAIEngine:
             conn.sock.settimeout(self.timeout_s)
         except OSError as exc:
             conn.close()
-            raise RemoteError("unreachable", f"{self._where()} is unreachable ({_reason(exc)})") from exc
-        watch = _Watch(conn.sock, cancel, start + self.timeout_s)
+            raise RemoteError("unreachable", f"{self._where()} is unreachable ({reason_of(exc)})") from exc
+        watch = StreamWatch(conn.sock, cancel, start + self.timeout_s)
         try:
             conn.request("POST", self.path, body=json.dumps(body).encode("utf-8"), headers=headers)
             response = conn.getresponse()
             if response.status != 200:
-                raise RemoteError("error", f"{self._where()} answered {_error_text(response.status, response.read(4000))}")
+                raise RemoteError("error", f"{self._where()} answered {error_text(response.status, response.read(4000))}")
         except (OSError, http.client.HTTPException) as exc:
             watch.finish()
             conn.close()
@@ -270,7 +243,7 @@ class OpenAIEngine:
             if watch.why == "timeout" or isinstance(exc, TimeoutError):
                 raise RemoteError("timeout", f"{self._where()} did not answer within {self.timeout_s:g} s") from exc
             if isinstance(exc, OSError):
-                raise RemoteError("unreachable", f"{self._where()} is unreachable ({_reason(exc)})") from exc
+                raise RemoteError("unreachable", f"{self._where()} is unreachable ({reason_of(exc)})") from exc
             raise RemoteError("garbage", f"{self._where()} answered something that is not HTTP ({exc!r})") from exc
         except RemoteError:
             watch.finish()
@@ -363,46 +336,6 @@ class OpenAIEngine:
             "fallback": getattr(self.fallback, "model_name", None),
             "servingLocally": self._routed_local(),
         }
-
-
-def _reason(exc: OSError) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return "unknown host"
-    if isinstance(exc, TimeoutError):
-        return "connection timed out"
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-class _Watch:
-    """Closes a stream's socket from the outside when the request is cancelled or its deadline
-    passes: a read blocked in the engine thread then returns at once."""
-
-    def __init__(self, sock: socket.socket, cancel: threading.Event | None, deadline: float):
-        self.why = ""
-        self._done = threading.Event()
-        # The socket itself: http.client drops its own reference once a response that ends with
-        # the connection is under way.
-        self._sock, self._cancel, self._deadline = sock, cancel, deadline
-        threading.Thread(target=self._run, name="repolsp-remote-watch", daemon=True).start()
-
-    def _run(self) -> None:
-        while not self._done.wait(WATCH_S):
-            if self._cancel is not None and self._cancel.is_set():
-                self.why = "cancelled"
-            elif time.perf_counter() > self._deadline:
-                self.why = "timeout"
-            else:
-                continue
-            try:
-                self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-
-    def finish(self) -> None:
-        self._done.set()
 
 
 def api_key_from_env(variable: str) -> str:
