@@ -117,9 +117,9 @@ def _coerce(path: str, hint: Any, value: Any) -> Any:
     elif hint is str:
         if not isinstance(value, str):
             raise ValueError(f"expected a string, got {value!r}")
-    elif getattr(hint, "__origin__", None) is list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"expected a list of strings, got {value!r}")
+    elif getattr(hint, "__origin__", None) is list and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise ValueError(f"expected a list of strings, got {value!r}")
     if path in _RANGES:
         low, high = _RANGES[path]
         if not low <= value <= high:

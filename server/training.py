@@ -160,5 +160,5 @@ class IdleTrainer:
         while not self._stop.wait(self.check_s):
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - the idle check must never take the server down
+            except Exception:
                 log.warning("idle training check failed", exc_info=True)

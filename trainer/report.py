@@ -10,7 +10,6 @@ from pathlib import Path
 
 from repolsp.models.prompt import template_for
 from repolsp.trainer.chart import ChartData, draw_chart
-from repolsp.trainer.mine_priority import answer_in_prompt, code_lines
 from repolsp.trainer.eval.metrics import bootstrap_mean_ci, paired_bootstrap_ci
 from repolsp.trainer.evaluate import (
     EvalScores,
@@ -19,6 +18,7 @@ from repolsp.trainer.evaluate import (
     exact_match,
     score_model,
 )
+from repolsp.trainer.mine_priority import answer_in_prompt, code_lines
 from repolsp.trainer.progress_bar import stdout_bar
 
 

@@ -14,19 +14,11 @@ import tree_sitter
 from .coords import leading_whitespace
 from .document import Document
 from .languages import LanguageSpec, spec_for
+from .parameters import NAME_LEAVES, parameter_names, return_type
 
 _BODY_FIELDS = ("body",)
 WS_BYTES = b" \t\r\n\f"
 _JS_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
-_PARAM_SKIP = frozenset({
-    "comment", "self_parameter", "keyword_separator", "positional_separator", "(", ")", ",",
-    "attribute_item", "line_comment", "block_comment", "this",
-})
-_NAME_LEAVES = frozenset({
-    "identifier", "field_identifier", "property_identifier", "type_identifier",
-    "shorthand_property_identifier_pattern", "namespace_identifier", "destructor_name",
-    "operator_name", "qualified_identifier", "private_property_identifier", "package_identifier",
-})
 _NEEDS_BODY = frozenset({"struct_specifier", "enum_specifier", "union_specifier", "class_specifier"})
 _RUST_PANICS = frozenset({"panic", "unreachable", "todo", "unimplemented"})
 
@@ -164,8 +156,8 @@ def describe_definition(doc: Document, node: tree_sitter.Node, with_effects: boo
         body_start=body_start,
         body_indent=body_indent,
         indent=indent,
-        parameters=_parameters(doc, node, kind),
-        return_type=_return_type(doc, node),
+        parameters=parameter_names(doc, node, kind),
+        return_type=return_type(doc, node),
         decorators=decorators,
         docstring=_docstring(doc, node, first, body, spec),
         is_async=any(child.type == "async" for child in (*header_node.children, *node.children)),
@@ -199,7 +191,7 @@ def definition_name(doc: Document, node: tree_sitter.Node) -> str:
         return doc.node_text(target)
     declarator = node.child_by_field_name("declarator")
     while declarator is not None:
-        if declarator.type in _NAME_LEAVES:
+        if declarator.type in NAME_LEAVES:
             return doc.node_text(declarator)
         inner = declarator.child_by_field_name("declarator")
         if inner is None:
@@ -275,74 +267,6 @@ def _body_position(doc: Document, body: tree_sitter.Node | None, indent: str,
     if inner and inner[0].start_point[0] > body.start_point[0]:
         return doc.offset_of_byte(start_byte), line_indent(doc, inner[0].start_byte)
     return doc.offset_of_byte(start_byte), indent + unit
-
-
-def _parameters(doc: Document, node: tree_sitter.Node, kind: str) -> list[str]:
-    params_node = node.child_by_field_name("parameters")
-    if params_node is None:
-        declarator = node.child_by_field_name("declarator")
-        while declarator is not None and params_node is None:
-            params_node = declarator.child_by_field_name("parameters")
-            declarator = declarator.child_by_field_name("declarator")
-    if params_node is None:
-        return []
-    if params_node.type not in ("parameters", "formal_parameters", "parameter_list", "lambda_parameters"):
-        # JS arrow with one bare parameter: `x => x`
-        return [doc.node_text(params_node)] if params_node.type == "identifier" else []
-    names: list[str] = []
-    for child in params_node.named_children:
-        if child.type in _PARAM_SKIP:
-            continue
-        if child.type == "parameter_declaration" and doc.language == "go":
-            declared = child.children_by_field_name("name")
-            names.extend(doc.node_text(n) for n in declared)
-            continue
-        if child.type == "variadic_parameter":
-            names.append("...")
-            continue
-        name = _parameter_name(doc, child)
-        if name:
-            names.append(name)
-    if doc.language == "python" and kind == "method" and names and names[0] in ("self", "cls"):
-        decorators_text = " ".join(
-            doc.node_text(c) for c in (node.parent.children if node.parent is not None else [])
-            if c.type == "decorator"
-        )
-        if "staticmethod" not in decorators_text:
-            names = names[1:]
-    return names
-
-
-def _parameter_name(doc: Document, node: tree_sitter.Node) -> str:
-    prefix = {"list_splat_pattern": "*", "dictionary_splat_pattern": "**", "rest_pattern": "...",
-              "variadic_parameter_declaration": "..."}.get(node.type, "")
-    if node.type in _NAME_LEAVES:
-        return doc.node_text(node)
-    for field_name in ("name", "pattern", "declarator", "left"):
-        inner = node.child_by_field_name(field_name)
-        if inner is not None:
-            return prefix + _parameter_name(doc, inner)
-    for child in node.named_children:
-        if child.type in _NAME_LEAVES:
-            return prefix + doc.node_text(child)
-        if child.type in ("list_splat_pattern", "dictionary_splat_pattern", "rest_pattern"):
-            return _parameter_name(doc, child)
-    if node.type in ("object_pattern", "array_pattern", "tuple_pattern"):
-        return doc.node_text(node)
-    return ""
-
-
-def _return_type(doc: Document, node: tree_sitter.Node) -> str | None:
-    for field_name in ("return_type", "result"):
-        target = node.child_by_field_name(field_name)
-        if target is not None:
-            text = doc.node_text(target).strip()
-            return text[1:].strip() if text.startswith(":") else text
-    if doc.language in ("c", "cpp", "java") and node.type in ("function_definition", "method_declaration"):
-        target = node.child_by_field_name("type")
-        if target is not None:
-            return doc.node_text(target)
-    return None
 
 
 def _docstring(doc: Document, node: tree_sitter.Node, outer: tree_sitter.Node,

@@ -71,7 +71,7 @@ def test_training_prompts_show_the_history_as_of_their_commit(loader_repo):
 def test_one_streamed_read_gives_the_prompts_of_a_read_per_commit(loader_repo, monkeypatch):
     """The walk's diffs come from one `git log -p`; reading each commit on its own (the fallback
     past that read's limits) gives the same prompts."""
-    import repolsp.trainer.mine as mine
+    from repolsp.trainer import mine
 
     repo, _ = loader_repo
     config = MineConfig(test_fraction=0.2, snapshot_lines=0)

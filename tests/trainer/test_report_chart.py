@@ -7,8 +7,8 @@ import zlib
 
 from repolsp.trainer.chart import ChartData, draw_chart
 from repolsp.trainer.eval.reports import chart_data
-from repolsp.trainer.report import render_markdown, report_chart_data
 from repolsp.trainer.evaluate import EvalScores
+from repolsp.trainer.report import render_markdown, report_chart_data
 
 
 def png_facts(data: bytes) -> tuple[int, int, dict[str, str]]:
