@@ -279,8 +279,18 @@ class RepolspServer(LanguageServer):
                 work.end()
             if self.config.history:
                 self.history_index = read_history(self, root, self.config.history_max_commits)
+                self._follow_history(root)
 
         threading.Thread(target=run, name="repolsp-index", daemon=True).start()
+
+    HISTORY_POLL_S = float(os.environ.get("REPOLSP_HISTORY_POLL_S", "10"))
+
+    def _follow_history(self, root: Path) -> None:
+        """Commits made while the server runs join the history (HEAD checked every few seconds)."""
+        while not self._stop_watching.wait(self.HISTORY_POLL_S):
+            history = self.history_index
+            if history is not None and self.config.history:
+                history.catch_up(root)
 
     def note_document_changed(self, uri: str, saved: bool = False) -> None:
         """Keep the index fresh for open and saved documents (cheap; debounced by the index)."""

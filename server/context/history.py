@@ -8,6 +8,7 @@ The API below is shared by the server and the trainer; its signatures stay stabl
         # strictly before it (its first-parent ancestors, not itself) -- the history "as of"
         # that commit, with no future code, for building a training or evaluation prompt.
     history.advance(root, sha)      # the trainer, walking forward, adds a commit once mined
+    history.catch_up(root)          # the server: add the commits made since (HEAD moved on)
     history.add_commit(commit)      # the same from a `gitdiff.CommitDiff` already read
     HistoryIndex.empty()            # no history (no git, or switched off): retrieves nothing
 
@@ -59,6 +60,7 @@ class HistoryIndex:
         self._lines_dirty = False
         self.shas: set[str] = set()
         self.generation = 0  # changes when a build finishes (prompt caches key on it)
+        self._head: str | None = None  # the HEAD last caught up with
         self.built = False
 
     # -- building --
@@ -105,6 +107,32 @@ class HistoryIndex:
             self.generation += 1
         log.info("history: %d commits, %d pieces in %.1fs", len(self._commits),
                  self.piece_count(), time.monotonic() - started)
+
+    def catch_up(self, root: str | Path, max_s: float = 30.0) -> int:
+        """Add the commits made since the index was read (a commit, a pull, a checkout): those
+        from HEAD back to the first one the index holds. The number added; a HEAD already
+        caught up with costs one `git rev-parse`. Never raises."""
+        try:
+            head = resolve_start(Path(root), None)
+            if head is None or head == self._head or head in self.shas:
+                self._head = head
+                return 0
+            new: list[CommitDiff] = []
+            for commit in read_commits(Path(root), head, self.max_commits, max_s=max_s):
+                if commit.sha in self.shas:
+                    break
+                new.append(commit)
+        except Exception:
+            log.warning("could not read new commits of %s", root, exc_info=True)
+            return 0
+        for commit in reversed(new):  # oldest first, as the build adds them
+            self.add_commit(commit)
+        with self._lock:
+            self._head = head
+            self.generation += 1
+        if new:
+            log.info("history: %d new commits (HEAD %s)", len(new), head[:12])
+        return len(new)
 
     def advance(self, root: str | Path, sha: str) -> None:
         """Add one commit (read with git) as the newest: the trainer's walk moves past it."""

@@ -13,7 +13,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from tests.conftest import import_time_dir
 from tests.lsp.clients import CLIENTS, SERVER, capabilities, server_env
 from tests.lsp.test_inline_completion import _items, _open, _params, _ready
-from tests.trainer.trainer_fixtures import make_history
+from tests.trainer.trainer_fixtures import git, make_history
 
 FOLDER = import_time_dir("lsp-history")
 PROMPTS = FOLDER / "prompts.log"
@@ -30,7 +30,8 @@ EDITED = ("from pkg.settings import settings\n\n\n"
 @pytest_lsp.fixture(
     params=CLIENTS,
     config=ClientServerConfig(server_command=SERVER, server_env=server_env(
-        REPOLSP_FAKE_COMPLETION="return record\n", REPOLSP_FAKE_PROMPT_LOG=str(PROMPTS))),
+        REPOLSP_FAKE_COMPLETION="return record\n", REPOLSP_FAKE_PROMPT_LOG=str(PROMPTS),
+        REPOLSP_HISTORY_POLL_S="0.2")),
 )
 async def client(request, lsp_client: LanguageClient):
     repo = FOLDER / f"repo-{request.param}"
@@ -47,7 +48,7 @@ async def client(request, lsp_client: LanguageClient):
 
 
 async def _prompts_after(client: LanguageClient, uri: str, text: str, line: int, character: int,
-                         tries: int = 100) -> list[str]:
+                         tries: int = 100, wanted: str = DELETED) -> list[str]:
     """Ask for completions until the server's history is read (it reads in the background)."""
     _open(client, uri, text)
     seen: list[str] = []
@@ -55,7 +56,7 @@ async def _prompts_after(client: LanguageClient, uri: str, text: str, line: int,
         PROMPTS.write_text("")
         _items(await client.text_document_inline_completion_async(_params(uri, line, character)))
         seen = [p for p in PROMPTS.read_text().split("\n\0\n") if p]
-        if any(DELETED in p for p in seen):
+        if any(wanted in p for p in seen):
             break
         # A changed line above the cursor: neither the suggestion cache nor the line-head
         # context cache answers the next request.
@@ -75,6 +76,23 @@ async def test_a_line_deleted_from_the_working_tree_reaches_the_prompt(client: L
     prompts = await _prompts_after(client, uri, EDITED, line, 4)
     assert prompts, "the model was never asked"
     assert any(DELETED in p for p in prompts), prompts[-1][-800:]
+
+
+async def test_a_commit_made_while_the_server_runs_reaches_the_prompt(client: LanguageClient):
+    """With the server running, commit a function like the one being written, then take it
+    out again: its line is in no file, only in the history the server caught up with."""
+    line = EDITED.count("\n") - 1
+    assert await _prompts_after(client, (client.repo / "pkg" / "fourth.py").as_uri(), EDITED, line, 4)
+    committed = "return merge_records(record, defaults=settings.fallback_values)"
+    with_it = LOADER_V2 + f"\n\ndef load_other(record):\n    record = parse_record(record)\n    {committed}\n"
+    head = git(client.repo, "rev-parse", "HEAD").strip()
+    make_history(client.repo, [("merge", {"pkg/loader.py": with_it}), ("unmerge", {"pkg/loader.py": LOADER_V2})])
+    try:
+        uri = (client.repo / "pkg" / "fifth.py").as_uri()
+        prompts = await _prompts_after(client, uri, EDITED, line, 4, wanted=committed)
+        assert any(committed in p for p in prompts), prompts[-1][:1500]
+    finally:  # the other tests' servers read the history as it was
+        git(client.repo, "reset", "-q", "--hard", head)
 
 
 async def test_history_off_keeps_it_out(client: LanguageClient):

@@ -183,3 +183,34 @@ def test_reading_stops_at_the_byte_limit(repo):
     history = HistoryIndex()
     history.build(root, max_bytes=1)  # stops after the first (newest) commit's diff
     assert history.shas == {shas[-1]} and history.built
+
+
+def test_catch_up_adds_the_commits_made_since_the_index_was_read(tmp_path, monkeypatch):
+    import repolsp.server.context.history as history_module
+
+    root = tmp_path / "repo"
+    make_history(root, HISTORY[:2])
+    history = HistoryIndex.from_git(root)
+    assert history.lines_starting("def later_") == []
+    make_history(root, [("later", {"pkg/later.py": "def later_helper():\n    return 'made while serving'\n"}),
+                        ("later 2", {"pkg/later.py": "def later_helper():\n    return 'changed'\n"})])
+    assert history.catch_up(root) == 2
+    assert len(history.shas) == 4
+    assert history.lines_starting("def later_") == ["def later_helper():"]
+    assert any("made while serving" in piece.text
+               for _, piece in history.retrieve("later_helper made serving", "x.py", 5))
+
+    def no_log(*args, **kwargs):
+        raise AssertionError("a HEAD already caught up with reads no log")
+
+    monkeypatch.setattr(history_module, "read_commits", no_log)
+    assert history.catch_up(root) == 0
+
+
+def test_catch_up_without_git_or_after_a_reset_adds_nothing(tmp_path):
+    assert HistoryIndex.empty().catch_up(tmp_path) == 0
+    root = tmp_path / "repo"
+    shas = make_history(root, HISTORY[:3])
+    history = HistoryIndex.from_git(root)
+    git(root, "reset", "-q", "--hard", shas[0])  # HEAD back to a commit the index holds
+    assert history.catch_up(root) == 0 and len(history.shas) == 3
