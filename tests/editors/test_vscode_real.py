@@ -76,5 +76,5 @@ def test_extension_in_real_vscode(built_extension, real_store, tmp_path, capsys)
     assert len(result["latenciesMs"]) == LATENCY_SAMPLES and all(ms > 0 for ms in result["latenciesMs"])
     names = {c["name"] for c in result["checks"]}
     for step in ("Tab accepts it", "Generate docstring", "Show status", "no completion-list item",
-                 "Switch model", "Restart server", "Train on this repository", "Show log"):
+                 "Show training report", "Switch model", "Restart server", "Train on this repository", "Show log"):
         assert any(step in name for name in names), f"the run did not check {step!r}"

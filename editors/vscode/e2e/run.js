@@ -54,6 +54,23 @@ function makeWorkspace(dir) {
 }
 
 /**
+ * An earlier incremental training run's report where lsp-train leaves it for this workspace
+ * (its data folder, which the server names): a real `lsp-train` report and chart of the repo's
+ * bench/eval. "Show training report" must open it.
+ */
+function placeTrainingReport(python, home, workspace) {
+  const dataDir = childProcess.execFileSync(python, ['-c',
+    'import sys; from repolsp.server.workspace_data import data_dir_for; print(data_dir_for(sys.argv[1]))',
+    workspace], { env: { ...process.env, REPOLSP_HOME: home }, encoding: 'utf8' }).trim();
+  const runDir = path.join(dataDir, 'train-incremental');
+  const source = path.join(__dirname, '..', '..', '..', 'bench', 'eval', 'lsp-train-attrs-history-copyfirst');
+  fs.mkdirSync(runDir, { recursive: true });
+  fs.copyFileSync(`${source}.md`, path.join(runDir, 'report.md'));
+  fs.copyFileSync(`${source}.png`, path.join(runDir, `${path.basename(source)}.png`));
+  return path.join(runDir, 'report.md');
+}
+
+/**
  * A model store for this run: the real store's models linked in, so training or switching in
  * the test can never change the shared store's default model.
  */
@@ -188,6 +205,7 @@ async function main() {
     const home = path.join(out, 'repolsp-home');
     const model = makeStore(path.resolve(args.home), home);
     const file = makeWorkspace(path.join(out, 'workspace'));
+    const report = placeTrainingReport(args.python, home, path.dirname(file));
     result.model = model;
     const env = {
       ...process.env, REPOLSP_HOME: home, HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1',
@@ -229,7 +247,7 @@ async function main() {
     browser = await chromium.launch({ executablePath: args.chromium, args: CHROMIUM_FLAGS, headless: true });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(path.dirname(file))}`);
-    await ui(page, { out, file, model, userDir, check, result, python: args.python,
+    await ui(page, { out, file, model, userDir, check, result, python: args.python, report,
       steps: args.steps ? args.steps.split(',') : null,
       samples: LATENCY_SAMPLES, servers: () => processesNamed(server.pid, ['lsp-serve', 'repolsp.server']),
       trainers: () => processesNamed(server.pid, ['lsp-train', 'repolsp.trainer.cli']) });

@@ -281,6 +281,32 @@ async function checkShowStatus(page, ctx) {
   await clearToasts(page);
 }
 
+async function checkShowReport(page, ctx) {
+  await clearToasts(page);
+  await palette(page, 'repolsp: Show training report');
+  // The markdown preview: an editor tab named after the file, the report rendered in its webview
+  // (nested frames), the chart's image loaded.
+  const tab = await poll('a "Preview report.md" tab', 30_000, () => page.evaluate(() => [...document.querySelectorAll('.tabs-container .tab')]
+    .map((t) => t.getAttribute('aria-label') || t.textContent || '').find((t) => /Preview report\.md/.test(t)) || ''));
+  const rendered = await poll('the report rendered in the preview', 30_000, async () => {
+    for (const frame of page.frames()) {
+      const found = await frame.evaluate(() => {
+        const text = document.body ? document.body.innerText || '' : '';
+        if (!/before \/ after/.test(text)) return null;
+        const chart = [...document.images].find((img) => /\.png/.test(img.src));
+        return { heading: text.split('\n')[0], chart: chart ? chart.naturalWidth : -1 };
+      }).catch(() => null);
+      if (found && found.chart > 0) return found;
+    }
+    return null;
+  }, 500);
+  await shot(page, ctx, '07b-training-report');
+  ctx.check('Show training report opens the report in the markdown preview', tab && rendered,
+    `${tab}: "${rendered.heading}", chart ${rendered.chart} px wide`);
+  await page.keyboard.press('Control+w');  // back to the file under test
+  await clearToasts(page);
+}
+
 async function checkSwitchModel(page, ctx) {
   await palette(page, 'repolsp: Switch model');
   // A pick list when the server lists its models, else an input box holding the current one.
@@ -360,7 +386,7 @@ async function ui(page, ctx) {
   const ready = await waitReady(page, ctx);
   await shot(page, ctx, '01-ready');
   ctx.check('the server starts and the status bar shows the model ready', ready, ready);
-  const steps = [checkCompletions, checkDocstring, checkShowStatus, checkSwitchModel, checkRestart, checkTrain,
+  const steps = [checkCompletions, checkDocstring, checkShowStatus, checkShowReport, checkSwitchModel, checkRestart, checkTrain,
     checkShowLog].filter((step) => !ctx.steps || ctx.steps.includes(step.name));
   for (const step of steps) {
     try {
