@@ -668,7 +668,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--engine", default="ct2", choices=("ct2", "fake"),
                         help="fake: a smoke run of the harness without a model")
     parser.add_argument("--max-chars", type=int, default=160, help="keystrokes to replay")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: the server's, half the CPUs)")
     parser.add_argument("--new-tokens", type=int, default=32, help="tokens per engine prompt")
     parser.add_argument("--engine-prompts", type=int, default=4, help="prompts for the engines")
     parser.add_argument("--history-repo", type=Path, default=HERE.parent,
@@ -689,7 +689,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    threads = args.threads or min(os.cpu_count() or 1, 8)
+    from repolsp.server.engine.ct2 import default_threads
+
+    threads = args.threads or default_threads()
     entry, model_name = None, "fake"
     if args.engine == "ct2":
         from repolsp.models.errors import ModelError

@@ -46,7 +46,7 @@ class Config:
     enabled_languages: list[str] = field(default_factory=lambda: ["*"])
     log_level: str = "info"
     log_file: str = ""
-    threads: int = 0  # 0 = CPU count (up to 8)
+    threads: int = 0  # 0 = half the CPUs, 1 to 8 (engine.ct2.default_threads)
     request_timeout_ms: int = 10_000
     completion_items: str = "auto"  # one of COMPLETION_ITEMS
     # Prompts also show lines from the git history and similar lines of the repository

@@ -136,3 +136,11 @@ def test_interrupted_generation_leaves_a_clean_exit(tiny_entry):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "terminate called" not in proc.stderr
+
+
+@pytest.mark.parametrize("cpus, threads", [(None, 1), (1, 1), (2, 1), (4, 2), (16, 8), (64, 8)])
+def test_default_threads_are_half_the_cpus(monkeypatch, cpus, threads):
+    import repolsp.server.engine.ct2 as ct2
+
+    monkeypatch.setattr(ct2.os, "cpu_count", lambda: cpus)
+    assert ct2.default_threads() == threads
