@@ -77,7 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-file", default=os.environ.get("REPOLSP_LOG_FILE", ""))
     parser.add_argument("--log-level", choices=LOG_LEVELS,
                         default=os.environ.get("REPOLSP_LOG_LEVEL", "info").lower())
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads for the model")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for the model (default 0: half the CPUs)")
     parser.add_argument("--demo", nargs="?", const="", metavar="FILE",
                         help="drive the server over stdio on FILE and print what an editor shows")
     return parser.parse_args(argv)

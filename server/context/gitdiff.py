@@ -78,9 +78,8 @@ def _git(root: Path, *args: str, timeout_s: float = 20) -> str | None:
 
 def resolve_start(root: Path, until: str | None) -> str | None:
     """The commit the walk starts from: HEAD when ``until`` is None, else the first parent of
-    ``until`` (history strictly before it); None when there is no such commit or no git."""
-    if _git(root, "rev-parse", "--is-inside-work-tree") is None and _git(root, "rev-parse", "--git-dir") is None:
-        return None
+    ``until`` (history strictly before it); None when there is no such commit or no git (one
+    `git rev-parse`: it fails outside a repository, in a broken one and for an unknown commit)."""
     spec = "HEAD" if until is None else f"{until}^1"
     return _git(root, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}") or None
 
